@@ -1,0 +1,66 @@
+//! Every way an authority call can fail, each with its contract reason.
+
+use crate::{
+    callers::Permission,
+    ledger::{LedgerError, Refusal},
+    reason::Reason,
+    token::{SignError, VerifyError},
+};
+
+/// A refused or failed call. The `Display` text is the one sentence a caller
+/// sees; causes inside `Storage` and `Signing` are only ever logged.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthorityError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error(transparent)]
+    AccessToken(#[from] VerifyError),
+    #[error("session has been revoked; log in again")]
+    SessionRevoked,
+    #[error(transparent)]
+    RefreshToken(#[from] Refusal),
+    #[error("{0}")]
+    RefreshTokenMalformed(&'static str),
+    #[error("this call needs caller credentials (an x-api-key header)")]
+    CallerUnauthenticated,
+    #[error("the presented API key is not known")]
+    CallerUnknown,
+    #[error("this call needs the {} permission", .0.as_str())]
+    CallerForbidden(Permission),
+    #[error("token storage is unavailable; retry shortly")]
+    Storage(#[source] LedgerError),
+    #[error("inkan could not sign a token; this is a fault of the server, not of the request")]
+    Signing(#[source] SignError),
+}
+
+impl AuthorityError {
+    /// The contract reason, or `None` for a fault of inkan itself (which has
+    /// no reason a client could act on).
+    pub fn reason(&self) -> Option<Reason> {
+        Some(match self {
+            AuthorityError::InvalidRequest(_) => Reason::InvalidRequest,
+            AuthorityError::AccessToken(err) => err.reason(),
+            AuthorityError::SessionRevoked => Reason::SessionRevoked,
+            AuthorityError::RefreshToken(refusal) => refusal.reason(),
+            AuthorityError::RefreshTokenMalformed(_) => Reason::RefreshTokenInvalid,
+            AuthorityError::CallerUnauthenticated | AuthorityError::CallerUnknown => {
+                Reason::CallerUnauthenticated
+            }
+            AuthorityError::CallerForbidden(_) => Reason::CallerForbidden,
+            AuthorityError::Storage(_) => Reason::StorageUnavailable,
+            AuthorityError::Signing(_) => return None,
+        })
+    }
+}
+
+impl From<LedgerError> for AuthorityError {
+    fn from(err: LedgerError) -> Self {
+        AuthorityError::Storage(err)
+    }
+}
+
+impl From<crate::ids::InvalidId> for AuthorityError {
+    fn from(err: crate::ids::InvalidId) -> Self {
+        AuthorityError::InvalidRequest(err.to_string())
+    }
+}

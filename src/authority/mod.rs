@@ -1,0 +1,195 @@
+//! The token authority: issuing, refreshing, verifying and revoking, as
+//! domain operations. It knows keys, tokens, the ledger, the revocation cache
+//! and who is calling; it knows nothing of gRPC or HTTP.
+
+mod error;
+mod requests;
+mod sessions;
+mod verify;
+
+use std::{sync::Arc, time::Duration};
+
+pub use error::AuthorityError;
+pub use requests::{
+    revocation_reason, IssueCommand, RevokeTarget, MAX_AUDIENCES, MAX_CUSTOM_CLAIMS_BYTES,
+    MAX_DEVICE_BYTES, MAX_SCOPES,
+};
+
+use crate::{
+    callers::{Caller, Permission},
+    clock::now,
+    ids::{ClientId, SessionId, Subject, TokenId},
+    keys::{KeyStore, PublishedKeys, VerifyingKeys},
+    ledger::Ledger,
+    revocations::RevocationCache,
+    token::{self, AccessTokenClaims, Expectations, Grant},
+};
+
+/// Lifetimes and tolerances, validated at start-up (all positive).
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// The exact `iss` of every token.
+    pub issuer: String,
+    pub access_token_ttl: Duration,
+    /// How long a refresh token lasts unused; slides with each rotation.
+    pub refresh_token_idle_ttl: Duration,
+    /// The absolute end of a session, counted from login.
+    pub session_lifetime: Duration,
+    /// Tolerated clock difference when checking token times.
+    pub leeway: Duration,
+    /// How long a client may retry a refresh and get the same successor.
+    pub reuse_grace: Duration,
+    /// Whether Refresh needs the `refresh` permission.
+    pub refresh_needs_permission: bool,
+    /// Whether Issue is open to callers without the `issue` permission: an
+    /// explicit choice outside dev mode.
+    pub open_issue: bool,
+}
+
+/// A freshly issued or refreshed pair.
+#[derive(Debug)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub access_token_expires_at: i64,
+    pub refresh_token: token::RefreshToken,
+    pub refresh_token_expires_at: i64,
+    pub session_id: SessionId,
+}
+
+/// The public key set as GetJwks and the HTTP endpoint serve it.
+#[derive(Debug, Clone)]
+pub struct Jwks {
+    pub keys: Arc<PublishedKeys>,
+    /// How long consumers may cache it.
+    pub max_age: Duration,
+}
+
+/// The token authority. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Authority {
+    policy: Policy,
+    keys: KeyStore,
+    ledger: Ledger,
+    revocations: Arc<RevocationCache>,
+}
+
+/// How long consumers may cache the JWKS. Kept well below the time a `next`
+/// key is published before it signs, so a consumer's cached set always knows
+/// the key that signs next.
+pub const JWKS_MAX_AGE: Duration = Duration::from_secs(300);
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+impl Authority {
+    /// An authority over these keys and this ledger.
+    pub fn new(policy: Policy, keys: KeyStore, ledger: Ledger, revocations: Arc<RevocationCache>) -> Self {
+        Self {
+            policy,
+            keys,
+            ledger,
+            revocations,
+        }
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The key store, for reloads and key watchers.
+    pub fn keys(&self) -> &KeyStore {
+        &self.keys
+    }
+
+    /// The ledger, for health checks and maintenance.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// The published keys.
+    pub fn jwks(&self) -> Jwks {
+        Jwks {
+            keys: self.keys.current(),
+            max_age: JWKS_MAX_AGE,
+        }
+    }
+
+    /// Signs a token with the active key and verifies it through the keys as
+    /// published (the JWKS, parsed back as a consumer would), or through the
+    /// key set itself when the active key is a secret, which is never
+    /// published. The server reports SERVING only after this passes.
+    pub fn self_test(&self) -> Result<(), String> {
+        let keys = self.keys.current();
+        let active = keys.set().active();
+        let published = if active.alg().is_symmetric() {
+            keys.verifying().clone()
+        } else {
+            let parsed = serde_json::from_str(keys.jwks_json())
+                .map_err(|e| format!("the published JWKS does not parse: {e}"))?;
+            VerifyingKeys::from_jwks(&parsed)
+        };
+        let now = now();
+        let grant = Grant {
+            audience: vec!["inkan-self-test".into()],
+            scopes: vec!["self-test".into()],
+            claims: Default::default(),
+        };
+        let subject = Subject::parse("inkan-self-test").map_err(|e| e.to_string())?;
+        let client = ClientId::parse("inkan").map_err(|e| e.to_string())?;
+        let token = self
+            .sign(&subject, &client, SessionId::generate(), &grant, now, now + 60)
+            .map_err(|e| e.to_string())?;
+        token::verify_access_token(&token, &published, &self.expectations(Some("inkan-self-test"), &[], now))
+            .map(|_| ())
+            .map_err(|e| format!("a token signed with key {} does not verify through the published keys: {e}", active.kid()))
+    }
+
+    fn expectations<'a>(&'a self, audience: Option<&'a str>, scopes: &'a [crate::ids::Scope], now: i64) -> Expectations<'a> {
+        Expectations {
+            issuer: &self.policy.issuer,
+            audience,
+            required_scopes: scopes,
+            leeway: self.policy.leeway,
+            now,
+            allow_expired: false,
+        }
+    }
+
+    fn sign(
+        &self,
+        subject: &Subject,
+        client_id: &ClientId,
+        session: SessionId,
+        grant: &Grant,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<String, AuthorityError> {
+        let keys = self.keys.current();
+        let claims = AccessTokenClaims {
+            iss: &self.policy.issuer,
+            sub: subject.as_str(),
+            aud: &grant.audience,
+            exp: expires_at,
+            iat: now,
+            nbf: now,
+            jti: TokenId::generate().to_string(),
+            sid: session.to_string(),
+            client_id: client_id.as_str(),
+            scope: grant.scopes.join(" "),
+            custom: &grant.claims,
+        };
+        token::sign_access_token(&claims, keys.set().active()).map_err(AuthorityError::Signing)
+    }
+
+    fn require(caller: &Caller, permission: Permission) -> Result<(), AuthorityError> {
+        if !caller.is_authenticated() {
+            return Err(AuthorityError::CallerUnauthenticated);
+        }
+        if !caller.may(permission) {
+            return Err(AuthorityError::CallerForbidden(permission));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,184 @@
+//! Issue, Refresh, Revoke and ListSessions: everything that touches the
+//! ledger.
+
+use tracing::{info, instrument};
+
+use super::{secs, Authority, AuthorityError, IssueCommand, RevokeTarget, TokenPair};
+use crate::{
+    callers::{Caller, Permission},
+    clock::now,
+    ids::{ClientId, SessionId, Subject},
+    ledger::{NewSession, Refusal, RotationPolicy, SessionRecord},
+    token::{Grant, RefreshToken, REFRESH_TOKEN_PREFIX},
+};
+
+impl Authority {
+    /// Starts a session: signs an access token and records the session with
+    /// its first refresh token.
+    #[instrument(skip_all, fields(caller = caller.name(), session_id))]
+    pub async fn issue(&self, caller: &Caller, command: IssueCommand) -> Result<TokenPair, AuthorityError> {
+        if !self.policy.open_issue {
+            Self::require(caller, Permission::Issue)?;
+        }
+        let now = now();
+        let session = SessionId::generate();
+        tracing::Span::current().record("session_id", tracing::field::display(session));
+        let session_ends = now.saturating_add(secs(self.policy.session_lifetime));
+        let refresh_expires_at = now
+            .saturating_add(secs(self.policy.refresh_token_idle_ttl))
+            .min(session_ends);
+        let grant = Grant {
+            audience: command.audience.iter().map(|a| a.as_str().to_owned()).collect(),
+            scopes: command.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+            claims: command.claims,
+        };
+        let (access_token, access_expires_at) =
+            self.sign_for_session(&command.subject, &command.client_id, session, &grant, now, session_ends)?;
+        let refresh_token = RefreshToken::generate();
+        self.ledger
+            .open_session(
+                NewSession {
+                    id: session,
+                    subject: &command.subject,
+                    client_id: &command.client_id,
+                    device: &command.device,
+                    grant: &grant,
+                    now,
+                    expires_at: session_ends,
+                    refresh_expires_at,
+                },
+                &refresh_token,
+            )
+            .await?;
+        info!("session issued");
+        Ok(TokenPair {
+            access_token,
+            access_token_expires_at: access_expires_at,
+            refresh_token,
+            refresh_token_expires_at: refresh_expires_at,
+            session_id: session,
+        })
+    }
+
+    /// Spends a refresh token for a new pair.
+    #[instrument(skip_all, fields(caller = caller.name()))]
+    pub async fn refresh(&self, caller: &Caller, presented: &str) -> Result<TokenPair, AuthorityError> {
+        if self.policy.refresh_needs_permission {
+            Self::require(caller, Permission::Refresh)?;
+        }
+        let Some(presented) = RefreshToken::parse(presented) else {
+            return Err(AuthorityError::RefreshTokenMalformed(if presented.is_empty() {
+                "refresh_token is required"
+            } else if presented.split('.').count() == 3 && !presented.starts_with(REFRESH_TOKEN_PREFIX) {
+                "this is an access token, not a refresh token; log in again"
+            } else {
+                "refresh token is not one inkan issued; log in again"
+            }));
+        };
+        let now = now();
+        let policy = RotationPolicy {
+            idle_ttl: secs(self.policy.refresh_token_idle_ttl),
+            reuse_grace: secs(self.policy.reuse_grace),
+        };
+        let rotation = match self.ledger.rotate(&presented, &RefreshToken::generate(), now, policy).await? {
+            Ok(rotation) => rotation,
+            Err(refusal) => {
+                if let Refusal::Reused { session } = &refusal {
+                    self.revocations.insert(*session, now);
+                }
+                return Err(refusal.into());
+            }
+        };
+        let session = rotation.session;
+        let (access_token, access_expires_at) = self.sign_for_session(
+            &stored(Subject::parse(&session.subject))?,
+            &stored(ClientId::parse(&session.client_id))?,
+            session.id,
+            &session.grant,
+            now,
+            session.expires_at,
+        )?;
+        info!(session_id = %session.id, replayed = rotation.replayed, "session refreshed");
+        Ok(TokenPair {
+            access_token,
+            access_token_expires_at: access_expires_at,
+            refresh_token: rotation.refresh_token,
+            refresh_token_expires_at: rotation.refresh_expires_at,
+            session_id: session.id,
+        })
+    }
+
+    /// Ends sessions; returns how many this call ended. Revoking what is
+    /// already revoked, or unknown, ends nothing and is not an error.
+    #[instrument(skip_all, fields(caller = caller.name()))]
+    pub async fn revoke(&self, caller: &Caller, target: RevokeTarget, reason: &str) -> Result<u32, AuthorityError> {
+        let now = now();
+        let ended: Vec<SessionId> = match target {
+            RevokeTarget::RefreshToken(text) => {
+                let Some(token) = RefreshToken::parse(&text) else {
+                    return Ok(0);
+                };
+                match self.ledger.session_of_token(&token.hash()).await? {
+                    Some(id) => self.revoke_one(id, now, reason).await?,
+                    None => Vec::new(),
+                }
+            }
+            RevokeTarget::AccessToken(text) => {
+                let mut expect = self.expectations(None, &[], now);
+                // Holding a token proves the right to end its session even
+                // after the token itself has expired.
+                expect.allow_expired = true;
+                let keys = self.keys.current();
+                let verified = crate::token::verify_access_token(&text, keys.verifying(), &expect)?;
+                self.revoke_one(verified.session_id, now, reason).await?
+            }
+            RevokeTarget::Session(id) => {
+                Self::require(caller, Permission::Admin)?;
+                self.revoke_one(id, now, reason).await?
+            }
+            RevokeTarget::Subject(subject) => {
+                Self::require(caller, Permission::Admin)?;
+                self.ledger.revoke_subject(&subject, now, reason).await?
+            }
+        };
+        for id in &ended {
+            self.revocations.insert(*id, now);
+        }
+        info!(sessions = ended.len(), "sessions revoked");
+        Ok(u32::try_from(ended.len()).unwrap_or(u32::MAX))
+    }
+
+    async fn revoke_one(&self, id: SessionId, now: i64, reason: &str) -> Result<Vec<SessionId>, AuthorityError> {
+        let ended = self.ledger.revoke_session(id, now, reason).await?;
+        Ok(if ended == 1 { vec![id] } else { Vec::new() })
+    }
+
+    /// A subject's sessions, newest first. Needs `admin`.
+    #[instrument(skip_all, fields(caller = caller.name()))]
+    pub async fn list_sessions(&self, caller: &Caller, subject: &Subject) -> Result<Vec<SessionRecord>, AuthorityError> {
+        Self::require(caller, Permission::Admin)?;
+        Ok(self.ledger.list_sessions(subject).await?)
+    }
+
+    /// Signs an access token that never outlives its session.
+    fn sign_for_session(
+        &self,
+        subject: &Subject,
+        client_id: &ClientId,
+        session: SessionId,
+        grant: &Grant,
+        now: i64,
+        session_ends: i64,
+    ) -> Result<(String, i64), AuthorityError> {
+        let expires_at = now
+            .saturating_add(secs(self.policy.access_token_ttl))
+            .min(session_ends);
+        let token = self.sign(subject, client_id, session, grant, now, expires_at)?;
+        Ok((token, expires_at))
+    }
+}
+
+/// A value the ledger held that no longer parses is a storage fault.
+fn stored<T>(value: Result<T, crate::ids::InvalidId>) -> Result<T, AuthorityError> {
+    value.map_err(|_| AuthorityError::Storage(crate::ledger::LedgerError::Corrupt("session field")))
+}

@@ -1,0 +1,27 @@
+//! The gRPC transport: the token service, health and reflection. The only
+//! module that knows tonic exists.
+
+mod convert;
+mod status;
+mod token_service;
+
+pub use status::{code_of, failure, ERROR_DOMAIN};
+pub use token_service::{TokenServiceImpl, API_KEY_HEADER};
+
+/// Largest request the token service accepts, in bytes: far above any
+/// honest request (a token is capped at 8 KiB, custom claims at 4 KiB) and
+/// far below tonic's 4 MiB default.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// Health service names: the whole server, and each capability on its own
+/// so a probe can tell that Verify still works while the ledger is down.
+pub mod health_names {
+    /// The whole server (the empty service name).
+    pub const SERVER: &str = "";
+    /// The token service as gRPC names it.
+    pub const TOKEN_SERVICE: &str = "inkan.v1.TokenService";
+    /// Verify and GetJwks: need only the keys.
+    pub const VERIFY: &str = "inkan.v1.TokenService/Verify";
+    /// Issue, Refresh, Revoke, ListSessions: need the ledger.
+    pub const LEDGER: &str = "inkan.v1.TokenService/Ledger";
+}

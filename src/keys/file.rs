@@ -1,0 +1,157 @@
+//! The key-set file: its JSON format, key generation, and writing it with
+//! owner-only permissions.
+//!
+//! ```json
+//! { "keys": [ { "kid": "eddsa-20261127-3f9a1c2e", "alg": "EdDSA",
+//!               "state": "active", "created_at": "2026-11-27T09:00:00Z",
+//!               "private_key_pem": "-----BEGIN PRIVATE KEY-----\n..." } ] }
+//! ```
+//!
+//! Asymmetric keys hold a PKCS#8 PEM `private_key_pem`; HS256 keys hold a
+//! base64url `secret`. Nothing in this format has a default value.
+
+use std::{io::Write, path::Path, time::SystemTime};
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use rand::{rngs::OsRng, RngCore};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
+use rsa::pkcs8::{self, EncodePrivateKey, LineEnding};
+
+use super::{KeyAlgorithm, KeySetError, KeyState};
+
+/// The key-set file as written on disk, before validation.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySetFile {
+    /// The keys, in any order.
+    pub keys: Vec<KeyFileEntry>,
+}
+
+/// One key as written in the file. Its `Debug` shows no material.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyFileEntry {
+    /// The key's identifier, sent as the `kid` header.
+    pub kid: String,
+    /// The signature algorithm this key is bound to.
+    pub alg: KeyAlgorithm,
+    /// Where the key is in its life.
+    pub state: KeyState,
+    /// When the key was made (RFC 3339), for rotation decisions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    /// PKCS#8 PEM private key, for EdDSA, ES256 and RS256.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "expose"
+    )]
+    pub private_key_pem: Option<SecretString>,
+    /// base64url secret (no padding), for HS256.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "expose"
+    )]
+    pub secret: Option<SecretString>,
+}
+
+/// Writing the file is the one place material is meant to leave memory.
+fn expose<S: Serializer>(value: &Option<SecretString>, serializer: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(secret) => serializer.serialize_some(secret.expose_secret()),
+        None => serializer.serialize_none(),
+    }
+}
+
+impl KeySetFile {
+    /// Parses the JSON text of a key-set file.
+    pub fn parse(text: &str) -> Result<Self, KeySetError> {
+        // serde_json's messages give a line and column, never the value.
+        serde_json::from_str(text).map_err(|err| KeySetError::Format(err.to_string()))
+    }
+
+    /// Reads and parses a key-set file.
+    pub fn read(path: &Path) -> Result<Self, KeySetError> {
+        let text = std::fs::read_to_string(path).map_err(|source| KeySetError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text)
+    }
+
+    /// A new key set with one freshly generated active key.
+    pub fn generate(alg: KeyAlgorithm) -> Result<Self, KeySetError> {
+        Ok(Self {
+            keys: vec![KeyFileEntry::generate(alg, KeyState::Active)?],
+        })
+    }
+
+    /// The file's JSON text. It holds private material: write it only to a
+    /// file with owner-only permissions.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a key set always serialises") + "\n"
+    }
+
+    /// Writes the file with mode 0600, replacing it atomically (write to a
+    /// sibling, then rename), so a watcher never sees half a key set.
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+        let dir = dir.unwrap_or_else(|| Path::new("."));
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let tmp = dir.join(format!(".{}.tmp", name.unwrap_or_else(|| "keys".into())));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&tmp)?;
+        file.write_all(self.to_json().as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    }
+}
+
+impl KeyFileEntry {
+    /// A fresh key for `alg` in `state`, with a kid that says what it is and
+    /// when it was made.
+    pub fn generate(alg: KeyAlgorithm, state: KeyState) -> Result<Self, KeySetError> {
+        let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+        let mut tag = [0u8; 4];
+        OsRng.fill_bytes(&mut tag);
+        let kid = format!(
+            "{}-{}-{}",
+            alg.as_str().to_ascii_lowercase(),
+            now[..10].replace('-', ""),
+            tag.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        );
+        let pem = |encoded: pkcs8::Result<pkcs8::der::zeroize::Zeroizing<String>>| {
+            let pem = encoded.map_err(|_| KeySetError::PublicKey { kid: kid.clone() })?;
+            Ok::<_, KeySetError>((Some(SecretString::from(pem.as_str())), None))
+        };
+        let (private_key_pem, secret) = match alg {
+            KeyAlgorithm::EdDSA => {
+                pem(ed25519_dalek::SigningKey::generate(&mut OsRng).to_pkcs8_pem(LineEnding::LF))?
+            }
+            KeyAlgorithm::ES256 => pem(p256::SecretKey::random(&mut OsRng).to_pkcs8_pem(LineEnding::LF))?,
+            KeyAlgorithm::RS256 => {
+                let key = rsa::RsaPrivateKey::new(&mut OsRng, 3072)
+                    .map_err(|_| KeySetError::PublicKey { kid: kid.clone() })?;
+                pem(key.to_pkcs8_pem(LineEnding::LF))?
+            }
+            KeyAlgorithm::HS256 => {
+                let mut bytes = [0u8; 32];
+                OsRng.fill_bytes(&mut bytes);
+                (None, Some(SecretString::from(URL_SAFE_NO_PAD.encode(bytes))))
+            }
+        };
+        Ok(Self {
+            kid,
+            alg,
+            state,
+            created_at: Some(now),
+            private_key_pem,
+            secret,
+        })
+    }
+}

@@ -1,0 +1,407 @@
+//! A validated key set: what the server signs with and publishes.
+
+use std::{fmt, path::Path};
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use jsonwebtoken::{
+    jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash},
+    DecodingKey, EncodingKey,
+};
+use rsa::{pkcs8::DecodePrivateKey, traits::PublicKeyParts};
+use secrecy::ExposeSecret;
+use sha2::Sha256;
+
+use super::{KeyAlgorithm, KeyFileEntry, KeySetError, KeySetFile, KeyState, VerifyingKey};
+use crate::ids::Kid;
+
+/// Strings that people put where a secret belongs. A secret made only of
+/// repetitions of one of these (in any case) is refused.
+const PLACEHOLDERS: &[&str] = &[
+    "secret",
+    "changeme",
+    "change-me",
+    "change_me",
+    "password",
+    "placeholder",
+    "default",
+    "example",
+    "test",
+    "jwt",
+    "jwt_secret",
+    "jwt-secret",
+    "access_secret",
+    "refresh_secret",
+    "secret_key",
+    "your-secret",
+    "your_secret",
+    "yoursecret",
+    "mysecret",
+    "my-secret",
+    "todo",
+    "xxx",
+    "0",
+    "1",
+    "a",
+];
+
+/// One key of a validated set. Its `Debug` names the key, never its material.
+#[derive(Clone)]
+pub struct SigningKey {
+    kid: Kid,
+    alg: KeyAlgorithm,
+    state: KeyState,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    public_jwk: Option<Jwk>,
+    fingerprint: String,
+}
+
+impl SigningKey {
+    /// The key's identifier.
+    pub fn kid(&self) -> &Kid {
+        &self.kid
+    }
+
+    /// The algorithm this key is bound to.
+    pub fn alg(&self) -> KeyAlgorithm {
+        self.alg
+    }
+
+    /// Where the key is in its life.
+    pub fn state(&self) -> KeyState {
+        self.state
+    }
+
+    /// The material that signs tokens.
+    pub fn encoding_key(&self) -> &EncodingKey {
+        &self.encoding
+    }
+
+    /// The public JWK, or `None` for a shared secret (never published).
+    pub fn public_jwk(&self) -> Option<&Jwk> {
+        self.public_jwk.as_ref()
+    }
+
+    /// A fingerprint to compare environments by: the RFC 7638 SHA-256
+    /// thumbprint of the public key, or for a secret an HMAC of a fixed
+    /// label under it (which reveals nothing about the secret).
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    fn verifying(&self) -> VerifyingKey {
+        VerifyingKey::new(self.kid.clone(), self.alg, self.decoding.clone())
+    }
+
+    fn from_entry(entry: &KeyFileEntry) -> Result<Self, KeySetError> {
+        let kid = Kid::parse(&entry.kid).map_err(|e| KeySetError::InvalidKid(e.to_string()))?;
+        let name = kid.as_str().to_owned();
+        let mismatch = || KeySetError::MaterialMismatch {
+            kid: name.clone(),
+            alg: entry.alg.as_str(),
+        };
+        let wrong_field = |needed, unexpected| KeySetError::WrongMaterialField {
+            kid: name.clone(),
+            alg: entry.alg.as_str(),
+            needed,
+            unexpected,
+        };
+
+        let (encoding, decoding) = if entry.alg.is_symmetric() {
+            let (None, Some(secret)) = (&entry.private_key_pem, &entry.secret) else {
+                return Err(wrong_field("\"secret\"", "\"private_key_pem\""));
+            };
+            let bytes = URL_SAFE_NO_PAD
+                .decode(secret.expose_secret().trim())
+                .map_err(|_| KeySetError::SecretEncoding { kid: name.clone() })?;
+            check_secret_strength(&name, &bytes)?;
+            (
+                EncodingKey::from_secret(&bytes),
+                DecodingKey::from_secret(&bytes),
+            )
+        } else {
+            let (Some(pem), None) = (&entry.private_key_pem, &entry.secret) else {
+                return Err(wrong_field("\"private_key_pem\"", "\"secret\""));
+            };
+            let pem = pem.expose_secret().as_bytes();
+            let encoding = match entry.alg {
+                KeyAlgorithm::EdDSA => EncodingKey::from_ed_pem(pem),
+                KeyAlgorithm::ES256 => EncodingKey::from_ec_pem(pem),
+                KeyAlgorithm::RS256 => {
+                    check_rsa_size(&name, pem)?;
+                    EncodingKey::from_rsa_pem(pem)
+                }
+                KeyAlgorithm::HS256 => return Err(mismatch()),
+            }
+            .map_err(|_| mismatch())?;
+            let jwk = Jwk::from_encoding_key(&encoding, entry.alg.jws()).map_err(|_| mismatch())?;
+            let decoding = DecodingKey::from_jwk(&jwk).map_err(|_| mismatch())?;
+            (encoding, decoding)
+        };
+
+        let public_jwk = if entry.alg.is_symmetric() {
+            None
+        } else {
+            let mut jwk = Jwk::from_encoding_key(&encoding, entry.alg.jws()).map_err(|_| mismatch())?;
+            jwk.common.key_id = Some(name.clone());
+            jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+            Some(jwk)
+        };
+        let fingerprint = match &public_jwk {
+            Some(jwk) => jwk
+                .thumbprint(ThumbprintHash::SHA256)
+                .map_err(|_| KeySetError::PublicKey { kid: name.clone() })?,
+            None => secret_fingerprint(&encoding),
+        };
+        Ok(Self {
+            kid,
+            alg: entry.alg,
+            state: entry.state,
+            encoding,
+            decoding,
+            public_jwk,
+            fingerprint,
+        })
+    }
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("state", &self.state)
+            .field("fingerprint", &self.fingerprint)
+            .finish_non_exhaustive()
+    }
+}
+
+fn check_rsa_size(kid: &str, pem: &[u8]) -> Result<(), KeySetError> {
+    let text = std::str::from_utf8(pem).map_err(|_| KeySetError::MaterialMismatch {
+        kid: kid.into(),
+        alg: "RS256",
+    })?;
+    let key = rsa::RsaPrivateKey::from_pkcs8_pem(text)
+        .or_else(|_| rsa::pkcs1::DecodeRsaPrivateKey::from_pkcs1_pem(text))
+        .map_err(|_| KeySetError::MaterialMismatch {
+            kid: kid.into(),
+            alg: "RS256",
+        })?;
+    let bits = key.size() * 8;
+    if bits < 2048 {
+        return Err(KeySetError::RsaTooShort {
+            kid: kid.into(),
+            bits,
+        });
+    }
+    Ok(())
+}
+
+fn check_secret_strength(kid: &str, secret: &[u8]) -> Result<(), KeySetError> {
+    if secret.len() < 32 {
+        return Err(KeySetError::SecretTooShort {
+            kid: kid.into(),
+            len: secret.len(),
+        });
+    }
+    let placeholder = KeySetError::SecretPlaceholder { kid: kid.into() };
+    if secret.iter().all(|b| *b == secret[0]) {
+        return Err(placeholder);
+    }
+    if let Ok(text) = std::str::from_utf8(secret) {
+        let text = text.trim().to_ascii_lowercase();
+        let repeats = |word: &str| {
+            !word.is_empty()
+                && text.len() % word.len() == 0
+                && text.as_bytes().chunks(word.len()).all(|c| c == word.as_bytes())
+        };
+        let is_setting_name = text.starts_with("inkan_") || text == kid.to_ascii_lowercase();
+        if is_setting_name || PLACEHOLDERS.iter().any(|w| repeats(w)) {
+            return Err(placeholder);
+        }
+    }
+    Ok(())
+}
+
+fn secret_fingerprint(key: &EncodingKey) -> String {
+    use hmac::{Mac, SimpleHmac};
+    let mut mac = <SimpleHmac<Sha256> as Mac>::new_from_slice(key.as_bytes())
+        .expect("HMAC accepts keys of any length");
+    mac.update(b"inkan key fingerprint");
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+/// A validated key set: exactly one active key, unique kids, every key's
+/// material matching its algorithm.
+#[derive(Clone, Debug)]
+pub struct KeySet {
+    keys: Vec<SigningKey>,
+    active: usize,
+}
+
+impl KeySet {
+    /// Validates a parsed key-set file.
+    pub fn from_file_contents(file: &KeySetFile) -> Result<Self, KeySetError> {
+        if file.keys.is_empty() {
+            return Err(KeySetError::Empty);
+        }
+        let mut keys: Vec<SigningKey> = Vec::with_capacity(file.keys.len());
+        for entry in &file.keys {
+            let key = SigningKey::from_entry(entry)?;
+            if keys.iter().any(|k| k.kid == key.kid) {
+                return Err(KeySetError::DuplicateKid(key.kid.to_string()));
+            }
+            keys.push(key);
+        }
+        let active: Vec<usize> = (0..keys.len())
+            .filter(|&i| keys[i].state == KeyState::Active)
+            .collect();
+        match active[..] {
+            [one] => Ok(Self { keys, active: one }),
+            [] => Err(KeySetError::NoActiveKey),
+            _ => Err(KeySetError::SeveralActiveKeys(active.len())),
+        }
+    }
+
+    /// Reads and validates a key-set file.
+    pub fn load(path: &Path) -> Result<Self, KeySetError> {
+        Self::from_file_contents(&KeySetFile::read(path)?)
+    }
+
+    /// A set of one freshly generated key that lives only in memory: for dev
+    /// mode and tests, never for anything that must survive a restart.
+    pub fn ephemeral(alg: KeyAlgorithm) -> Result<Self, KeySetError> {
+        Self::from_file_contents(&KeySetFile::generate(alg)?)
+    }
+
+    /// The one key that signs new tokens.
+    pub fn active(&self) -> &SigningKey {
+        &self.keys[self.active]
+    }
+
+    /// Every key, in file order.
+    pub fn keys(&self) -> &[SigningKey] {
+        &self.keys
+    }
+
+    /// The public keys (every state; never a secret), as RFC 7517 publishes
+    /// them.
+    pub fn jwks(&self) -> JwkSet {
+        JwkSet {
+            keys: self
+                .keys
+                .iter()
+                .filter_map(|k| k.public_jwk.clone())
+                .collect(),
+        }
+    }
+
+    /// The keys this set accepts signatures from, looked up by kid.
+    pub fn verifying_keys(&self) -> super::VerifyingKeys {
+        super::VerifyingKeys::new(self.keys.iter().map(SigningKey::verifying))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+
+    use super::*;
+
+    fn hs_entry(kid: &str, secret: &[u8]) -> KeyFileEntry {
+        KeyFileEntry {
+            kid: kid.into(),
+            alg: KeyAlgorithm::HS256,
+            state: KeyState::Active,
+            created_at: None,
+            private_key_pem: None,
+            secret: Some(SecretString::from(URL_SAFE_NO_PAD.encode(secret))),
+        }
+    }
+
+    fn load(keys: Vec<KeyFileEntry>) -> Result<KeySet, KeySetError> {
+        KeySet::from_file_contents(&KeySetFile { keys })
+    }
+
+    #[test]
+    fn every_asymmetric_algorithm_generates_a_usable_published_key() {
+        for alg in [KeyAlgorithm::EdDSA, KeyAlgorithm::ES256, KeyAlgorithm::RS256] {
+            let set = KeySet::ephemeral(alg).unwrap();
+            let jwks = set.jwks();
+            assert_eq!(jwks.keys.len(), 1, "{alg}");
+            let jwk = &jwks.keys[0];
+            assert_eq!(jwk.common.key_id.as_deref(), Some(set.active().kid().as_str()));
+            let json = serde_json::to_string(jwk).unwrap();
+            assert!(!json.contains("\"d\""), "{alg} JWK leaks a private part: {json}");
+        }
+    }
+
+    #[test]
+    fn a_shared_secret_is_never_published() {
+        let mut secret = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+        let set = load(vec![hs_entry("hs", &secret)]).unwrap();
+        assert!(set.jwks().keys.is_empty());
+        assert!(!format!("{set:?}").contains("secret"));
+    }
+
+    #[test]
+    fn weak_and_placeholder_secrets_are_refused() {
+        let short = load(vec![hs_entry("hs", b"0123456789")]).unwrap_err();
+        assert_eq!(
+            short.to_string(),
+            "key \"hs\": HS256 secret has 10 bytes; at least 32 random bytes are required"
+        );
+        for weak in [
+            "changemechangemechangemechangeme".as_bytes(),
+            b"SECRETSECRETSECRETSECRETSECRETSECRET",
+            b"ACCESS_SECRETACCESS_SECRETACCESS_SECRET",
+            &[b'x'; 40],
+        ] {
+            let err = load(vec![hs_entry("hs", weak)]).unwrap_err();
+            assert!(matches!(err, KeySetError::SecretPlaceholder { .. }), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_set_needs_exactly_one_active_key() {
+        let mut a = KeyFileEntry::generate(KeyAlgorithm::EdDSA, KeyState::VerifyOnly).unwrap();
+        let err = load(vec![a]).unwrap_err();
+        assert_eq!(err.to_string(), "key set has no active key; exactly one key must have state \"active\"");
+        a = KeyFileEntry::generate(KeyAlgorithm::EdDSA, KeyState::Active).unwrap();
+        let b = KeyFileEntry::generate(KeyAlgorithm::EdDSA, KeyState::Active).unwrap();
+        assert!(matches!(load(vec![a, b]).unwrap_err(), KeySetError::SeveralActiveKeys(2)));
+    }
+
+    #[test]
+    fn an_algorithm_must_match_its_material() {
+        let mut entry = KeyFileEntry::generate(KeyAlgorithm::EdDSA, KeyState::Active).unwrap();
+        entry.alg = KeyAlgorithm::ES256;
+        let err = load(vec![entry]).unwrap_err();
+        assert!(matches!(err, KeySetError::MaterialMismatch { alg: "ES256", .. }), "{err}");
+    }
+
+    #[test]
+    fn short_rsa_keys_are_refused() {
+        use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+        let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 1024).unwrap();
+        let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap();
+        let entry = KeyFileEntry {
+            kid: "old-rsa".into(),
+            alg: KeyAlgorithm::RS256,
+            state: KeyState::Active,
+            created_at: None,
+            private_key_pem: Some(SecretString::from(pem.as_str())),
+            secret: None,
+        };
+        let err = load(vec![entry]).unwrap_err();
+        assert_eq!(err.to_string(), "key \"old-rsa\": RSA key has 1024 bits; at least 2048 are required");
+    }
+
+    #[test]
+    fn debug_output_holds_no_key_material() {
+        let file = KeySetFile::generate(KeyAlgorithm::EdDSA).unwrap();
+        let shown = format!("{file:?} {:?}", KeySet::from_file_contents(&file).unwrap());
+        assert!(!shown.contains("PRIVATE KEY"), "{shown}");
+    }
+}

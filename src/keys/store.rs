@@ -1,0 +1,85 @@
+//! The key set in service, and its published form, swapped as a whole.
+//!
+//! Everything derived from a key set (the verifying keys, the JWKS text) is
+//! computed once when the set is put in service, not per request. Readers
+//! take a snapshot (an `Arc`), so a reload never changes keys under a call in
+//! flight, and subscribers learn of every change.
+
+use std::sync::Arc;
+
+use jsonwebtoken::jwk::JwkSet;
+use tokio::sync::watch;
+
+use super::{KeySet, VerifyingKeys};
+
+/// A key set with everything derived from it.
+#[derive(Debug)]
+pub struct PublishedKeys {
+    set: KeySet,
+    verifying: VerifyingKeys,
+    jwks: JwkSet,
+    jwks_json: String,
+}
+
+impl PublishedKeys {
+    /// Derives the verifying keys and the JWKS of `set`.
+    pub fn new(set: KeySet) -> Self {
+        let jwks = set.jwks();
+        let jwks_json = serde_json::to_string(&jwks).unwrap_or_else(|_| r#"{"keys":[]}"#.into());
+        Self {
+            verifying: set.verifying_keys(),
+            set,
+            jwks,
+            jwks_json,
+        }
+    }
+
+    /// The key set itself.
+    pub fn set(&self) -> &KeySet {
+        &self.set
+    }
+
+    /// Every key this service accepts signatures from.
+    pub fn verifying(&self) -> &VerifyingKeys {
+        &self.verifying
+    }
+
+    /// The public keys.
+    pub fn jwks(&self) -> &JwkSet {
+        &self.jwks
+    }
+
+    /// The public keys as RFC 7517 JSON text.
+    pub fn jwks_json(&self) -> &str {
+        &self.jwks_json
+    }
+}
+
+/// The current key set, replaceable at run time.
+#[derive(Debug, Clone)]
+pub struct KeyStore {
+    current: watch::Sender<Arc<PublishedKeys>>,
+}
+
+impl KeyStore {
+    /// A store serving `set`.
+    pub fn new(set: KeySet) -> Self {
+        let (current, _) = watch::channel(Arc::new(PublishedKeys::new(set)));
+        Self { current }
+    }
+
+    /// A snapshot of the keys in service.
+    pub fn current(&self) -> Arc<PublishedKeys> {
+        self.current.borrow().clone()
+    }
+
+    /// Puts a new, already validated set in service.
+    pub fn replace(&self, set: KeySet) {
+        self.current.send_replace(Arc::new(PublishedKeys::new(set)));
+    }
+
+    /// A receiver that sees every replacement.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<PublishedKeys>> {
+        self.current.subscribe()
+    }
+}

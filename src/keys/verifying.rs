@@ -1,0 +1,112 @@
+//! The keys a verifier accepts, by kid. The server builds them from its key
+//! set; a consumer builds them from the published JWKS. Both then run the
+//! same verification code.
+
+use std::{collections::HashMap, fmt};
+
+use jsonwebtoken::{
+    jwk::{AlgorithmParameters, EllipticCurve, JwkSet},
+    DecodingKey,
+};
+
+use super::KeyAlgorithm;
+use crate::ids::Kid;
+
+/// One key that checks signatures, bound to one algorithm.
+#[derive(Clone)]
+pub struct VerifyingKey {
+    kid: Kid,
+    alg: KeyAlgorithm,
+    decoding: DecodingKey,
+}
+
+impl VerifyingKey {
+    pub(super) fn new(kid: Kid, alg: KeyAlgorithm, decoding: DecodingKey) -> Self {
+        Self { kid, alg, decoding }
+    }
+
+    /// The key's identifier.
+    pub fn kid(&self) -> &Kid {
+        &self.kid
+    }
+
+    /// The only algorithm this key verifies.
+    pub fn alg(&self) -> KeyAlgorithm {
+        self.alg
+    }
+
+    /// The material that checks signatures.
+    pub fn decoding_key(&self) -> &DecodingKey {
+        &self.decoding
+    }
+}
+
+impl fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifyingKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Keys indexed by kid. There is no "try every key": a token names its key.
+#[derive(Clone, Debug, Default)]
+pub struct VerifyingKeys {
+    by_kid: HashMap<String, VerifyingKey>,
+}
+
+impl VerifyingKeys {
+    pub(super) fn new(keys: impl IntoIterator<Item = VerifyingKey>) -> Self {
+        Self {
+            by_kid: keys
+                .into_iter()
+                .map(|k| (k.kid.as_str().to_owned(), k))
+                .collect(),
+        }
+    }
+
+    /// Keys from a published JWKS. A JWK is taken only if it has a valid kid
+    /// and an algorithm inkan uses that agrees with its key type; others are
+    /// skipped, so a foreign entry can never widen what is accepted.
+    pub fn from_jwks(jwks: &JwkSet) -> Self {
+        let keys = jwks.keys.iter().filter_map(|jwk| {
+            let kid = Kid::parse(jwk.common.key_id.as_deref()?).ok()?;
+            let alg = match (&jwk.algorithm, jwk.common.key_algorithm?.to_string().as_str()) {
+                (AlgorithmParameters::OctetKeyPair(p), "EdDSA") if p.curve == EllipticCurve::Ed25519 => {
+                    KeyAlgorithm::EdDSA
+                }
+                (AlgorithmParameters::EllipticCurve(p), "ES256") if p.curve == EllipticCurve::P256 => {
+                    KeyAlgorithm::ES256
+                }
+                (AlgorithmParameters::RSA(_), "RS256") => KeyAlgorithm::RS256,
+                _ => return None,
+            };
+            let decoding = DecodingKey::from_jwk(jwk).ok()?;
+            Some(VerifyingKey::new(kid, alg, decoding))
+        });
+        Self::new(keys)
+    }
+
+    /// The key with this kid, if the set has it.
+    pub fn get(&self, kid: &str) -> Option<&VerifyingKey> {
+        self.by_kid.get(kid)
+    }
+
+    /// The kids this set knows, sorted, for messages that help an operator.
+    pub fn kids(&self) -> Vec<&str> {
+        let mut kids: Vec<&str> = self.by_kid.keys().map(String::as_str).collect();
+        kids.sort_unstable();
+        kids
+    }
+
+    /// How many keys the set holds.
+    pub fn len(&self) -> usize {
+        self.by_kid.len()
+    }
+
+    /// Whether the set holds no key at all.
+    pub fn is_empty(&self) -> bool {
+        self.by_kid.is_empty()
+    }
+}

@@ -1,0 +1,232 @@
+//! Spending a refresh token: the one compare-and-set that makes rotation
+//! safe, the grace window for a client's retry, and reuse detection.
+
+use sea_orm::{
+    sea_query::Expr, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
+};
+use tracing::{instrument, warn};
+
+use super::{
+    entity::{refresh_token, session},
+    Ledger, LedgerError, SessionRecord,
+};
+use crate::{
+    ids::SessionId,
+    reason::Reason,
+    token::{RefreshToken, TokenHash},
+};
+
+/// The rules a rotation follows.
+#[derive(Debug, Clone, Copy)]
+pub struct RotationPolicy {
+    /// How long a new refresh token stays usable without being used, in
+    /// seconds. Never past the session's absolute end.
+    pub idle_ttl: i64,
+    /// How long after a token was spent a replay of it counts as the same
+    /// client retrying (and gets the same successor), in seconds.
+    pub reuse_grace: i64,
+}
+
+/// A refresh the ledger granted.
+#[derive(Debug)]
+pub struct Rotation {
+    pub session: SessionRecord,
+    /// The live refresh token of the session, to hand back to the client.
+    pub refresh_token: RefreshToken,
+    pub refresh_expires_at: i64,
+    /// Whether this was a retry that got the successor an earlier call made.
+    pub replayed: bool,
+}
+
+/// Why the ledger refused a refresh token.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Refusal {
+    #[error("refresh token is not known to this service; log in again")]
+    Unknown,
+    #[error("refresh token has expired; log in again")]
+    Expired,
+    #[error("session reached its maximum lifetime; log in again")]
+    SessionExpired,
+    #[error("session has been revoked; log in again")]
+    SessionRevoked,
+    #[error("refresh token was already used, so the session has been revoked; log in again")]
+    Reused { session: SessionId },
+}
+
+impl Refusal {
+    /// The contract reason for this refusal.
+    pub fn reason(&self) -> Reason {
+        match self {
+            Refusal::Unknown => Reason::RefreshTokenInvalid,
+            Refusal::Expired | Refusal::SessionExpired => Reason::RefreshTokenExpired,
+            Refusal::SessionRevoked => Reason::SessionRevoked,
+            Refusal::Reused { .. } => Reason::RefreshTokenReused,
+        }
+    }
+}
+
+/// The outcome of one attempt to spend a token.
+enum Attempt {
+    Done(Result<Rotation, Refusal>),
+    /// Another call spent the token between our read and our write.
+    LostRace,
+}
+
+impl Ledger {
+    /// Spends `presented` and records `successor` in its place, or explains
+    /// why not. Of concurrent calls with one token exactly one spends it; the
+    /// others see it spent and are treated as retries (within the grace
+    /// window) or as reuse.
+    #[instrument(skip_all)]
+    pub async fn rotate(
+        &self,
+        presented: &RefreshToken,
+        successor: &RefreshToken,
+        now: i64,
+        policy: RotationPolicy,
+    ) -> Result<Result<Rotation, Refusal>, LedgerError> {
+        let hash = presented.hash();
+        // A lost race means the token is now spent, so the second read takes
+        // the replay path; a third attempt cannot be needed.
+        for _ in 0..2 {
+            match self.try_rotate(&hash, presented, successor, now, policy).await? {
+                Attempt::Done(outcome) => return Ok(outcome),
+                Attempt::LostRace => continue,
+            }
+        }
+        warn!("refresh token stayed unspent after losing two races; refusing it");
+        Ok(Err(Refusal::Unknown))
+    }
+
+    async fn try_rotate(
+        &self,
+        hash: &TokenHash,
+        presented: &RefreshToken,
+        successor: &RefreshToken,
+        now: i64,
+        policy: RotationPolicy,
+    ) -> Result<Attempt, LedgerError> {
+        let Some(token) = refresh_token::Entity::find_by_id(hash.as_str().to_owned())
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(Attempt::Done(Err(Refusal::Unknown)));
+        };
+        let Some(session) = session::Entity::find_by_id(token.session_id.clone())
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(Attempt::Done(Err(Refusal::Unknown)));
+        };
+        let session = SessionRecord::try_from(session)?;
+        if session.revoked_at.is_some() {
+            return Ok(Attempt::Done(Err(Refusal::SessionRevoked)));
+        }
+        if let Some(used_at) = token.used_at {
+            return self.replay(presented, &token, session, used_at, now, policy).await.map(Attempt::Done);
+        }
+        if now >= session.expires_at {
+            return Ok(Attempt::Done(Err(Refusal::SessionExpired)));
+        }
+        if now >= token.expires_at {
+            return Ok(Attempt::Done(Err(Refusal::Expired)));
+        }
+
+        let successor_hash = successor.hash();
+        let refresh_expires_at = now.saturating_add(policy.idle_ttl).min(session.expires_at);
+        let txn = self.db.begin().await?;
+        // The compare-and-set: only a still-unspent token is spent. It is the
+        // transaction's first statement, so on SQLite it takes the write lock
+        // before anything is read.
+        let spent = refresh_token::Entity::update_many()
+            .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
+            .col_expr(
+                refresh_token::Column::SuccessorHash,
+                Expr::value(successor_hash.as_str()),
+            )
+            .col_expr(
+                refresh_token::Column::SuccessorSeal,
+                Expr::value(presented.seal_successor(successor)),
+            )
+            .filter(refresh_token::Column::TokenHash.eq(hash.as_str()))
+            .filter(refresh_token::Column::UsedAt.is_null())
+            .exec(&txn)
+            .await?;
+        if spent.rows_affected != 1 {
+            txn.rollback().await?;
+            return Ok(Attempt::LostRace);
+        }
+        refresh_token::Entity::insert(refresh_token::ActiveModel {
+            token_hash: Set(successor_hash.as_str().to_owned()),
+            session_id: Set(token.session_id.clone()),
+            parent_hash: Set(Some(hash.as_str().to_owned())),
+            generation: Set(token.generation.saturating_add(1)),
+            created_at: Set(now),
+            expires_at: Set(refresh_expires_at),
+            used_at: Set(None),
+            successor_hash: Set(None),
+            successor_seal: Set(None),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        // Revocation may have landed since the read above; the session must
+        // still be live when the new token becomes visible.
+        let touched = session::Entity::update_many()
+            .col_expr(session::Column::LastUsedAt, Expr::value(now))
+            .filter(session::Column::Id.eq(token.session_id.clone()))
+            .filter(session::Column::RevokedAt.is_null())
+            .exec(&txn)
+            .await?;
+        if touched.rows_affected != 1 {
+            txn.rollback().await?;
+            return Ok(Attempt::Done(Err(Refusal::SessionRevoked)));
+        }
+        txn.commit().await?;
+        Ok(Attempt::Done(Ok(Rotation {
+            session: SessionRecord {
+                last_used_at: now,
+                ..session
+            },
+            refresh_token: successor.clone(),
+            refresh_expires_at,
+            replayed: false,
+        })))
+    }
+
+    /// A spent token came back. Within the grace window, and while its
+    /// successor is still the session's live token, it is the same client
+    /// retrying and gets that successor again. Anything else is reuse: the
+    /// token was copied, so the session ends.
+    async fn replay(
+        &self,
+        presented: &RefreshToken,
+        token: &refresh_token::Model,
+        session: SessionRecord,
+        used_at: i64,
+        now: i64,
+        policy: RotationPolicy,
+    ) -> Result<Result<Rotation, Refusal>, LedgerError> {
+        if now.saturating_sub(used_at) <= policy.reuse_grace {
+            if let (Some(next_hash), Some(seal)) = (&token.successor_hash, &token.successor_seal) {
+                let next = refresh_token::Entity::find_by_id(next_hash.clone())
+                    .one(&self.db)
+                    .await?;
+                let live = next.filter(|n| n.used_at.is_none() && n.expires_at > now);
+                let opened = presented.open_successor(seal, &TokenHash::from_stored(next_hash.clone()));
+                if let (Some(next), Some(successor)) = (live, opened) {
+                    return Ok(Ok(Rotation {
+                        session,
+                        refresh_token: successor,
+                        refresh_expires_at: next.expires_at,
+                        replayed: true,
+                    }));
+                }
+            }
+        }
+        warn!(session_id = %session.id, "refresh token reuse detected; revoking the session");
+        self.revoke_session(session.id, now, "refresh token reused").await?;
+        Ok(Err(Refusal::Reused {
+            session: session.id,
+        }))
+    }
+}

@@ -1,0 +1,247 @@
+//! Sessions: opening one at login, reading, revoking and purging them.
+
+use sea_orm::{
+    sea_query::Expr, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
+};
+use tracing::instrument;
+
+use super::{
+    entity::{refresh_token, session},
+    Ledger, LedgerError,
+};
+use crate::{
+    ids::{ClientId, SessionId, Subject},
+    token::{Grant, RefreshToken, TokenHash},
+};
+
+/// What a login records.
+#[derive(Debug)]
+pub struct NewSession<'a> {
+    pub id: SessionId,
+    pub subject: &'a Subject,
+    pub client_id: &'a ClientId,
+    pub device: &'a str,
+    pub grant: &'a Grant,
+    pub now: i64,
+    /// The absolute end of the session.
+    pub expires_at: i64,
+    /// When the first refresh token goes idle.
+    pub refresh_expires_at: i64,
+}
+
+/// A session as the ledger holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRecord {
+    pub id: SessionId,
+    pub subject: String,
+    pub client_id: String,
+    pub device: String,
+    pub grant: Grant,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// A revoked session, as the revocation cache learns of it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RevokedSession {
+    pub id: SessionId,
+    pub revoked_at: i64,
+}
+
+impl TryFrom<session::Model> for SessionRecord {
+    type Error = LedgerError;
+
+    fn try_from(row: session::Model) -> Result<Self, LedgerError> {
+        let grant = Grant {
+            audience: serde_json::from_str(&row.audience)
+                .map_err(|_| LedgerError::Corrupt("session audience"))?,
+            scopes: row.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            claims: serde_json::from_str(&row.claims)
+                .map_err(|_| LedgerError::Corrupt("session claims"))?,
+        };
+        Ok(Self {
+            grant,
+            id: SessionId::parse(&row.id).map_err(|_| LedgerError::Corrupt("session id"))?,
+            subject: row.subject,
+            client_id: row.client_id,
+            device: row.device,
+            created_at: row.created_at,
+            last_used_at: row.last_used_at,
+            expires_at: row.expires_at,
+            revoked_at: row.revoked_at,
+        })
+    }
+}
+
+/// Most sessions returned for one subject: a bound on what one call reads.
+const MAX_LISTED_SESSIONS: u64 = 1000;
+
+impl Ledger {
+    /// Records a new session and its first refresh token, together or not
+    /// at all.
+    #[instrument(skip_all, fields(session_id = %new.id))]
+    pub async fn open_session(
+        &self,
+        new: NewSession<'_>,
+        first_token: &RefreshToken,
+    ) -> Result<(), LedgerError> {
+        let txn = self.db.begin().await?;
+        session::Entity::insert(session::ActiveModel {
+            id: Set(new.id.to_string()),
+            subject: Set(new.subject.to_string()),
+            client_id: Set(new.client_id.to_string()),
+            device: Set(new.device.to_owned()),
+            audience: Set(serde_json::Value::from(new.grant.audience.clone()).to_string()),
+            scope: Set(new.grant.scopes.join(" ")),
+            claims: Set(serde_json::Value::Object(new.grant.claims.clone()).to_string()),
+            created_at: Set(new.now),
+            last_used_at: Set(new.now),
+            expires_at: Set(new.expires_at),
+            revoked_at: Set(None),
+            revoke_reason: Set(None),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        refresh_token::Entity::insert(refresh_token::ActiveModel {
+            token_hash: Set(first_token.hash().as_str().to_owned()),
+            session_id: Set(new.id.to_string()),
+            parent_hash: Set(None),
+            generation: Set(0),
+            created_at: Set(new.now),
+            expires_at: Set(new.refresh_expires_at),
+            used_at: Set(None),
+            successor_hash: Set(None),
+            successor_seal: Set(None),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// The session a refresh token belongs to, if the ledger knows the token.
+    #[instrument(skip_all)]
+    pub async fn session_of_token(&self, hash: &TokenHash) -> Result<Option<SessionId>, LedgerError> {
+        let row = refresh_token::Entity::find_by_id(hash.as_str().to_owned())
+            .one(&self.db)
+            .await?;
+        row.map(|t| SessionId::parse(&t.session_id).map_err(|_| LedgerError::Corrupt("session id")))
+            .transpose()
+    }
+
+    /// Ends one session. Returns how many sessions this call ended: 0 when it
+    /// was unknown or already ended.
+    #[instrument(skip_all, fields(session_id = %id))]
+    pub async fn revoke_session(&self, id: SessionId, now: i64, reason: &str) -> Result<u32, LedgerError> {
+        let result = session::Entity::update_many()
+            .col_expr(session::Column::RevokedAt, Expr::value(now))
+            .col_expr(session::Column::RevokeReason, Expr::value(truncate(reason)))
+            .filter(session::Column::Id.eq(id.to_string()))
+            .filter(session::Column::RevokedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(u32::try_from(result.rows_affected).unwrap_or(u32::MAX))
+    }
+
+    /// Ends every live session of a subject; returns the sessions it ended.
+    #[instrument(skip_all)]
+    pub async fn revoke_subject(
+        &self,
+        subject: &Subject,
+        now: i64,
+        reason: &str,
+    ) -> Result<Vec<SessionId>, LedgerError> {
+        let live: Vec<String> = session::Entity::find()
+            .select_only()
+            .column(session::Column::Id)
+            .filter(session::Column::Subject.eq(subject.as_str()))
+            .filter(session::Column::RevokedAt.is_null())
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let mut ended = Vec::with_capacity(live.len());
+        for id in live {
+            let id = SessionId::parse(&id).map_err(|_| LedgerError::Corrupt("session id"))?;
+            // One by one, so the count is exactly what this call ended even
+            // when another call revokes some of them at the same time.
+            if self.revoke_session(id, now, reason).await? == 1 {
+                ended.push(id);
+            }
+        }
+        Ok(ended)
+    }
+
+    /// A subject's sessions, newest first.
+    #[instrument(skip_all)]
+    pub async fn list_sessions(&self, subject: &Subject) -> Result<Vec<SessionRecord>, LedgerError> {
+        session::Entity::find()
+            .filter(session::Column::Subject.eq(subject.as_str()))
+            .order_by_desc(session::Column::CreatedAt)
+            .limit(MAX_LISTED_SESSIONS)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(SessionRecord::try_from)
+            .collect()
+    }
+
+    /// Sessions revoked at or after `since` (Unix seconds).
+    #[instrument(skip_all)]
+    pub async fn revoked_since(&self, since: i64) -> Result<Vec<RevokedSession>, LedgerError> {
+        let rows: Vec<(String, Option<i64>)> = session::Entity::find()
+            .select_only()
+            .column(session::Column::Id)
+            .column(session::Column::RevokedAt)
+            .filter(session::Column::RevokedAt.gte(since))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        rows.into_iter()
+            .map(|(id, revoked_at)| {
+                Ok(RevokedSession {
+                    id: SessionId::parse(&id).map_err(|_| LedgerError::Corrupt("session id"))?,
+                    revoked_at: revoked_at.unwrap_or(since),
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes refresh tokens and sessions that ended before `cutoff`: no
+    /// token they hold can be accepted any more. Returns rows deleted.
+    #[instrument(skip_all)]
+    pub async fn purge_ended(&self, cutoff: i64) -> Result<u64, LedgerError> {
+        let tokens = refresh_token::Entity::delete_many()
+            .filter(refresh_token::Column::ExpiresAt.lt(cutoff))
+            .exec(&self.db)
+            .await?;
+        let ended = session::Entity::find()
+            .select_only()
+            .column(session::Column::Id)
+            .filter(session::Column::ExpiresAt.lt(cutoff))
+            .limit(1000)
+            .into_tuple::<String>()
+            .all(&self.db)
+            .await?;
+        if ended.is_empty() {
+            return Ok(tokens.rows_affected);
+        }
+        let txn = self.db.begin().await?;
+        refresh_token::Entity::delete_many()
+            .filter(refresh_token::Column::SessionId.is_in(ended.clone()))
+            .exec(&txn)
+            .await?;
+        let sessions = session::Entity::delete_many()
+            .filter(session::Column::Id.is_in(ended))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(tokens.rows_affected + sessions.rows_affected)
+    }
+}
+
+fn truncate(reason: &str) -> String {
+    reason.chars().take(255).collect()
+}

@@ -1,0 +1,12 @@
+//! Code generated from `proto/inkan/v1/inkan.proto`, and the descriptor set
+//! that server reflection serves (which includes `google.rpc` error details,
+//! so grpcurl can print a failure's ErrorInfo).
+
+/// `inkan.v1`: the token service contract.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod v1 {
+    tonic::include_proto!("inkan.v1");
+}
+
+/// Encoded `FileDescriptorSet` of the protocol and its imports.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("inkan_descriptor");

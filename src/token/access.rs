@@ -1,0 +1,274 @@
+//! Signing and verifying access tokens. [`verify_access_token`] is the one
+//! verification path: the Verify RPC, the start-up self-test and local
+//! verifiers all call it.
+
+use std::time::Duration;
+
+use jsonwebtoken::{errors::ErrorKind, Header, Validation};
+use serde_json::{Map, Value};
+
+use super::{
+    AccessTokenClaims, VerifiedAccessToken, ACCESS_TOKEN_TYPE, MAX_TOKEN_BYTES,
+    REFRESH_TOKEN_PREFIX, RESERVED_CLAIMS,
+};
+use crate::{
+    ids::{ClientId, Kid, Scope, SessionId, Subject, TokenId},
+    keys::{SigningKey, VerifyingKeys},
+    reason::Reason,
+};
+
+/// Signing failed; only a broken key can cause this, never a request.
+#[derive(Debug, thiserror::Error)]
+#[error("signing with key {kid:?} failed")]
+pub struct SignError {
+    kid: String,
+}
+
+/// Signs `claims` with `key`, with the headers RFC 9068 asks for.
+pub fn sign_access_token(claims: &AccessTokenClaims<'_>, key: &SigningKey) -> Result<String, SignError> {
+    let mut header = Header::new(key.alg().jws());
+    header.typ = Some(ACCESS_TOKEN_TYPE.into());
+    header.kid = Some(key.kid().to_string());
+    jsonwebtoken::encode(&header, claims, key.encoding_key()).map_err(|_| SignError {
+        kid: key.kid().to_string(),
+    })
+}
+
+/// What a token must match besides its signature.
+#[derive(Debug, Clone)]
+pub struct Expectations<'a> {
+    /// The exact `iss` value.
+    pub issuer: &'a str,
+    /// When set, `aud` must contain it.
+    pub audience: Option<&'a str>,
+    /// Every one of these must be in `scope`.
+    pub required_scopes: &'a [Scope],
+    /// Tolerated clock difference for `exp`, `nbf` and `iat`.
+    pub leeway: Duration,
+    /// The current time, in Unix seconds.
+    pub now: i64,
+    /// Accept a token past its `exp` (still checking everything else): for
+    /// revoking the session of a token that has already expired.
+    pub allow_expired: bool,
+}
+
+/// Why an access token was refused. Messages are for a person and never
+/// repeat the token or any unbounded part of it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("access token is malformed: {0}")]
+    Malformed(&'static str),
+    #[error("access token expired {ago} s ago; refresh it")]
+    Expired { ago: i64 },
+    #[error("access token is not valid for another {wait} s; check the clocks and retry")]
+    NotYetValid { wait: i64 },
+    #[error("access token signature does not verify with key {kid:?}; log in again")]
+    SignatureInvalid { kid: String },
+    #[error("{0}")]
+    KeyUnknown(String),
+    #[error("access token says alg {claimed} but key {kid:?} is bound to {bound}")]
+    AlgorithmMismatch {
+        claimed: String,
+        kid: String,
+        bound: &'static str,
+    },
+    #[error("{0}")]
+    TypeInvalid(&'static str),
+    #[error("access token was issued by another issuer")]
+    IssuerMismatch,
+    #[error("access token is not meant for audience {expected:?}")]
+    AudienceMismatch { expected: String },
+    #[error("access token lacks the required scopes: {}", missing.join(" "))]
+    InsufficientScope { missing: Vec<String> },
+}
+
+impl VerifyError {
+    /// The contract reason for this failure.
+    pub fn reason(&self) -> Reason {
+        match self {
+            VerifyError::Malformed(_) => Reason::TokenMalformed,
+            VerifyError::Expired { .. } => Reason::TokenExpired,
+            VerifyError::NotYetValid { .. } => Reason::TokenNotYetValid,
+            VerifyError::SignatureInvalid { .. } => Reason::SignatureInvalid,
+            VerifyError::KeyUnknown(_) => Reason::KeyUnknown,
+            VerifyError::AlgorithmMismatch { .. } => Reason::AlgorithmMismatch,
+            VerifyError::TypeInvalid(_) => Reason::TokenTypeInvalid,
+            VerifyError::IssuerMismatch => Reason::IssuerMismatch,
+            VerifyError::AudienceMismatch { .. } => Reason::AudienceMismatch,
+            VerifyError::InsufficientScope { .. } => Reason::InsufficientScope,
+        }
+    }
+}
+
+/// Verifies an access token against `keys`: the key is the one its `kid`
+/// names, the algorithm is the one that key is bound to, and then `typ`,
+/// `iss`, `aud`, `exp`, `nbf`, `iat` and scopes are checked in that order.
+pub fn verify_access_token(
+    token: &str,
+    keys: &VerifyingKeys,
+    expect: &Expectations<'_>,
+) -> Result<VerifiedAccessToken, VerifyError> {
+    use VerifyError as E;
+
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(E::Malformed("it is larger than 8 KiB"));
+    }
+    if token.starts_with(REFRESH_TOKEN_PREFIX) {
+        return Err(E::TypeInvalid(
+            "this is a refresh token; send it to Refresh, and send access tokens to Verify",
+        ));
+    }
+    if token.split('.').count() != 3 {
+        return Err(E::Malformed("a JWT has three dot-separated parts"));
+    }
+    let header = jsonwebtoken::decode_header(token)
+        .map_err(|_| E::Malformed("its header is not a JWS header inkan accepts"))?;
+    if header.crit.is_some() {
+        // inkan understands no JWS extension, so any `crit` is unknown to it.
+        return Err(E::Malformed("it has a \"crit\" header naming extensions inkan does not support"));
+    }
+    let Some(kid) = header.kid.as_deref() else {
+        return Err(E::KeyUnknown(
+            "access token has no kid, so no key can verify it; log in again".into(),
+        ));
+    };
+    let Some(key) = keys.get(kid) else {
+        let shown = Kid::parse(kid).map(|k| format!("{k:?}")).unwrap_or_else(|_| "an invalid kid".into());
+        return Err(E::KeyUnknown(format!(
+            "access token was signed with {shown}, which this key set does not have; known kids: {}",
+            keys.kids().join(", ")
+        )));
+    };
+    if header.alg != key.alg().jws() {
+        return Err(E::AlgorithmMismatch {
+            claimed: format!("{:?}", header.alg),
+            kid: key.kid().to_string(),
+            bound: key.alg().as_str(),
+        });
+    }
+
+    let mut validation = Validation::new(key.alg().jws());
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.leeway = 0;
+    let data = jsonwebtoken::decode::<Map<String, Value>>(token, key.decoding_key(), &validation)
+        .map_err(|err| match err.kind() {
+            ErrorKind::InvalidSignature | ErrorKind::InvalidEcdsaKey | ErrorKind::InvalidEddsaKey => {
+                E::SignatureInvalid {
+                    kid: key.kid().to_string(),
+                }
+            }
+            ErrorKind::InvalidAlgorithm => E::AlgorithmMismatch {
+                claimed: format!("{:?}", header.alg),
+                kid: key.kid().to_string(),
+                bound: key.alg().as_str(),
+            },
+            _ => E::Malformed("its payload is not a JSON object of claims"),
+        })?;
+
+    let typ_ok = header.typ.as_deref().is_some_and(|t| {
+        t.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE) || t.eq_ignore_ascii_case("application/at+jwt")
+    });
+    if !typ_ok {
+        return Err(E::TypeInvalid(
+            "token is not an access token (its typ header is not at+jwt); log in again",
+        ));
+    }
+    check_claims(data.claims, key.kid().clone(), expect)
+}
+
+fn check_claims(
+    mut claims: Map<String, Value>,
+    key_id: Kid,
+    expect: &Expectations<'_>,
+) -> Result<VerifiedAccessToken, VerifyError> {
+    use VerifyError as E;
+
+    let text = |claims: &Map<String, Value>, name: &'static str| -> Option<String> {
+        claims.get(name).and_then(Value::as_str).map(str::to_owned)
+    };
+    let time = |claims: &Map<String, Value>, name| claims.get(name).and_then(Value::as_i64);
+
+    if text(&claims, "iss").as_deref() != Some(expect.issuer) {
+        return Err(E::IssuerMismatch);
+    }
+    let audience: Vec<String> = match claims.get("aud") {
+        Some(Value::String(one)) => vec![one.clone()],
+        Some(Value::Array(many)) if !many.is_empty() => many
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<_>>()
+            .ok_or(E::Malformed("its aud claim is not a string or an array of strings"))?,
+        _ => return Err(E::Malformed("its aud claim is missing or empty")),
+    };
+    if let Some(expected) = expect.audience {
+        if !audience.iter().any(|a| a == expected) {
+            return Err(E::AudienceMismatch {
+                expected: expected.chars().take(255).collect(),
+            });
+        }
+    }
+
+    let leeway = i64::try_from(expect.leeway.as_secs()).unwrap_or(i64::MAX);
+    let exp = time(&claims, "exp").ok_or(E::Malformed("its exp claim is missing or not an integer"))?;
+    let iat = time(&claims, "iat").ok_or(E::Malformed("its iat claim is missing or not an integer"))?;
+    let nbf = match claims.get("nbf") {
+        None => None,
+        Some(v) => Some(v.as_i64().ok_or(E::Malformed("its nbf claim is not an integer"))?),
+    };
+    if !expect.allow_expired && expect.now.saturating_sub(leeway) >= exp {
+        return Err(E::Expired {
+            ago: expect.now.saturating_sub(exp),
+        });
+    }
+    for not_before in nbf.into_iter().chain([iat]) {
+        if not_before > expect.now.saturating_add(leeway) {
+            return Err(E::NotYetValid {
+                wait: not_before.saturating_sub(expect.now),
+            });
+        }
+    }
+
+    let subject = text(&claims, "sub")
+        .and_then(|s| Subject::parse(&s).ok())
+        .ok_or(E::Malformed("its sub claim is missing or invalid"))?;
+    let token_id = text(&claims, "jti")
+        .and_then(|s| TokenId::parse(&s).ok())
+        .ok_or(E::Malformed("its jti claim is missing or invalid"))?;
+    let session_id = text(&claims, "sid")
+        .and_then(|s| SessionId::parse(&s).ok())
+        .ok_or(E::Malformed("its sid claim is missing or invalid"))?;
+    let client_id = text(&claims, "client_id")
+        .and_then(|s| ClientId::parse(&s).ok())
+        .ok_or(E::Malformed("its client_id claim is missing or invalid"))?;
+    let scopes: Vec<String> = match claims.get("scope") {
+        None => Vec::new(),
+        Some(Value::String(s)) => s.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        Some(_) => return Err(E::Malformed("its scope claim is not a string")),
+    };
+    let missing: Vec<String> = expect
+        .required_scopes
+        .iter()
+        .filter(|wanted| !scopes.iter().any(|s| s == wanted.as_str()))
+        .map(|s| s.as_str().to_owned())
+        .collect();
+    if !missing.is_empty() {
+        return Err(E::InsufficientScope { missing });
+    }
+
+    claims.retain(|name, _| !RESERVED_CLAIMS.contains(&name.as_str()));
+    Ok(VerifiedAccessToken {
+        subject,
+        session_id,
+        token_id,
+        client_id,
+        scopes,
+        audience,
+        key_id,
+        issued_at: iat,
+        expires_at: exp,
+        claims,
+    })
+}
