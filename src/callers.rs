@@ -90,6 +90,8 @@ pub struct CallerConfig {
     /// SHA-256 of the caller's API key, as 64 lowercase hex digits
     /// (`printf %s "$KEY" | sha256sum`).
     pub api_key_sha256: String,
+    /// What it may do beyond Verify (which any authenticated caller may).
+    #[serde(default)]
     pub permissions: Vec<Permission>,
 }
 
@@ -128,9 +130,6 @@ impl CallerRegistry {
             let hash = c.api_key_sha256.to_ascii_lowercase();
             if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(problem("api_key_sha256 must be 64 hex digits"));
-            }
-            if c.permissions.is_empty() {
-                return Err(problem("has no permissions"));
             }
             let caller = Caller {
                 name: c.name.clone(),

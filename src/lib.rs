@@ -8,12 +8,17 @@
 
 pub mod authority;
 pub mod callers;
+pub mod cli;
 pub mod clock;
+pub mod config;
 pub mod grpc;
+pub mod http;
 pub mod ids;
 pub mod keys;
 pub mod ledger;
 pub mod proto;
 pub mod reason;
 pub mod revocations;
+pub mod server;
+pub mod telemetry;
 pub mod token;

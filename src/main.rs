@@ -1,1 +1,7 @@
-fn main(){}
+//! The `inkan` binary: all behaviour lives in the library.
+
+#![forbid(unsafe_code)]
+
+fn main() -> std::process::ExitCode {
+    inkan::cli::main()
+}

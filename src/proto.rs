@@ -1,6 +1,5 @@
 //! Code generated from `proto/inkan/v1/inkan.proto`, and the descriptor set
-//! that server reflection serves (which includes `google.rpc` error details,
-//! so grpcurl can print a failure's ErrorInfo).
+//! that server reflection serves.
 
 /// `inkan.v1`: the token service contract.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]

@@ -131,7 +131,14 @@ impl KeyFileEntry {
         };
         let (private_key_pem, secret) = match alg {
             KeyAlgorithm::EdDSA => {
-                pem(ed25519_dalek::SigningKey::generate(&mut OsRng).to_pkcs8_pem(LineEnding::LF))?
+                // PKCS#8 v1 (the private key alone), as `openssl genpkey`
+                // writes it and jsonwebtoken reads it.
+                let key = ed25519_dalek::SigningKey::generate(&mut OsRng);
+                let bytes = ed25519_dalek::pkcs8::KeypairBytes {
+                    secret_key: key.to_bytes(),
+                    public_key: None,
+                };
+                pem(bytes.to_pkcs8_pem(LineEnding::LF))?
             }
             KeyAlgorithm::ES256 => pem(p256::SecretKey::random(&mut OsRng).to_pkcs8_pem(LineEnding::LF))?,
             KeyAlgorithm::RS256 => {

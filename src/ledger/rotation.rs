@@ -23,7 +23,8 @@ pub struct RotationPolicy {
     /// seconds. Never past the session's absolute end.
     pub idle_ttl: i64,
     /// How long after a token was spent a replay of it counts as the same
-    /// client retrying (and gets the same successor), in seconds.
+    /// client retrying (and gets the same successor), in seconds; 0 turns
+    /// the grace window off.
     pub reuse_grace: i64,
 }
 
@@ -206,7 +207,7 @@ impl Ledger {
         now: i64,
         policy: RotationPolicy,
     ) -> Result<Result<Rotation, Refusal>, LedgerError> {
-        if now.saturating_sub(used_at) <= policy.reuse_grace {
+        if now.saturating_sub(used_at) < policy.reuse_grace {
             if let (Some(next_hash), Some(seal)) = (&token.successor_hash, &token.successor_seal) {
                 let next = refresh_token::Entity::find_by_id(next_hash.clone())
                     .one(&self.db)

@@ -1,0 +1,222 @@
+//! The command line: `serve`, `migrate`, `check` and `keys generate`.
+//! Flags are parsed here and layered over the config file and environment;
+//! [`crate::config::Settings::validate`] then decides what is valid.
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
+
+use clap::{Args, Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::{
+    authority::Authority,
+    config::{Config, LogFormat, Settings},
+    keys::{KeyAlgorithm, KeySetFile, KeyStore},
+    ledger::Ledger,
+    revocations::RevocationCache,
+    server::{load_keys, Server},
+    telemetry,
+};
+
+/// inkan: a token authority for internal services.
+#[derive(Debug, Parser)]
+#[command(name = "inkan", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the token service (gRPC) and its public keys (HTTP).
+    Serve(ServeArgs),
+    /// Bring the ledger's schema up to date.
+    Migrate(ConfigArgs),
+    /// Validate the configuration, and print each key's kid and fingerprint
+    /// (never a secret), so two environments can be compared.
+    Check(ConfigArgs),
+    /// Create and inspect key sets.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Dev mode: local SQLite, unauthenticated callers, an ephemeral key
+    /// unless --keys is given. For trying inkan out only.
+    #[arg(long)]
+    dev: bool,
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+#[derive(Debug, Args)]
+struct ConfigArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "INKAN_CONFIG")]
+    config: Option<PathBuf>,
+    /// Key-set file.
+    #[arg(long = "keys", env = "INKAN_KEYS_FILE")]
+    keys_file: Option<PathBuf>,
+    /// Ledger database URL (sqlite://, postgres://, mysql://).
+    #[arg(long, env = "INKAN_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// The `iss` of every token, e.g. https://auth.example.com.
+    #[arg(long, env = "INKAN_ISSUER")]
+    issuer: Option<String>,
+    /// gRPC listen address [default: 0.0.0.0:50051; dev: 127.0.0.1:50051].
+    #[arg(long, env = "INKAN_GRPC_ADDR")]
+    grpc_addr: Option<SocketAddr>,
+    /// HTTP listen address [default: 0.0.0.0:8080; dev: 127.0.0.1:8080].
+    #[arg(long, env = "INKAN_HTTP_ADDR")]
+    http_addr: Option<SocketAddr>,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Create a key set with one new active key.
+    Generate {
+        /// EdDSA (recommended), ES256, RS256, or HS256 (a shared secret,
+        /// never published: only when every verifier can hold it).
+        #[arg(long, default_value = "EdDSA")]
+        alg: KeyAlgorithm,
+        /// Where to write the key set (mode 0600). Without it, the key set
+        /// is printed to standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+impl ConfigArgs {
+    fn settings(self, dev: bool) -> Result<Settings, String> {
+        let mut settings = Settings::load(self.config.as_deref()).map_err(|e| e.to_string())?;
+        settings.dev |= dev;
+        if let Some(v) = self.keys_file {
+            settings.keys_file = Some(v);
+        }
+        if let Some(v) = self.database_url {
+            settings.database_url = Some(SecretString::from(v));
+        }
+        if let Some(v) = self.issuer {
+            settings.issuer = Some(v);
+        }
+        if let Some(v) = self.grpc_addr {
+            settings.grpc_addr = Some(v);
+        }
+        if let Some(v) = self.http_addr {
+            settings.http_addr = Some(v);
+        }
+        Ok(settings)
+    }
+
+    fn config(self, dev: bool) -> Result<Config, String> {
+        self.settings(dev)?.validate().map_err(|e| e.to_string())
+    }
+}
+
+/// Runs the command line; returns the process's exit code. Every failure is
+/// one line on standard error.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => return fail(format!("cannot start the async runtime: {err}")),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => fail(message),
+    }
+}
+
+fn fail(message: String) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::FAILURE
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Serve(args) => serve(args.config.config(args.dev)?).await,
+        Command::Migrate(args) => {
+            let settings = args.settings(false)?;
+            let url = settings
+                .database_url
+                .ok_or("no ledger database: set database_url in the config file, INKAN_DATABASE_URL or --database-url")?;
+            telemetry::init(settings.log_format.unwrap_or(LogFormat::Pretty));
+            let ledger = Ledger::connect(url.expose_secret()).await.map_err(|e| e.to_string())?;
+            ledger.migrate().await.map_err(|e| format!("migration failed: {e:?}"))?;
+            println!("ledger schema is up to date");
+            Ok(())
+        }
+        Command::Check(args) => check(args.config(false)?).await,
+        Command::Keys(KeysCommand::Generate { alg, out }) => {
+            let file = KeySetFile::generate(alg).map_err(|e| e.to_string())?;
+            match out {
+                Some(path) => {
+                    if path.exists() {
+                        return Err(format!(
+                            "{} already exists; inkan will not overwrite a key set",
+                            path.display()
+                        ));
+                    }
+                    file.write(&path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                    let key = &file.keys[0];
+                    eprintln!("wrote {} with active key {} ({})", path.display(), key.kid, key.alg);
+                }
+                None => print!("{}", file.to_json()),
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    telemetry::init(config.log_format);
+    let server = Server::build(config).await.map_err(|e| e.to_string())?;
+    server.run(shutdown_signal()).await.map_err(|e| e.to_string())
+}
+
+async fn check(config: Config) -> Result<(), String> {
+    let keys = load_keys(&config.keys).map_err(|e| e.to_string())?;
+    println!("issuer: {}", config.policy.issuer);
+    for key in keys.keys() {
+        println!(
+            "key {}  alg {}  state {}  fingerprint {}",
+            key.kid(),
+            key.alg(),
+            key.state(),
+            key.fingerprint()
+        );
+    }
+    let ledger = Ledger::connect(config.database_url.expose_secret())
+        .await
+        .map_err(|e| format!("ledger database unreachable: {e}"))?;
+    ledger.ping().await.map_err(|e| format!("ledger database unreachable: {e}"))?;
+    println!("ledger: reachable ({:?})", ledger.backend());
+    let revocations = Arc::new(RevocationCache::new(config.policy.access_token_ttl));
+    let authority = Authority::new(config.policy, KeyStore::new(keys), ledger, revocations);
+    authority.self_test().map_err(|e| format!("self-test failed: {e}"))?;
+    println!("self-test: a token signed with the active key verifies through the published keys");
+    println!("configuration is valid");
+    Ok(())
+}
+
+/// Resolves on SIGTERM (Kubernetes) or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,312 @@
+//! Configuration: read in layers (built-in limits, then the TOML file, then
+//! `INKAN_*` environment variables, then command-line flags) into
+//! [`Settings`], and validated once into a [`Config`] that cannot hold an
+//! invalid value. No key, secret, database or issuer has a default outside
+//! dev mode; a missing one stops start-up with a message naming the setting.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use figment::{
+    providers::{Env, Format, Toml},
+    Figment,
+};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::{
+    authority::Policy,
+    callers::{CallerConfig, CallerRegistry, Permission},
+};
+
+/// Settings that the environment may set, as `INKAN_<NAME>`.
+const ENV_SETTINGS: &[&str] = &[
+    "dev",
+    "keys_file",
+    "database_url",
+    "issuer",
+    "grpc_addr",
+    "http_addr",
+    "access_token_ttl",
+    "refresh_token_idle_ttl",
+    "session_lifetime",
+    "leeway",
+    "reuse_grace",
+    "reflection",
+    "refresh_requires_permission",
+    "allow_open_issue",
+    "migrate_on_start",
+    "log_format",
+];
+
+/// Settings as read, before validation. Every field is optional here;
+/// [`Settings::validate`] decides what is required.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Dev mode: local SQLite, no caller authentication, ephemeral keys.
+    #[serde(default)]
+    pub dev: bool,
+    /// The key-set file (`INKAN_KEYS_FILE`, `--keys`).
+    pub keys_file: Option<PathBuf>,
+    /// The ledger's database (`INKAN_DATABASE_URL`, `--database-url`).
+    pub database_url: Option<SecretString>,
+    /// The `iss` of every token (`INKAN_ISSUER`, `--issuer`).
+    pub issuer: Option<String>,
+    pub grpc_addr: Option<SocketAddr>,
+    pub http_addr: Option<SocketAddr>,
+    #[serde(default, with = "humantime_serde")]
+    pub access_token_ttl: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub refresh_token_idle_ttl: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub session_lifetime: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub leeway: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub reuse_grace: Option<Duration>,
+    /// Serve gRPC reflection (default on).
+    pub reflection: Option<bool>,
+    /// Refresh only for callers with the `refresh` permission.
+    #[serde(default)]
+    pub refresh_requires_permission: bool,
+    /// Let Issue be called without the `issue` permission. Outside dev mode
+    /// the server refuses to start with Issue open unless this says so.
+    #[serde(default)]
+    pub allow_open_issue: bool,
+    /// Run migrations at start-up (default: only in dev mode).
+    pub migrate_on_start: Option<bool>,
+    pub log_format: Option<LogFormat>,
+    /// Services allowed to call, by API key.
+    #[serde(default)]
+    pub callers: Vec<CallerConfig>,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// One JSON object per line: production.
+    Json,
+    /// Readable lines: dev mode.
+    Pretty,
+}
+
+/// Where the keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// A key-set file, reloaded when it changes.
+    File(PathBuf),
+    /// A key generated at start-up and lost at exit: dev mode only.
+    Ephemeral,
+}
+
+/// A validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    pub dev: bool,
+    pub keys: KeySource,
+    pub database_url: SecretString,
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub policy: Policy,
+    pub reflection: bool,
+    pub callers: CallerRegistry,
+    pub migrate_on_start: bool,
+    pub log_format: LogFormat,
+}
+
+/// A configuration that cannot be used; the message names the setting.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration: {0}")]
+    Read(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Where dev mode keeps its ledger.
+pub const DEV_DATABASE_URL: &str = "sqlite://inkan-dev.db?mode=rwc";
+
+impl Settings {
+    /// Reads the config file (if any) and the `INKAN_*` environment.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::Read(format!("config file {} does not exist", path.display())));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(Env::prefixed("INKAN_").only(ENV_SETTINGS));
+        figment.extract().map_err(|e| ConfigError::Read(e.to_string()))
+    }
+
+    /// Checks every setting and fills in the non-secret defaults.
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let invalid = |m: String| ConfigError::Invalid(m);
+        let dev = self.dev;
+        let loopback = |port| SocketAddr::from(([127, 0, 0, 1], port));
+        let any = |port| SocketAddr::from(([0, 0, 0, 0], port));
+        let grpc_addr = self.grpc_addr.unwrap_or(if dev { loopback(50051) } else { any(50051) });
+        let http_addr = self.http_addr.unwrap_or(if dev { loopback(8080) } else { any(8080) });
+
+        let keys = match (self.keys_file, dev) {
+            (Some(path), _) => KeySource::File(path),
+            (None, true) => KeySource::Ephemeral,
+            (None, false) => {
+                return Err(invalid(
+                    "no key set: set keys_file in the config file, INKAN_KEYS_FILE or --keys \
+                     (create one with `inkan keys generate --alg EdDSA --out keys.json`)"
+                        .into(),
+                ))
+            }
+        };
+        let database_url = match (self.database_url, dev) {
+            (Some(url), _) => url,
+            (None, true) => SecretString::from(DEV_DATABASE_URL),
+            (None, false) => {
+                return Err(invalid(
+                    "no ledger database: set database_url in the config file, INKAN_DATABASE_URL or --database-url"
+                        .into(),
+                ))
+            }
+        };
+        let issuer = match (self.issuer, dev) {
+            (Some(issuer), _) => issuer,
+            // Dev mode names itself after the address it serves JWKS on.
+            (None, true) => format!("http://{http_addr}"),
+            (None, false) => {
+                return Err(invalid(
+                    "no issuer: set issuer in the config file, INKAN_ISSUER or --issuer (e.g. https://auth.example.com)"
+                        .into(),
+                ))
+            }
+        };
+        validate_issuer(&issuer)?;
+
+        let positive = |name: &str, value: Option<Duration>, default: Duration| {
+            let value = value.unwrap_or(default);
+            if value.is_zero() {
+                return Err(invalid(format!("{name} must be longer than zero")));
+            }
+            Ok(value)
+        };
+        let access_token_ttl = positive("access_token_ttl", self.access_token_ttl, Duration::from_secs(15 * 60))?;
+        let refresh_token_idle_ttl =
+            positive("refresh_token_idle_ttl", self.refresh_token_idle_ttl, Duration::from_secs(14 * 86_400))?;
+        let session_lifetime = positive("session_lifetime", self.session_lifetime, Duration::from_secs(90 * 86_400))?;
+        let leeway = self.leeway.unwrap_or(Duration::from_secs(30));
+        if leeway > Duration::from_secs(300) {
+            return Err(invalid("leeway may be at most 5m".into()));
+        }
+        let reuse_grace = self.reuse_grace.unwrap_or(Duration::from_secs(5));
+        if reuse_grace > Duration::from_secs(60) {
+            return Err(invalid("reuse_grace may be at most 60s".into()));
+        }
+        if refresh_token_idle_ttl > session_lifetime {
+            return Err(invalid("refresh_token_idle_ttl may not be longer than session_lifetime".into()));
+        }
+
+        let callers = if dev {
+            CallerRegistry::dev()
+        } else {
+            CallerRegistry::from_config(&self.callers).map_err(|e| invalid(e.to_string()))?
+        };
+        let open_issue = dev || self.allow_open_issue;
+        if !open_issue && !callers.anyone_may(Permission::Issue) {
+            return Err(invalid(
+                "no caller has the issue permission, so Issue could not be called: configure a [[callers]] \
+                 entry with permissions = [\"issue\"], or set allow_open_issue = true to open it to anyone"
+                    .into(),
+            ));
+        }
+
+        Ok(Config {
+            dev,
+            keys,
+            database_url,
+            grpc_addr,
+            http_addr,
+            policy: Policy {
+                issuer,
+                access_token_ttl,
+                refresh_token_idle_ttl,
+                session_lifetime,
+                leeway,
+                reuse_grace,
+                refresh_needs_permission: self.refresh_requires_permission,
+                open_issue,
+            },
+            reflection: self.reflection.unwrap_or(true),
+            callers,
+            migrate_on_start: self.migrate_on_start.unwrap_or(dev),
+            log_format: self.log_format.unwrap_or(if dev { LogFormat::Pretty } else { LogFormat::Json }),
+        })
+    }
+}
+
+fn validate_issuer(issuer: &str) -> Result<(), ConfigError> {
+    let ok = (issuer.starts_with("https://") || issuer.starts_with("http://"))
+        && issuer.len() > "https://".len()
+        && issuer.len() <= 255
+        && !issuer.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid(format!(
+            "issuer {:?} is not an http(s) URL; set issuer to the URL consumers know inkan by",
+            issuer.chars().take(80).collect::<String>()
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn production() -> Settings {
+        Settings {
+            keys_file: Some("keys.json".into()),
+            database_url: Some(SecretString::from("postgres://db/inkan")),
+            issuer: Some("https://auth.example.com".into()),
+            allow_open_issue: true,
+            ..Settings::default()
+        }
+    }
+
+    fn refusal(settings: Settings) -> String {
+        settings.validate().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn production_needs_keys_database_and_issuer_and_names_each() {
+        assert!(production().validate().is_ok());
+        let msg = refusal(Settings { keys_file: None, ..production() });
+        assert!(msg.contains("INKAN_KEYS_FILE"), "{msg}");
+        let msg = refusal(Settings { database_url: None, ..production() });
+        assert!(msg.contains("INKAN_DATABASE_URL"), "{msg}");
+        let msg = refusal(Settings { issuer: None, ..production() });
+        assert!(msg.contains("INKAN_ISSUER"), "{msg}");
+    }
+
+    #[test]
+    fn issue_is_never_open_by_accident() {
+        let msg = refusal(Settings { allow_open_issue: false, ..production() });
+        assert!(msg.contains("issue permission"), "{msg}");
+    }
+
+    #[test]
+    fn dev_mode_fills_in_local_defaults_but_no_key_file() {
+        let config = Settings { dev: true, ..Settings::default() }.validate().unwrap();
+        assert_eq!(config.keys, KeySource::Ephemeral);
+        assert_eq!(config.grpc_addr.to_string(), "127.0.0.1:50051");
+        assert_eq!(config.policy.issuer, "http://127.0.0.1:8080");
+        assert!(config.migrate_on_start);
+    }
+
+    #[test]
+    fn durations_must_be_positive() {
+        let msg = refusal(Settings { access_token_ttl: Some(Duration::ZERO), ..production() });
+        assert_eq!(msg, "access_token_ttl must be longer than zero");
+    }
+}

@@ -1,0 +1,64 @@
+//! The HTTP side: the public keys at `/.well-known/jwks.json` and OpenID
+//! discovery at `/.well-known/openid-configuration`, so any JWT library can
+//! verify inkan's tokens without calling it.
+
+use std::sync::Arc;
+
+use axum::{
+    extract::State,
+    http::{header, HeaderValue},
+    response::{IntoResponse, Response},
+    routing::get,
+    Json, Router,
+};
+use serde_json::json;
+
+use crate::authority::Authority;
+
+/// Where the JWKS is served.
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+
+/// The HTTP routes.
+pub fn router(authority: Arc<Authority>) -> Router {
+    Router::new()
+        .route(JWKS_PATH, get(jwks))
+        .route("/.well-known/openid-configuration", get(openid_configuration))
+        .with_state(authority)
+}
+
+async fn jwks(State(authority): State<Arc<Authority>>) -> Response {
+    let jwks = authority.jwks();
+    let cache = format!("public, max-age={}", jwks.max_age.as_secs());
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/jwk-set+json")),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_str(&cache).unwrap_or(HeaderValue::from_static("no-cache")),
+            ),
+        ],
+        jwks.keys.jwks_json().to_owned(),
+    )
+        .into_response()
+}
+
+async fn openid_configuration(State(authority): State<Arc<Authority>>) -> Response {
+    let issuer = &authority.policy().issuer;
+    let keys = authority.jwks();
+    let mut algs: Vec<&str> = keys
+        .keys
+        .set()
+        .keys()
+        .iter()
+        .filter(|k| !k.alg().is_symmetric())
+        .map(|k| k.alg().as_str())
+        .collect();
+    algs.sort_unstable();
+    algs.dedup();
+    Json(json!({
+        "issuer": issuer,
+        "jwks_uri": format!("{}{JWKS_PATH}", issuer.trim_end_matches('/')),
+        "id_token_signing_alg_values_supported": algs,
+    }))
+    .into_response()
+}

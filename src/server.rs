@@ -1,0 +1,263 @@
+//! Wiring: the ledger, the keys, the authority, and the gRPC and HTTP
+//! servers around them, with health reporting and background work.
+//!
+//! [`Server::build`] does everything that can fail at start-up (connecting,
+//! migrating, loading and self-testing the keys, binding the ports), so a
+//! bad configuration stops the process before it serves anything.
+//! [`Server::run`] serves until the shutdown future resolves, like
+//! mini-redis's `server::run(listener, shutdown)`: tests own both.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use secrecy::ExposeSecret;
+use tokio::{net::TcpListener, sync::watch, task::JoinSet};
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic_health::{server::HealthReporter, ServingStatus};
+use tracing::{error, info, warn};
+
+use crate::{
+    authority::Authority,
+    callers::CallerRegistry,
+    clock::now,
+    config::{Config, KeySource},
+    grpc::{health_names, TokenServiceImpl, MAX_REQUEST_BYTES},
+    keys::{KeyAlgorithm, KeySet, KeyStore},
+    ledger::Ledger,
+    proto::{self, v1::token_service_server::TokenServiceServer},
+    revocations::RevocationCache,
+};
+
+/// How often the revocation cache polls the ledger.
+const REVOCATION_POLL: Duration = Duration::from_millis(500);
+/// How often the ledger's health is checked.
+const LEDGER_HEALTH_INTERVAL: Duration = Duration::from_secs(5);
+/// How often ended sessions are purged.
+const PURGE_INTERVAL: Duration = Duration::from_secs(600);
+/// How long ended records are kept before purging, for investigations.
+const PURGE_RETENTION_SECS: i64 = 86_400;
+
+/// Start-up failed. The message is one line naming what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("key set {path}: {source}")]
+    Keys {
+        path: String,
+        source: crate::keys::KeySetError,
+    },
+    #[error("cannot generate the dev key: {0}")]
+    DevKey(crate::keys::KeySetError),
+    #[error("cannot open the ledger database (check database_url / INKAN_DATABASE_URL): {0}")]
+    Ledger(crate::ledger::LedgerError),
+    #[error("self-test failed: {0}")]
+    SelfTest(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("server failed: {0}")]
+    Serve(String),
+}
+
+/// A server that has started everything but not yet begun to serve.
+pub struct Server {
+    authority: Arc<Authority>,
+    callers: Arc<CallerRegistry>,
+    revocations: Arc<RevocationCache>,
+    reflection: bool,
+    grpc: TcpListener,
+    http: TcpListener,
+}
+
+/// Loads the key set the configuration names.
+pub fn load_keys(source: &KeySource) -> Result<KeySet, StartupError> {
+    match source {
+        KeySource::File(path) => KeySet::load(path).map_err(|source| StartupError::Keys {
+            path: path.display().to_string(),
+            source,
+        }),
+        KeySource::Ephemeral => KeySet::ephemeral(KeyAlgorithm::EdDSA).map_err(StartupError::DevKey),
+    }
+}
+
+impl Server {
+    /// Connects, migrates (when configured), loads and self-tests the keys,
+    /// and binds both ports.
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        if config.dev {
+            warn!("DEV MODE: callers are not authenticated, Issue is open to anyone; never expose this server");
+        }
+        let keys = load_keys(&config.keys)?;
+        if config.keys == KeySource::Ephemeral {
+            warn!(
+                kid = %keys.active().kid(),
+                "DEV MODE: signing with an ephemeral EdDSA key that exists only in this process; \
+                 every token dies with it (pass --keys FILE to keep them)"
+            );
+        }
+        for key in keys.keys() {
+            info!(kid = %key.kid(), alg = %key.alg(), state = %key.state(), fingerprint = key.fingerprint(), "key loaded");
+        }
+        let ledger = Ledger::connect(config.database_url.expose_secret())
+            .await
+            .map_err(StartupError::Ledger)?;
+        if config.migrate_on_start {
+            ledger.migrate().await.map_err(StartupError::Ledger)?;
+        }
+        let retention = config.policy.access_token_ttl + config.policy.leeway;
+        let revocations = Arc::new(RevocationCache::new(retention));
+        let loaded = revocations.load_all(&ledger).await.map_err(StartupError::Ledger)?;
+        info!(revoked_sessions = loaded, "revocations loaded");
+        if config.dev {
+            warn!(issuer = %config.policy.issuer, "DEV MODE: issuer derived from the HTTP address");
+        }
+
+        let authority = Arc::new(Authority::new(config.policy, KeyStore::new(keys), ledger, revocations.clone()));
+        authority.self_test().map_err(StartupError::SelfTest)?;
+
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartupError::Bind { addr, source })
+        };
+        Ok(Self {
+            authority,
+            callers: Arc::new(config.callers),
+            revocations,
+            reflection: config.reflection,
+            grpc: bind(config.grpc_addr).await?,
+            http: bind(config.http_addr).await?,
+        })
+    }
+
+    /// Where gRPC is served.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Where HTTP (JWKS, discovery) is served.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http.local_addr().expect("a bound listener has an address")
+    }
+
+    /// The authority being served.
+    pub fn authority(&self) -> &Arc<Authority> {
+        &self.authority
+    }
+
+    /// Serves until `shutdown` resolves, then reports NOT_SERVING, stops
+    /// accepting calls, lets calls in flight finish, and returns.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
+        let (reporter, health_service) = tonic_health::server::health_reporter();
+        for name in [health_names::SERVER, health_names::TOKEN_SERVICE, health_names::VERIFY, health_names::LEDGER] {
+            reporter.set_service_status(name, ServingStatus::NotServing).await;
+        }
+
+        let (grpc_addr, http_addr) = (self.grpc_addr(), self.http_addr());
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stopped = move || {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            }
+        };
+        let mut tasks = JoinSet::new();
+
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| StartupError::Serve(e.to_string()))?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()
+            .map_err(|e| StartupError::Serve(e.to_string()))?;
+        let token_service = TokenServiceServer::new(TokenServiceImpl::new(self.authority.clone(), self.callers.clone()))
+            .max_decoding_message_size(MAX_REQUEST_BYTES);
+        let grpc = tonic::transport::Server::builder()
+            .add_service(health_service)
+            .add_optional_service(self.reflection.then_some(reflection_v1))
+            .add_optional_service(self.reflection.then_some(reflection_v1alpha))
+            .add_service(token_service)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.grpc), stopped());
+        let http = axum::serve(self.http, crate::http::router(self.authority.clone()))
+            .with_graceful_shutdown(stopped());
+
+        {
+            let revocations = self.revocations.clone();
+            let ledger = self.authority.ledger().clone();
+            let stop = stopped();
+            tasks.spawn(async move { revocations.sync(ledger, REVOCATION_POLL, stop).await });
+        }
+        tasks.spawn(watch_ledger(self.authority.ledger().clone(), reporter.clone(), stopped()));
+        tasks.spawn(purge_ended(self.authority.ledger().clone(), stopped()));
+
+        // The keys were self-tested in build(); test again right before
+        // reporting SERVING, through the keys as now published.
+        self.authority.self_test().map_err(StartupError::SelfTest)?;
+        for name in [health_names::SERVER, health_names::TOKEN_SERVICE, health_names::VERIFY] {
+            reporter.set_service_status(name, ServingStatus::Serving).await;
+        }
+        info!(grpc = %grpc_addr, http = %http_addr, "serving");
+
+        let grpc_task = tokio::spawn(grpc);
+        let http_task = tokio::spawn(async move { http.await });
+        shutdown.await;
+        info!("shutting down: reporting NOT_SERVING and finishing calls in flight");
+        for name in [health_names::SERVER, health_names::TOKEN_SERVICE, health_names::VERIFY, health_names::LEDGER] {
+            reporter.set_service_status(name, ServingStatus::NotServing).await;
+        }
+        let _ = stop_tx.send(true);
+        let grpc_result = grpc_task.await;
+        let http_result = http_task.await;
+        while tasks.join_next().await.is_some() {}
+        match (grpc_result, http_result) {
+            (Ok(Ok(())), Ok(Ok(()))) => Ok(()),
+            (grpc, http) => Err(StartupError::Serve(format!("gRPC: {grpc:?}, HTTP: {http:?}"))),
+        }
+    }
+}
+
+/// Reports the ledger capability's health from a periodic ping, so probes
+/// see "Verify up, ledger down" instead of one opaque failure.
+async fn watch_ledger(ledger: Ledger, reporter: HealthReporter, stop: impl Future<Output = ()>) {
+    tokio::pin!(stop);
+    let mut ticker = tokio::time::interval(LEDGER_HEALTH_INTERVAL);
+    let mut last = None;
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = ticker.tick() => {}
+        }
+        let status = match ledger.ping().await {
+            Ok(()) => ServingStatus::Serving,
+            Err(err) => {
+                if last != Some(ServingStatus::NotServing) {
+                    error!(error = ?err, "ledger unreachable; Issue, Refresh and Revoke will fail until it is back");
+                }
+                ServingStatus::NotServing
+            }
+        };
+        if last != Some(status) {
+            reporter.set_service_status(health_names::LEDGER, status).await;
+            last = Some(status);
+        }
+    }
+}
+
+/// Deletes sessions and refresh tokens that ended more than a day ago.
+async fn purge_ended(ledger: Ledger, stop: impl Future<Output = ()>) {
+    tokio::pin!(stop);
+    let mut ticker = tokio::time::interval(PURGE_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = ticker.tick() => {}
+        }
+        match ledger.purge_ended(now() - PURGE_RETENTION_SECS).await {
+            Ok(0) => {}
+            Ok(rows) => info!(rows, "purged ended sessions and refresh tokens"),
+            Err(err) => warn!(error = ?err, "purging ended records failed; will retry"),
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! Logging: JSON lines in production, readable lines in dev. The filter
+//! comes from `RUST_LOG` (default `info`). Spans skip their arguments, so
+//! tokens and keys never reach a log by accident.
+
+use tracing_subscriber::{fmt, EnvFilter};
+
+use crate::config::LogFormat;
+
+/// Installs the global subscriber. Safe to call more than once (later calls
+/// keep the first subscriber), which tests rely on.
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Pretty => builder.compact().try_init(),
+    };
+}
