@@ -1,0 +1,364 @@
+//! The test harness: a real inkan server, in-process on 127.0.0.1:0, over a
+//! fresh database of the chosen backend, called through the generated
+//! client. SQLite always runs; PostgreSQL runs when INKAN_TEST_DATABASE_URL
+//! is set and MySQL/MariaDB when INKAN_TEST_MYSQL_URL is set (a server URL;
+//! each test creates its own database there). When INKAN_REQUIRE_BACKENDS
+//! names a backend (as `.ci/run` does), its absence fails instead of
+//! skipping.
+
+#![allow(dead_code)]
+
+use std::{net::SocketAddr, path::PathBuf, sync::Once, time::Duration};
+
+use inkan::{
+    callers::{CallerConfig, Permission},
+    config::Settings,
+    keys::{KeySet, KeySetFile, KeyAlgorithm},
+    proto::v1::token_service_client::TokenServiceClient,
+    server::Server,
+};
+use sea_orm::{ConnectionTrait, Database};
+use secrecy::SecretString;
+use sha2::{Digest, Sha256};
+use tokio::sync::oneshot;
+use tonic::{transport::Channel, Code, Request, Status};
+use tonic_types::StatusExt;
+
+/// The issuer every test server uses.
+pub const ISSUER: &str = "https://inkan.test";
+/// API key of a caller with every permission.
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
+/// API key of a caller that may only issue.
+pub const ISSUER_KEY: &str = "test-issuer-key-0123456789";
+/// API key of a caller with no permission: it may Verify, nothing more.
+pub const VERIFIER_KEY: &str = "test-verifier-key-0123456789";
+
+/// A database engine the ledger runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+impl Backend {
+    fn server_url(self) -> Option<String> {
+        let var = match self {
+            Backend::Sqlite => return Some(String::new()),
+            Backend::Postgres => "INKAN_TEST_DATABASE_URL",
+            Backend::Mysql => "INKAN_TEST_MYSQL_URL",
+        };
+        std::env::var(var).ok().filter(|v| !v.is_empty())
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+            Backend::Mysql => "mysql",
+        }
+    }
+
+    /// Whether this backend can run here; panics when it is required but
+    /// not configured, so CI cannot silently lose a backend.
+    pub fn available(self) -> bool {
+        if self.server_url().is_some() {
+            return true;
+        }
+        let required = std::env::var("INKAN_REQUIRE_BACKENDS").unwrap_or_default();
+        if required.split(',').any(|b| b.trim() == self.name()) {
+            panic!("backend {} is required (INKAN_REQUIRE_BACKENDS) but its URL is not set", self.name());
+        }
+        eprintln!("skipping the {} run: its URL is not set", self.name());
+        false
+    }
+}
+
+/// Runs `$body` (an async block using `app`) once per backend, as one test
+/// function per backend: `mod sqlite`, `mod postgres`, `mod mysql`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($(#[$meta:meta])* async fn $name:ident($app:ident: $ty:ty) $body:block)*) => {
+        $(
+            $(#[$meta])*
+            async fn $name($app: $ty) $body
+        )*
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name(super::common::TestApp::spawn(super::common::Backend::Sqlite).await).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if super::common::Backend::Postgres.available() {
+                    super::$name(super::common::TestApp::spawn(super::common::Backend::Postgres).await).await
+                }
+            })*
+        }
+        mod mysql {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if super::common::Backend::Mysql.available() {
+                    super::$name(super::common::TestApp::spawn(super::common::Backend::Mysql).await).await
+                }
+            })*
+        }
+    };
+}
+
+/// Tunables a test may change before the server starts.
+pub struct Options {
+    pub reuse_grace: Duration,
+    pub refresh_token_idle_ttl: Duration,
+    pub session_lifetime: Duration,
+    pub access_token_ttl: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            reuse_grace: Duration::from_secs(5),
+            refresh_token_idle_ttl: Duration::from_secs(14 * 86_400),
+            session_lifetime: Duration::from_secs(90 * 86_400),
+            access_token_ttl: Duration::from_secs(900),
+        }
+    }
+}
+
+/// A running server and what a test needs to talk to it.
+pub struct TestApp {
+    pub backend: Backend,
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    /// The key set the server signs with, for forging tokens in tests.
+    pub keys: KeySet,
+    pub keys_path: PathBuf,
+    pub database_url: String,
+    pub ledger: inkan::ledger::Ledger,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+fn init_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            inkan::telemetry::init(inkan::config::LogFormat::Pretty);
+        }
+    });
+}
+
+fn hash(key: &str) -> String {
+    Sha256::digest(key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A fresh, empty database on `backend`; returns its URL.
+pub async fn fresh_database(backend: Backend, dir: &std::path::Path) -> String {
+    let server = backend.server_url().expect("backend checked as available");
+    if backend == Backend::Sqlite {
+        return format!("sqlite://{}?mode=rwc", dir.join("ledger.db").display());
+    }
+    let name = format!("inkan_t_{}", uuid::Uuid::new_v4().simple());
+    let admin = Database::connect(server.clone()).await.expect("test database server reachable");
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create test database");
+    admin.close().await.ok();
+    let (base, query) = match server.split_once('?') {
+        Some((base, query)) => (base.to_owned(), format!("?{query}")),
+        None => (server.clone(), String::new()),
+    };
+    let authority_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let base = match base[authority_end..].find('/') {
+        Some(slash) => base[..authority_end + slash].to_owned(),
+        None => base,
+    };
+    format!("{base}/{name}{query}")
+}
+
+impl TestApp {
+    /// A server with default options.
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, Options::default()).await
+    }
+
+    /// A server with `options`.
+    pub async fn spawn_with(backend: Backend, options: Options) -> Self {
+        init_logs();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let keys_path = dir.path().join("keys.json");
+        KeySetFile::generate(KeyAlgorithm::EdDSA).unwrap().write(&keys_path).unwrap();
+        let keys = KeySet::load(&keys_path).unwrap();
+        let database_url = fresh_database(backend, dir.path()).await;
+        let caller = |name: &str, key: &str, permissions: Vec<Permission>| CallerConfig {
+            name: name.into(),
+            api_key_sha256: hash(key),
+            permissions,
+        };
+        let settings = Settings {
+            keys_file: Some(keys_path.clone()),
+            database_url: Some(SecretString::from(database_url.clone())),
+            issuer: Some(ISSUER.into()),
+            grpc_addr: Some("127.0.0.1:0".parse().unwrap()),
+            http_addr: Some("127.0.0.1:0".parse().unwrap()),
+            reuse_grace: Some(options.reuse_grace),
+            refresh_token_idle_ttl: Some(options.refresh_token_idle_ttl),
+            session_lifetime: Some(options.session_lifetime),
+            access_token_ttl: Some(options.access_token_ttl),
+            migrate_on_start: Some(true),
+            callers: vec![
+                caller("admin", ADMIN_KEY, vec![Permission::Issue, Permission::Refresh, Permission::Admin]),
+                caller("login", ISSUER_KEY, vec![Permission::Issue]),
+                caller("verifier", VERIFIER_KEY, vec![]),
+            ],
+            ..Settings::default()
+        };
+        let server = Server::build(settings.validate().expect("valid test config"))
+            .await
+            .expect("server starts");
+        let (grpc_addr, http_addr) = (server.grpc_addr(), server.http_addr());
+        let ledger = server.authority().ledger().clone();
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            server
+                .run(async {
+                    let _ = rx.await;
+                })
+                .await
+                .expect("server runs and stops cleanly");
+        });
+        Self {
+            backend,
+            grpc_addr,
+            http_addr,
+            keys,
+            keys_path,
+            database_url,
+            ledger,
+            shutdown: Some(tx),
+            task: Some(task),
+            _dir: dir,
+        }
+    }
+
+    /// A client of the token service.
+    pub async fn client(&self) -> TokenServiceClient<Channel> {
+        let channel = Channel::from_shared(format!("http://{}", self.grpc_addr))
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect to the test server");
+        TokenServiceClient::new(channel)
+    }
+
+    /// A channel to the server, for the health and other services.
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.grpc_addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task");
+        }
+    }
+}
+
+/// `message` with `key` in the x-api-key header.
+pub fn with_key<T>(message: T, key: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert("x-api-key", key.parse().unwrap());
+    request
+}
+
+/// `message` from the all-permissions caller.
+pub fn admin<T>(message: T) -> Request<T> {
+    with_key(message, ADMIN_KEY)
+}
+
+/// The code, reason and action of a failed call, checked against the
+/// contract's ErrorInfo shape.
+pub fn failure(status: &Status) -> (Code, String, String) {
+    let info = status
+        .get_details_error_info()
+        .unwrap_or_else(|| panic!("status without ErrorInfo: {status:?}"));
+    assert_eq!(info.domain, "inkan");
+    let action = info.metadata.get("action").cloned().unwrap_or_default();
+    (status.code(), info.reason, action)
+}
+
+/// Asserts that `result` failed with `reason`, the code and action DESIGN.md
+/// binds to it, and returns the message.
+pub fn assert_refused<T: std::fmt::Debug>(result: Result<T, Status>, reason: &str) -> String {
+    let status = result.expect_err(&format!("expected {reason}"));
+    let (code, got, action) = failure(&status);
+    assert_eq!(got, reason, "message: {}", status.message());
+    let (want_code, want_action) = contract(reason);
+    assert_eq!(code, want_code, "code of {reason}");
+    assert_eq!(action, want_action, "action of {reason}");
+    status.message().to_owned()
+}
+
+/// The failure table of DESIGN.md, written out independently of the code.
+pub fn contract(reason: &str) -> (Code, &'static str) {
+    use Code::*;
+    match reason {
+        "TOKEN_MALFORMED" => (Unauthenticated, "reauthenticate"),
+        "TOKEN_EXPIRED" => (Unauthenticated, "refresh"),
+        "TOKEN_NOT_YET_VALID" => (Unauthenticated, "retry"),
+        "SIGNATURE_INVALID" | "KEY_UNKNOWN" | "ALGORITHM_MISMATCH" | "TOKEN_TYPE_INVALID"
+        | "ISSUER_MISMATCH" | "AUDIENCE_MISMATCH" | "SESSION_REVOKED" => (Unauthenticated, "reauthenticate"),
+        "INSUFFICIENT_SCOPE" => (PermissionDenied, "none"),
+        "REFRESH_TOKEN_INVALID" | "REFRESH_TOKEN_EXPIRED" | "REFRESH_TOKEN_REUSED" => {
+            (Unauthenticated, "reauthenticate")
+        }
+        "CALLER_UNAUTHENTICATED" => (Unauthenticated, "none"),
+        "CALLER_FORBIDDEN" => (PermissionDenied, "none"),
+        "INVALID_REQUEST" => (InvalidArgument, "none"),
+        "STORAGE_UNAVAILABLE" => (Unavailable, "retry"),
+        other => panic!("{other} is not in the contract"),
+    }
+}
+
+/// An Issue request for `subject` with one audience and scope.
+pub fn issue_request(subject: &str) -> inkan::proto::v1::IssueRequest {
+    inkan::proto::v1::IssueRequest {
+        subject: subject.into(),
+        audience: vec!["orders".into()],
+        scopes: vec!["orders:read".into(), "orders:write".into()],
+        claims: None,
+        client_id: "web".into(),
+        device: "Firefox on Linux".into(),
+    }
+}
+
+/// A plain HTTP/1.1 GET against the test server: status line, headers, body.
+pub async fn http_get(addr: SocketAddr, path: &str) -> (String, Vec<(String, String)>, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await.unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.lines();
+    let status = lines.next().unwrap().to_owned();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers, body.to_owned())
+}
