@@ -362,3 +362,35 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (String, Vec<(String, Str
         .collect();
     (status, headers, body.to_owned())
 }
+
+/// Claims of a well-formed access token for `session`, as inkan signs them.
+pub fn claims_for(session: &str) -> serde_json::Value {
+    let now = inkan::clock::now();
+    serde_json::json!({
+        "iss": ISSUER,
+        "sub": "user-42",
+        "aud": "orders",
+        "exp": now + 600,
+        "iat": now,
+        "nbf": now,
+        "jti": uuid::Uuid::new_v4().to_string(),
+        "sid": session,
+        "client_id": "web",
+        "scope": "orders:read",
+    })
+}
+
+/// The header inkan puts on access tokens signed by the active key.
+pub fn header_for(app: &TestApp) -> jsonwebtoken::Header {
+    let key = app.keys.active();
+    let mut header = jsonwebtoken::Header::new(key.alg().jws());
+    header.typ = Some("at+jwt".into());
+    header.kid = Some(key.kid().to_string());
+    header
+}
+
+/// Signs `claims` under `header` with the server's own active key: a token
+/// only the server (or its key-set file) could have made.
+pub fn forge(app: &TestApp, header: &jsonwebtoken::Header, claims: &serde_json::Value) -> String {
+    jsonwebtoken::encode(header, claims, app.keys.active().encoding_key()).unwrap()
+}
