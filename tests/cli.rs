@@ -1,0 +1,125 @@
+//! The binary as an operator meets it: key generation, start-up refusals,
+//! `check` and `migrate`.
+
+use std::{
+    path::Path,
+    process::{Command, Output},
+};
+
+fn inkan(args: &[&str], dir: &Path) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_inkan"));
+    command.args(args).current_dir(dir);
+    // Only what each test passes: nothing from the developer's shell.
+    for (name, _) in std::env::vars() {
+        if name.starts_with("INKAN_") {
+            command.env_remove(name);
+        }
+    }
+    command.output().expect("run the inkan binary")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn generate(dir: &Path, alg: &str) -> std::path::PathBuf {
+    let path = dir.join(format!("keys-{alg}.json"));
+    let out = inkan(&["keys", "generate", "--alg", alg, "--out", path.to_str().unwrap()], dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+    path
+}
+
+#[test]
+fn generated_key_sets_are_private_files_with_one_active_key() {
+    let dir = tempfile::tempdir().unwrap();
+    for alg in ["EdDSA", "ES256", "RS256"] {
+        let path = generate(dir.path(), alg);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{alg} key set is readable by others");
+        }
+        let set: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let keys = set["keys"].as_array().unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0]["alg"], alg);
+        assert_eq!(keys[0]["state"], "active");
+        assert!(inkan::keys::KeySet::load(&path).is_ok());
+    }
+    let again = inkan(&["keys", "generate", "--out", dir.path().join("keys-EdDSA.json").to_str().unwrap()], dir.path());
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("will not overwrite"), "{}", stderr(&again));
+}
+
+#[test]
+fn serving_without_keys_issuer_or_database_is_refused_with_the_setting_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = inkan(&["serve"], dir.path());
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.starts_with("error: no key set") && err.contains("INKAN_KEYS_FILE"), "{err}");
+
+    let keys = generate(dir.path(), "EdDSA");
+    let out = inkan(&["serve", "--keys", keys.to_str().unwrap()], dir.path());
+    assert!(stderr(&out).contains("INKAN_DATABASE_URL"), "{}", stderr(&out));
+    let out = inkan(&["serve", "--keys", keys.to_str().unwrap(), "--database-url", "sqlite://x.db?mode=rwc"], dir.path());
+    assert!(stderr(&out).contains("INKAN_ISSUER"), "{}", stderr(&out));
+    let out = inkan(
+        &["serve", "--keys", keys.to_str().unwrap(), "--database-url", "sqlite://x.db?mode=rwc", "--issuer", "https://a.example"],
+        dir.path(),
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("issue permission"), "Issue must not be open by default: {}", stderr(&out));
+}
+
+#[test]
+fn a_placeholder_secret_stops_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.json");
+    // The outage: a secret that is just the name of its setting.
+    let secret = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        "ACCESS_SECRETACCESS_SECRETACCESS_SECRET",
+    );
+    std::fs::write(
+        &keys,
+        format!(r#"{{"keys":[{{"kid":"legacy","alg":"HS256","state":"active","secret":"{secret}"}}]}}"#),
+    )
+    .unwrap();
+    let out = inkan(&["serve", "--dev", "--keys", keys.to_str().unwrap()], dir.path());
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("placeholder") && err.contains("\"legacy\""), "{err}");
+    assert!(!err.contains(&secret), "the secret reached the message");
+}
+
+#[test]
+fn check_prints_kids_and_fingerprints_but_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = generate(dir.path(), "EdDSA");
+    let config = dir.path().join("inkan.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "keys_file = {:?}\ndatabase_url = \"sqlite://{}/ledger.db?mode=rwc\"\nissuer = \"https://auth.example\"\n\n\
+             [[callers]]\nname = \"login\"\napi_key_sha256 = \"{}\"\npermissions = [\"issue\"]\n",
+            keys.to_str().unwrap(),
+            dir.path().display(),
+            "ab".repeat(32)
+        ),
+    )
+    .unwrap();
+    let out = inkan(&["check", "--config", config.to_str().unwrap()], dir.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}{stdout}", stderr(&out));
+    let set = inkan::keys::KeySet::load(&keys).unwrap();
+    let key = set.active();
+    assert!(stdout.contains(&format!("key {}", key.kid())), "{stdout}");
+    assert!(stdout.contains(key.fingerprint()), "{stdout}");
+    assert!(!stdout.contains("PRIVATE"), "{stdout}");
+
+    let migrate = inkan(&["migrate", "--config", config.to_str().unwrap()], dir.path());
+    assert!(migrate.status.success(), "{}", stderr(&migrate));
+}
