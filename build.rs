@@ -9,7 +9,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
     let out = PathBuf::from(env::var("OUT_DIR")?);
     let descriptors = protox::compile(["inkan/v1/inkan.proto"], ["proto"])?;
-    fs::write(out.join("inkan_descriptor.bin"), descriptors.encode_to_vec())?;
+    fs::write(
+        out.join("inkan_descriptor.bin"),
+        descriptors.encode_to_vec(),
+    )?;
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)

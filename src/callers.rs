@@ -102,6 +102,11 @@ pub struct CallerRegistry {
     dev: bool,
 }
 
+/// An API key was presented that belongs to no configured caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the presented API key is not known")]
+pub struct UnknownApiKey;
+
 /// A caller entry that cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[error("caller {name:?}: {problem}")]
@@ -140,7 +145,10 @@ impl CallerRegistry {
                 return Err(problem("shares its API key with another caller"));
             }
         }
-        Ok(Self { by_hash, dev: false })
+        Ok(Self {
+            by_hash,
+            dev: false,
+        })
     }
 
     /// Whether any configured caller holds `permission`.
@@ -148,9 +156,8 @@ impl CallerRegistry {
         self.dev || self.by_hash.values().any(|c| c.may(permission))
     }
 
-    /// Who presented `api_key` (or nothing). `Err` means a key was presented
-    /// but matches no caller.
-    pub fn identify(&self, api_key: Option<&str>) -> Result<Caller, ()> {
+    /// Who presented `api_key` (or nothing).
+    pub fn identify(&self, api_key: Option<&str>) -> Result<Caller, UnknownApiKey> {
         if self.dev {
             return Ok(Caller::dev());
         }
@@ -159,7 +166,7 @@ impl CallerRegistry {
         };
         let digest = Sha256::digest(key.as_bytes());
         let hash: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        self.by_hash.get(&hash).cloned().ok_or(())
+        self.by_hash.get(&hash).cloned().ok_or(UnknownApiKey)
     }
 }
 
@@ -168,7 +175,10 @@ mod tests {
     use super::*;
 
     fn registry() -> CallerRegistry {
-        let hash: String = Sha256::digest(b"login-key").iter().map(|b| format!("{b:02x}")).collect();
+        let hash: String = Sha256::digest(b"login-key")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         CallerRegistry::from_config(&[CallerConfig {
             name: "login".into(),
             api_key_sha256: hash,

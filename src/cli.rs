@@ -141,8 +141,13 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .database_url
                 .ok_or("no ledger database: set database_url in the config file, INKAN_DATABASE_URL or --database-url")?;
             telemetry::init(settings.log_format.unwrap_or(LogFormat::Pretty));
-            let ledger = Ledger::connect(url.expose_secret()).await.map_err(|e| e.to_string())?;
-            ledger.migrate().await.map_err(|e| format!("migration failed: {e:?}"))?;
+            let ledger = Ledger::connect(url.expose_secret())
+                .await
+                .map_err(|e| e.to_string())?;
+            ledger
+                .migrate()
+                .await
+                .map_err(|e| format!("migration failed: {e:?}"))?;
             println!("ledger schema is up to date");
             Ok(())
         }
@@ -157,9 +162,15 @@ async fn run(cli: Cli) -> Result<(), String> {
                             path.display()
                         ));
                     }
-                    file.write(&path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                    file.write(&path)
+                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
                     let key = &file.keys[0];
-                    eprintln!("wrote {} with active key {} ({})", path.display(), key.kid, key.alg);
+                    eprintln!(
+                        "wrote {} with active key {} ({})",
+                        path.display(),
+                        key.kid,
+                        key.alg
+                    );
                 }
                 None => print!("{}", file.to_json()),
             }
@@ -171,7 +182,10 @@ async fn run(cli: Cli) -> Result<(), String> {
 async fn serve(config: Config) -> Result<(), String> {
     telemetry::init(config.log_format);
     let server = Server::build(config).await.map_err(|e| e.to_string())?;
-    server.run(shutdown_signal()).await.map_err(|e| e.to_string())
+    server
+        .run(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn check(config: Config) -> Result<(), String> {
@@ -189,11 +203,16 @@ async fn check(config: Config) -> Result<(), String> {
     let ledger = Ledger::connect(config.database_url.expose_secret())
         .await
         .map_err(|e| format!("ledger database unreachable: {e}"))?;
-    ledger.ping().await.map_err(|e| format!("ledger database unreachable: {e}"))?;
+    ledger
+        .ping()
+        .await
+        .map_err(|e| format!("ledger database unreachable: {e}"))?;
     println!("ledger: reachable ({:?})", ledger.backend());
     let revocations = Arc::new(RevocationCache::new(config.policy.access_token_ttl));
     let authority = Authority::new(config.policy, KeyStore::new(keys), ledger, revocations);
-    authority.self_test().map_err(|e| format!("self-test failed: {e}"))?;
+    authority
+        .self_test()
+        .map_err(|e| format!("self-test failed: {e}"))?;
     println!("self-test: a token signed with the active key verifies through the published keys");
     println!("configuration is valid");
     Ok(())

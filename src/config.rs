@@ -133,12 +133,17 @@ impl Settings {
         let mut figment = Figment::new();
         if let Some(path) = file {
             if !path.exists() {
-                return Err(ConfigError::Read(format!("config file {} does not exist", path.display())));
+                return Err(ConfigError::Read(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
             }
             figment = figment.merge(Toml::file(path));
         }
         figment = figment.merge(Env::prefixed("INKAN_").only(ENV_SETTINGS));
-        figment.extract().map_err(|e| ConfigError::Read(e.to_string()))
+        figment
+            .extract()
+            .map_err(|e| ConfigError::Read(e.to_string()))
     }
 
     /// Checks every setting and fills in the non-secret defaults.
@@ -147,8 +152,12 @@ impl Settings {
         let dev = self.dev;
         let loopback = |port| SocketAddr::from(([127, 0, 0, 1], port));
         let any = |port| SocketAddr::from(([0, 0, 0, 0], port));
-        let grpc_addr = self.grpc_addr.unwrap_or(if dev { loopback(50051) } else { any(50051) });
-        let http_addr = self.http_addr.unwrap_or(if dev { loopback(8080) } else { any(8080) });
+        let grpc_addr = self
+            .grpc_addr
+            .unwrap_or(if dev { loopback(50051) } else { any(50051) });
+        let http_addr = self
+            .http_addr
+            .unwrap_or(if dev { loopback(8080) } else { any(8080) });
 
         let keys = match (self.keys_file, dev) {
             (Some(path), _) => KeySource::File(path),
@@ -191,10 +200,21 @@ impl Settings {
             }
             Ok(value)
         };
-        let access_token_ttl = positive("access_token_ttl", self.access_token_ttl, Duration::from_secs(15 * 60))?;
-        let refresh_token_idle_ttl =
-            positive("refresh_token_idle_ttl", self.refresh_token_idle_ttl, Duration::from_secs(14 * 86_400))?;
-        let session_lifetime = positive("session_lifetime", self.session_lifetime, Duration::from_secs(90 * 86_400))?;
+        let access_token_ttl = positive(
+            "access_token_ttl",
+            self.access_token_ttl,
+            Duration::from_secs(15 * 60),
+        )?;
+        let refresh_token_idle_ttl = positive(
+            "refresh_token_idle_ttl",
+            self.refresh_token_idle_ttl,
+            Duration::from_secs(14 * 86_400),
+        )?;
+        let session_lifetime = positive(
+            "session_lifetime",
+            self.session_lifetime,
+            Duration::from_secs(90 * 86_400),
+        )?;
         let leeway = self.leeway.unwrap_or(Duration::from_secs(30));
         if leeway > Duration::from_secs(300) {
             return Err(invalid("leeway may be at most 5m".into()));
@@ -204,7 +224,9 @@ impl Settings {
             return Err(invalid("reuse_grace may be at most 60s".into()));
         }
         if refresh_token_idle_ttl > session_lifetime {
-            return Err(invalid("refresh_token_idle_ttl may not be longer than session_lifetime".into()));
+            return Err(invalid(
+                "refresh_token_idle_ttl may not be longer than session_lifetime".into(),
+            ));
         }
 
         let callers = if dev {
@@ -240,7 +262,11 @@ impl Settings {
             reflection: self.reflection.unwrap_or(true),
             callers,
             migrate_on_start: self.migrate_on_start.unwrap_or(dev),
-            log_format: self.log_format.unwrap_or(if dev { LogFormat::Pretty } else { LogFormat::Json }),
+            log_format: self.log_format.unwrap_or(if dev {
+                LogFormat::Pretty
+            } else {
+                LogFormat::Json
+            }),
         })
     }
 }
@@ -281,23 +307,40 @@ mod tests {
     #[test]
     fn production_needs_keys_database_and_issuer_and_names_each() {
         assert!(production().validate().is_ok());
-        let msg = refusal(Settings { keys_file: None, ..production() });
+        let msg = refusal(Settings {
+            keys_file: None,
+            ..production()
+        });
         assert!(msg.contains("INKAN_KEYS_FILE"), "{msg}");
-        let msg = refusal(Settings { database_url: None, ..production() });
+        let msg = refusal(Settings {
+            database_url: None,
+            ..production()
+        });
         assert!(msg.contains("INKAN_DATABASE_URL"), "{msg}");
-        let msg = refusal(Settings { issuer: None, ..production() });
+        let msg = refusal(Settings {
+            issuer: None,
+            ..production()
+        });
         assert!(msg.contains("INKAN_ISSUER"), "{msg}");
     }
 
     #[test]
     fn issue_is_never_open_by_accident() {
-        let msg = refusal(Settings { allow_open_issue: false, ..production() });
+        let msg = refusal(Settings {
+            allow_open_issue: false,
+            ..production()
+        });
         assert!(msg.contains("issue permission"), "{msg}");
     }
 
     #[test]
     fn dev_mode_fills_in_local_defaults_but_no_key_file() {
-        let config = Settings { dev: true, ..Settings::default() }.validate().unwrap();
+        let config = Settings {
+            dev: true,
+            ..Settings::default()
+        }
+        .validate()
+        .unwrap();
         assert_eq!(config.keys, KeySource::Ephemeral);
         assert_eq!(config.grpc_addr.to_string(), "127.0.0.1:50051");
         assert_eq!(config.policy.issuer, "http://127.0.0.1:8080");
@@ -306,7 +349,10 @@ mod tests {
 
     #[test]
     fn durations_must_be_positive() {
-        let msg = refusal(Settings { access_token_ttl: Some(Duration::ZERO), ..production() });
+        let msg = refusal(Settings {
+            access_token_ttl: Some(Duration::ZERO),
+            ..production()
+        });
         assert_eq!(msg, "access_token_ttl must be longer than zero");
     }
 }

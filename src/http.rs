@@ -22,7 +22,10 @@ pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub fn router(authority: Arc<Authority>) -> Router {
     Router::new()
         .route(JWKS_PATH, get(jwks))
-        .route("/.well-known/openid-configuration", get(openid_configuration))
+        .route(
+            "/.well-known/openid-configuration",
+            get(openid_configuration),
+        )
         .with_state(authority)
 }
 
@@ -31,7 +34,10 @@ async fn jwks(State(authority): State<Arc<Authority>>) -> Response {
     let cache = format!("public, max-age={}", jwks.max_age.as_secs());
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/jwk-set+json")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/jwk-set+json"),
+            ),
             (
                 header::CACHE_CONTROL,
                 HeaderValue::from_str(&cache).unwrap_or(HeaderValue::from_static("no-cache")),

@@ -211,7 +211,10 @@ mod tests {
     #[test]
     fn subjects_must_be_present_bounded_and_printable() {
         assert_eq!(Subject::parse("user-42").unwrap().as_str(), "user-42");
-        assert_eq!(Subject::parse("").unwrap_err().to_string(), "subject is required");
+        assert_eq!(
+            Subject::parse("").unwrap_err().to_string(),
+            "subject is required"
+        );
         assert!(Subject::parse(&"x".repeat(256)).is_err());
         assert!(Subject::parse("a\nb").is_err());
         assert!(Subject::parse(" padded").is_err());

@@ -56,7 +56,10 @@ impl RevocationCache {
 
     /// How many revoked sessions are held.
     pub fn len(&self) -> usize {
-        self.revoked.read().unwrap_or_else(PoisonError::into_inner).len()
+        self.revoked
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// Whether no revoked session is held.
@@ -70,7 +73,11 @@ impl RevocationCache {
     }
 
     /// Loads every revocation made since `since` (Unix seconds).
-    pub async fn load_since(&self, ledger: &Ledger, since: i64) -> Result<usize, crate::ledger::LedgerError> {
+    pub async fn load_since(
+        &self,
+        ledger: &Ledger,
+        since: i64,
+    ) -> Result<usize, crate::ledger::LedgerError> {
         let rows = ledger.revoked_since(since).await?;
         let count = rows.len();
         for row in rows {
@@ -81,12 +88,18 @@ impl RevocationCache {
 
     /// Fills the cache with every revocation whose tokens may still be alive.
     pub async fn load_all(&self, ledger: &Ledger) -> Result<usize, crate::ledger::LedgerError> {
-        self.load_since(ledger, now().saturating_sub(self.retention)).await
+        self.load_since(ledger, now().saturating_sub(self.retention))
+            .await
     }
 
     /// Polls the ledger every `interval` until `stop` resolves. A failed poll
     /// is logged and retried: the cache keeps what it knows.
-    pub async fn sync(&self, ledger: Ledger, interval: Duration, stop: impl std::future::Future<Output = ()>) {
+    pub async fn sync(
+        &self,
+        ledger: Ledger,
+        interval: Duration,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
         tokio::pin!(stop);
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -98,7 +111,9 @@ impl RevocationCache {
             let now = now();
             match self.load_since(&ledger, now - POLL_LOOKBACK_SECS).await {
                 Ok(seen) => debug!(seen, "revocations polled"),
-                Err(err) => warn!(error = %err, "polling revocations failed; keeping the known set"),
+                Err(err) => {
+                    warn!(error = %err, "polling revocations failed; keeping the known set")
+                }
             }
             self.forget_before(now);
         }

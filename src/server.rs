@@ -51,7 +51,10 @@ pub enum StartupError {
     #[error("self-test failed: {0}")]
     SelfTest(String),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("server failed: {0}")]
     Serve(String),
 }
@@ -73,7 +76,9 @@ pub fn load_keys(source: &KeySource) -> Result<KeySet, StartupError> {
             path: path.display().to_string(),
             source,
         }),
-        KeySource::Ephemeral => KeySet::ephemeral(KeyAlgorithm::EdDSA).map_err(StartupError::DevKey),
+        KeySource::Ephemeral => {
+            KeySet::ephemeral(KeyAlgorithm::EdDSA).map_err(StartupError::DevKey)
+        }
     }
 }
 
@@ -103,13 +108,21 @@ impl Server {
         }
         let retention = config.policy.access_token_ttl + config.policy.leeway;
         let revocations = Arc::new(RevocationCache::new(retention));
-        let loaded = revocations.load_all(&ledger).await.map_err(StartupError::Ledger)?;
+        let loaded = revocations
+            .load_all(&ledger)
+            .await
+            .map_err(StartupError::Ledger)?;
         info!(revoked_sessions = loaded, "revocations loaded");
         if config.dev {
             warn!(issuer = %config.policy.issuer, "DEV MODE: issuer derived from the HTTP address");
         }
 
-        let authority = Arc::new(Authority::new(config.policy, KeyStore::new(keys), ledger, revocations.clone()));
+        let authority = Arc::new(Authority::new(
+            config.policy,
+            KeyStore::new(keys),
+            ledger,
+            revocations.clone(),
+        ));
         authority.self_test().map_err(StartupError::SelfTest)?;
 
         let bind = |addr: SocketAddr| async move {
@@ -129,12 +142,16 @@ impl Server {
 
     /// Where gRPC is served.
     pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc.local_addr().expect("a bound listener has an address")
+        self.grpc
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     /// Where HTTP (JWKS, discovery) is served.
     pub fn http_addr(&self) -> SocketAddr {
-        self.http.local_addr().expect("a bound listener has an address")
+        self.http
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     /// The authority being served.
@@ -144,10 +161,20 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then reports NOT_SERVING, stops
     /// accepting calls, lets calls in flight finish, and returns.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartupError> {
         let (reporter, health_service) = tonic_health::server::health_reporter();
-        for name in [health_names::SERVER, health_names::TOKEN_SERVICE, health_names::VERIFY, health_names::LEDGER] {
-            reporter.set_service_status(name, ServingStatus::NotServing).await;
+        for name in [
+            health_names::SERVER,
+            health_names::TOKEN_SERVICE,
+            health_names::VERIFY,
+            health_names::LEDGER,
+        ] {
+            reporter
+                .set_service_status(name, ServingStatus::NotServing)
+                .await;
         }
 
         let (grpc_addr, http_addr) = (self.grpc_addr(), self.http_addr());
@@ -172,8 +199,11 @@ impl Server {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()
             .map_err(|e| StartupError::Serve(e.to_string()))?;
-        let token_service = TokenServiceServer::new(TokenServiceImpl::new(self.authority.clone(), self.callers.clone()))
-            .max_decoding_message_size(MAX_REQUEST_BYTES);
+        let token_service = TokenServiceServer::new(TokenServiceImpl::new(
+            self.authority.clone(),
+            self.callers.clone(),
+        ))
+        .max_decoding_message_size(MAX_REQUEST_BYTES);
         let grpc = tonic::transport::Server::builder()
             .add_service(health_service)
             .add_optional_service(self.reflection.then_some(reflection_v1))
@@ -189,14 +219,24 @@ impl Server {
             let stop = stopped();
             tasks.spawn(async move { revocations.sync(ledger, REVOCATION_POLL, stop).await });
         }
-        tasks.spawn(watch_ledger(self.authority.ledger().clone(), reporter.clone(), stopped()));
+        tasks.spawn(watch_ledger(
+            self.authority.ledger().clone(),
+            reporter.clone(),
+            stopped(),
+        ));
         tasks.spawn(purge_ended(self.authority.ledger().clone(), stopped()));
 
         // The keys were self-tested in build(); test again right before
         // reporting SERVING, through the keys as now published.
         self.authority.self_test().map_err(StartupError::SelfTest)?;
-        for name in [health_names::SERVER, health_names::TOKEN_SERVICE, health_names::VERIFY] {
-            reporter.set_service_status(name, ServingStatus::Serving).await;
+        for name in [
+            health_names::SERVER,
+            health_names::TOKEN_SERVICE,
+            health_names::VERIFY,
+        ] {
+            reporter
+                .set_service_status(name, ServingStatus::Serving)
+                .await;
         }
         info!(grpc = %grpc_addr, http = %http_addr, "serving");
 
@@ -204,8 +244,15 @@ impl Server {
         let http_task = tokio::spawn(async move { http.await });
         shutdown.await;
         info!("shutting down: reporting NOT_SERVING and finishing calls in flight");
-        for name in [health_names::SERVER, health_names::TOKEN_SERVICE, health_names::VERIFY, health_names::LEDGER] {
-            reporter.set_service_status(name, ServingStatus::NotServing).await;
+        for name in [
+            health_names::SERVER,
+            health_names::TOKEN_SERVICE,
+            health_names::VERIFY,
+            health_names::LEDGER,
+        ] {
+            reporter
+                .set_service_status(name, ServingStatus::NotServing)
+                .await;
         }
         let _ = stop_tx.send(true);
         let grpc_result = grpc_task.await;
@@ -213,7 +260,9 @@ impl Server {
         while tasks.join_next().await.is_some() {}
         match (grpc_result, http_result) {
             (Ok(Ok(())), Ok(Ok(()))) => Ok(()),
-            (grpc, http) => Err(StartupError::Serve(format!("gRPC: {grpc:?}, HTTP: {http:?}"))),
+            (grpc, http) => Err(StartupError::Serve(format!(
+                "gRPC: {grpc:?}, HTTP: {http:?}"
+            ))),
         }
     }
 }
@@ -239,7 +288,9 @@ async fn watch_ledger(ledger: Ledger, reporter: HealthReporter, stop: impl Futur
             }
         };
         if last != Some(status) {
-            reporter.set_service_status(health_names::LEDGER, status).await;
+            reporter
+                .set_service_status(health_names::LEDGER, status)
+                .await;
             last = Some(status);
         }
     }

@@ -24,7 +24,17 @@ fn stderr(output: &Output) -> String {
 
 fn generate(dir: &Path, alg: &str) -> std::path::PathBuf {
     let path = dir.join(format!("keys-{alg}.json"));
-    let out = inkan(&["keys", "generate", "--alg", alg, "--out", path.to_str().unwrap()], dir);
+    let out = inkan(
+        &[
+            "keys",
+            "generate",
+            "--alg",
+            alg,
+            "--out",
+            path.to_str().unwrap(),
+        ],
+        dir,
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     path
 }
@@ -40,16 +50,29 @@ fn generated_key_sets_are_private_files_with_one_active_key() {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "{alg} key set is readable by others");
         }
-        let set: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let set: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let keys = set["keys"].as_array().unwrap();
         assert_eq!(keys.len(), 1);
         assert_eq!(keys[0]["alg"], alg);
         assert_eq!(keys[0]["state"], "active");
         assert!(inkan::keys::KeySet::load(&path).is_ok());
     }
-    let again = inkan(&["keys", "generate", "--out", dir.path().join("keys-EdDSA.json").to_str().unwrap()], dir.path());
+    let again = inkan(
+        &[
+            "keys",
+            "generate",
+            "--out",
+            dir.path().join("keys-EdDSA.json").to_str().unwrap(),
+        ],
+        dir.path(),
+    );
     assert!(!again.status.success());
-    assert!(stderr(&again).contains("will not overwrite"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("will not overwrite"),
+        "{}",
+        stderr(&again)
+    );
 }
 
 #[test]
@@ -59,19 +82,47 @@ fn serving_without_keys_issuer_or_database_is_refused_with_the_setting_named() {
     assert!(!out.status.success());
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "one line: {err}");
-    assert!(err.starts_with("error: no key set") && err.contains("INKAN_KEYS_FILE"), "{err}");
+    assert!(
+        err.starts_with("error: no key set") && err.contains("INKAN_KEYS_FILE"),
+        "{err}"
+    );
 
     let keys = generate(dir.path(), "EdDSA");
     let out = inkan(&["serve", "--keys", keys.to_str().unwrap()], dir.path());
-    assert!(stderr(&out).contains("INKAN_DATABASE_URL"), "{}", stderr(&out));
-    let out = inkan(&["serve", "--keys", keys.to_str().unwrap(), "--database-url", "sqlite://x.db?mode=rwc"], dir.path());
+    assert!(
+        stderr(&out).contains("INKAN_DATABASE_URL"),
+        "{}",
+        stderr(&out)
+    );
+    let out = inkan(
+        &[
+            "serve",
+            "--keys",
+            keys.to_str().unwrap(),
+            "--database-url",
+            "sqlite://x.db?mode=rwc",
+        ],
+        dir.path(),
+    );
     assert!(stderr(&out).contains("INKAN_ISSUER"), "{}", stderr(&out));
     let out = inkan(
-        &["serve", "--keys", keys.to_str().unwrap(), "--database-url", "sqlite://x.db?mode=rwc", "--issuer", "https://a.example"],
+        &[
+            "serve",
+            "--keys",
+            keys.to_str().unwrap(),
+            "--database-url",
+            "sqlite://x.db?mode=rwc",
+            "--issuer",
+            "https://a.example",
+        ],
         dir.path(),
     );
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("issue permission"), "Issue must not be open by default: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("issue permission"),
+        "Issue must not be open by default: {}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -85,13 +136,21 @@ fn a_placeholder_secret_stops_start_up() {
     );
     std::fs::write(
         &keys,
-        format!(r#"{{"keys":[{{"kid":"legacy","alg":"HS256","state":"active","secret":"{secret}"}}]}}"#),
+        format!(
+            r#"{{"keys":[{{"kid":"legacy","alg":"HS256","state":"active","secret":"{secret}"}}]}}"#
+        ),
     )
     .unwrap();
-    let out = inkan(&["serve", "--dev", "--keys", keys.to_str().unwrap()], dir.path());
+    let out = inkan(
+        &["serve", "--dev", "--keys", keys.to_str().unwrap()],
+        dir.path(),
+    );
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("placeholder") && err.contains("\"legacy\""), "{err}");
+    assert!(
+        err.contains("placeholder") && err.contains("\"legacy\""),
+        "{err}"
+    );
     assert!(!err.contains(&secret), "the secret reached the message");
 }
 
@@ -120,6 +179,9 @@ fn check_prints_kids_and_fingerprints_but_no_secret() {
     assert!(stdout.contains(key.fingerprint()), "{stdout}");
     assert!(!stdout.contains("PRIVATE"), "{stdout}");
 
-    let migrate = inkan(&["migrate", "--config", config.to_str().unwrap()], dir.path());
+    let migrate = inkan(
+        &["migrate", "--config", config.to_str().unwrap()],
+        dir.path(),
+    );
     assert!(migrate.status.success(), "{}", stderr(&migrate));
 }

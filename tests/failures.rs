@@ -6,12 +6,15 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    admin, assert_refused, claims_for, forge, header_for, issue_request, with_key, Options, TestApp,
-    ISSUER_KEY, VERIFIER_KEY,
+    admin, assert_refused, claims_for, forge, header_for, issue_request, with_key, Options,
+    TestApp, ISSUER_KEY, VERIFIER_KEY,
 };
 use inkan::{
     keys::{KeyAlgorithm, KeySet, KeySetFile},
-    proto::v1::{revoke_request::Target, IssueRequest, ListSessionsRequest, RefreshRequest, RevokeRequest, VerifyRequest},
+    proto::v1::{
+        revoke_request::Target, IssueRequest, ListSessionsRequest, RefreshRequest, RevokeRequest,
+        VerifyRequest,
+    },
 };
 use prost_types::{value::Kind, Struct, Value};
 use sea_orm::ConnectionTrait;
@@ -238,10 +241,18 @@ async fn an_idle_refresh_token_expires_and_says_log_in_again() {
     };
     let app = TestApp::spawn_with(common::Backend::Sqlite, options).await;
     let mut client = app.client().await;
-    let pair = client.issue(admin(issue_request("user-42"))).await.unwrap().into_inner();
+    let pair = client
+        .issue(admin(issue_request("user-42")))
+        .await
+        .unwrap()
+        .into_inner();
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let msg = assert_refused(
-        client.refresh(RefreshRequest { refresh_token: pair.refresh_token }).await,
+        client
+            .refresh(RefreshRequest {
+                refresh_token: pair.refresh_token,
+            })
+            .await,
         "REFRESH_TOKEN_EXPIRED",
     );
     assert!(msg.contains("log in again"), "{msg}");
@@ -258,14 +269,34 @@ async fn rotation_never_extends_a_session_past_its_lifetime() {
     };
     let app = TestApp::spawn_with(common::Backend::Sqlite, options).await;
     let mut client = app.client().await;
-    let pair = client.issue(admin(issue_request("user-42"))).await.unwrap().into_inner();
+    let pair = client
+        .issue(admin(issue_request("user-42")))
+        .await
+        .unwrap()
+        .into_inner();
     // The access token is capped at the session's end, not 15 minutes.
     let ttl = pair.access_token_expires_at.unwrap().seconds - inkan::clock::now();
     assert!(ttl <= 3, "access token outlives its session by {ttl} s");
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let next = client.refresh(RefreshRequest { refresh_token: pair.refresh_token }).await.unwrap().into_inner();
-    assert!(next.refresh_token_expires_at.unwrap().seconds <= pair.refresh_token_expires_at.unwrap().seconds);
+    let next = client
+        .refresh(RefreshRequest {
+            refresh_token: pair.refresh_token,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        next.refresh_token_expires_at.unwrap().seconds
+            <= pair.refresh_token_expires_at.unwrap().seconds
+    );
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_refused(client.refresh(RefreshRequest { refresh_token: next.refresh_token }).await, "REFRESH_TOKEN_EXPIRED");
+    assert_refused(
+        client
+            .refresh(RefreshRequest {
+                refresh_token: next.refresh_token,
+            })
+            .await,
+        "REFRESH_TOKEN_EXPIRED",
+    );
     app.stop().await;
 }

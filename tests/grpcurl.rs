@@ -19,12 +19,23 @@ impl Drop for Served {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn grpcurl(args: &[&str]) -> (bool, String) {
-    let out = Command::new("grpcurl").args(args).output().expect("run grpcurl");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("grpcurl")
+        .args(args)
+        .output()
+        .expect("run grpcurl");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text)
 }
 
@@ -42,7 +53,14 @@ fn grpcurl_lists_issues_and_verifies_with_no_proto_files() {
     let (grpc, http) = (free_port(), free_port());
     let addr = format!("127.0.0.1:{grpc}");
     let server = Command::new(env!("CARGO_BIN_EXE_inkan"))
-        .args(["serve", "--dev", "--grpc-addr", &addr, "--http-addr", &format!("127.0.0.1:{http}")])
+        .args([
+            "serve",
+            "--dev",
+            "--grpc-addr",
+            &addr,
+            "--http-addr",
+            &format!("127.0.0.1:{http}"),
+        ])
         .current_dir(dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -56,12 +74,18 @@ fn grpcurl_lists_issues_and_verifies_with_no_proto_files() {
         if ok && out.contains("SERVING") {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "server never reported SERVING: {out}");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "server never reported SERVING: {out}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 
     let (ok, listed) = grpcurl(&["-plaintext", &addr, "list"]);
-    assert!(ok && listed.contains("inkan.v1.TokenService") && listed.contains("grpc.health.v1.Health"), "{listed}");
+    assert!(
+        ok && listed.contains("inkan.v1.TokenService") && listed.contains("grpc.health.v1.Health"),
+        "{listed}"
+    );
 
     let (ok, issued) = grpcurl(&[
         "-plaintext",
@@ -76,14 +100,29 @@ fn grpcurl_lists_issues_and_verifies_with_no_proto_files() {
     let access = pair["accessToken"].as_str().unwrap();
 
     let request = serde_json::json!({"access_token": access, "audience": "orders"}).to_string();
-    let (ok, verified) = grpcurl(&["-plaintext", "-d", &request, &addr, "inkan.v1.TokenService/Verify"]);
+    let (ok, verified) = grpcurl(&[
+        "-plaintext",
+        "-d",
+        &request,
+        &addr,
+        "inkan.v1.TokenService/Verify",
+    ]);
     assert!(ok, "{verified}");
     let claims: serde_json::Value = serde_json::from_str(&verified).unwrap();
     assert_eq!(claims["subject"], "user-42");
     assert_eq!(claims["sessionId"], pair["sessionId"]);
 
     // A failure prints its ErrorInfo, resolved through reflection.
-    let (ok, refused) = grpcurl(&["-plaintext", "-d", r#"{"access_token":"x.y.z"}"#, &addr, "inkan.v1.TokenService/Verify"]);
+    let (ok, refused) = grpcurl(&[
+        "-plaintext",
+        "-d",
+        r#"{"access_token":"x.y.z"}"#,
+        &addr,
+        "inkan.v1.TokenService/Verify",
+    ]);
     assert!(!ok);
-    assert!(refused.contains("\"reason\":\"TOKEN_MALFORMED\"") && refused.contains("reauthenticate"), "{refused}");
+    assert!(
+        refused.contains("\"reason\":\"TOKEN_MALFORMED\"") && refused.contains("reauthenticate"),
+        "{refused}"
+    );
 }

@@ -34,7 +34,10 @@ async fn until_revoked(app: &TestApp, token: &str, limit: Duration) -> Duration 
         if client.verify(verify(token)).await.is_err() {
             return start.elapsed();
         }
-        assert!(start.elapsed() < limit, "revocation not visible after {limit:?}");
+        assert!(
+            start.elapsed() < limit,
+            "revocation not visible after {limit:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -174,41 +177,80 @@ mod without_grace {
         if !backend.available() {
             return None;
         }
-        let options = Options { reuse_grace: Duration::ZERO, ..Options::default() };
+        let options = Options {
+            reuse_grace: Duration::ZERO,
+            ..Options::default()
+        };
         Some(TestApp::spawn_with(backend, options).await)
     }
 
     async fn replay_revokes_the_session(backend: Backend) {
-        let Some(app) = app(backend).await else { return };
+        let Some(app) = app(backend).await else {
+            return;
+        };
         let mut client = app.client().await;
-        let first = client.issue(admin(issue_request("user-r"))).await.unwrap().into_inner();
-        let second = client.refresh(refresh(&first.refresh_token)).await.unwrap().into_inner();
-        let message = assert_refused(client.refresh(refresh(&first.refresh_token)).await, "REFRESH_TOKEN_REUSED");
+        let first = client
+            .issue(admin(issue_request("user-r")))
+            .await
+            .unwrap()
+            .into_inner();
+        let second = client
+            .refresh(refresh(&first.refresh_token))
+            .await
+            .unwrap()
+            .into_inner();
+        let message = assert_refused(
+            client.refresh(refresh(&first.refresh_token)).await,
+            "REFRESH_TOKEN_REUSED",
+        );
         assert!(message.contains("log in again"), "{message}");
         // The thief's replay killed the session: the legitimate newer token
         // and its access token are dead too.
-        assert_refused(client.refresh(refresh(&second.refresh_token)).await, "SESSION_REVOKED");
-        assert_refused(client.verify(verify(&second.access_token)).await, "SESSION_REVOKED");
+        assert_refused(
+            client.refresh(refresh(&second.refresh_token)).await,
+            "SESSION_REVOKED",
+        );
+        assert_refused(
+            client.verify(verify(&second.access_token)).await,
+            "SESSION_REVOKED",
+        );
         app.stop().await;
     }
 
     async fn one_of_fifty_wins_and_the_rest_are_reuse(backend: Backend) {
-        let Some(app) = app(backend).await else { return };
+        let Some(app) = app(backend).await else {
+            return;
+        };
         let client = app.client().await;
-        let first = client.clone().issue(admin(issue_request("user-d"))).await.unwrap().into_inner();
+        let first = client
+            .clone()
+            .issue(admin(issue_request("user-d")))
+            .await
+            .unwrap()
+            .into_inner();
         let calls = (0..50).map(|_| {
             let mut client = client.clone();
             let token = first.refresh_token.clone();
             tokio::spawn(async move { client.refresh(refresh(&token)).await })
         });
-        let results: Vec<_> = futures::future::join_all(calls).await.into_iter().map(Result::unwrap).collect();
+        let results: Vec<_> = futures::future::join_all(calls)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
         let wins = results.iter().filter(|r| r.is_ok()).count();
-        assert_eq!(wins, 1, "exactly one concurrent refresh may spend the token");
+        assert_eq!(
+            wins, 1,
+            "exactly one concurrent refresh may spend the token"
+        );
         let mut reused = 0;
         for result in results.into_iter().filter(Result::is_err) {
             let status = result.unwrap_err();
             let (_, reason, _) = common::failure(&status);
-            assert!(reason == "REFRESH_TOKEN_REUSED" || reason == "SESSION_REVOKED", "{reason}");
+            assert!(
+                reason == "REFRESH_TOKEN_REUSED" || reason == "SESSION_REVOKED",
+                "{reason}"
+            );
             reused += usize::from(reason == "REFRESH_TOKEN_REUSED");
         }
         assert!(reused >= 1);
@@ -228,5 +270,8 @@ mod without_grace {
             })*
         };
     }
-    per_backend!(replay_revokes_the_session, one_of_fifty_wins_and_the_rest_are_reuse);
+    per_backend!(
+        replay_revokes_the_session,
+        one_of_fifty_wins_and_the_rest_are_reuse
+    );
 }

@@ -6,7 +6,9 @@ mod common;
 use common::{admin, http_get, issue_request, TestApp, ISSUER};
 use inkan::proto::v1::GetJwksRequest;
 use sea_orm::{ConnectionTrait, Statement};
-use tonic_health::pb::{health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest};
+use tonic_health::pb::{
+    health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
+};
 
 backend_tests! {
     async fn a_consumer_verifies_tokens_with_the_published_jwks_alone(app: TestApp) {
@@ -123,5 +125,8 @@ async fn after_shutdown_the_server_accepts_no_calls() {
         .unwrap()
         .connect()
         .await;
-    assert!(refused.is_err(), "the server still accepts connections after shutdown");
+    assert!(
+        refused.is_err(),
+        "the server still accepts connections after shutdown"
+    );
 }

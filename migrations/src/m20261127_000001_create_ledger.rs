@@ -46,9 +46,18 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Sessions::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(Sessions::Id).string_len(36).not_null().primary_key())
+                    .col(
+                        ColumnDef::new(Sessions::Id)
+                            .string_len(36)
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(Sessions::Subject).string_len(255).not_null())
-                    .col(ColumnDef::new(Sessions::ClientId).string_len(128).not_null())
+                    .col(
+                        ColumnDef::new(Sessions::ClientId)
+                            .string_len(128)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Sessions::Device).string_len(512).not_null())
                     // What every access token of the session carries: the
                     // audience as a JSON array, the space-separated scopes,
@@ -57,10 +66,18 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Sessions::Scope).text().not_null())
                     .col(ColumnDef::new(Sessions::Claims).text().not_null())
                     .col(ColumnDef::new(Sessions::CreatedAt).big_integer().not_null())
-                    .col(ColumnDef::new(Sessions::LastUsedAt).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(Sessions::LastUsedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Sessions::ExpiresAt).big_integer().not_null())
                     .col(ColumnDef::new(Sessions::RevokedAt).big_integer().null())
-                    .col(ColumnDef::new(Sessions::RevokeReason).string_len(255).null())
+                    .col(
+                        ColumnDef::new(Sessions::RevokeReason)
+                            .string_len(255)
+                            .null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -92,14 +109,42 @@ impl MigrationTrait for Migration {
                             .not_null()
                             .primary_key(),
                     )
-                    .col(ColumnDef::new(RefreshTokens::SessionId).string_len(36).not_null())
-                    .col(ColumnDef::new(RefreshTokens::ParentHash).string_len(64).null())
-                    .col(ColumnDef::new(RefreshTokens::Generation).integer().not_null())
-                    .col(ColumnDef::new(RefreshTokens::CreatedAt).big_integer().not_null())
-                    .col(ColumnDef::new(RefreshTokens::ExpiresAt).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(RefreshTokens::SessionId)
+                            .string_len(36)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(RefreshTokens::ParentHash)
+                            .string_len(64)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(RefreshTokens::Generation)
+                            .integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(RefreshTokens::CreatedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(RefreshTokens::ExpiresAt)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(RefreshTokens::UsedAt).big_integer().null())
-                    .col(ColumnDef::new(RefreshTokens::SuccessorHash).string_len(64).null())
-                    .col(ColumnDef::new(RefreshTokens::SuccessorSeal).string_len(64).null())
+                    .col(
+                        ColumnDef::new(RefreshTokens::SuccessorHash)
+                            .string_len(64)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(RefreshTokens::SuccessorSeal)
+                            .string_len(64)
+                            .null(),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_refresh_tokens_session")

@@ -84,7 +84,12 @@ fn secs(d: Duration) -> i64 {
 
 impl Authority {
     /// An authority over these keys and this ledger.
-    pub fn new(policy: Policy, keys: KeyStore, ledger: Ledger, revocations: Arc<RevocationCache>) -> Self {
+    pub fn new(
+        policy: Policy,
+        keys: KeyStore,
+        ledger: Ledger,
+        revocations: Arc<RevocationCache>,
+    ) -> Self {
         Self {
             policy,
             keys,
@@ -139,14 +144,35 @@ impl Authority {
         let subject = Subject::parse("inkan-self-test").map_err(|e| e.to_string())?;
         let client = ClientId::parse("inkan").map_err(|e| e.to_string())?;
         let token = self
-            .sign(&subject, &client, SessionId::generate(), &grant, now, now + 60)
+            .sign(
+                &subject,
+                &client,
+                SessionId::generate(),
+                &grant,
+                now,
+                now + 60,
+            )
             .map_err(|e| e.to_string())?;
-        token::verify_access_token(&token, &published, &self.expectations(Some("inkan-self-test"), &[], now))
-            .map(|_| ())
-            .map_err(|e| format!("a token signed with key {} does not verify through the published keys: {e}", active.kid()))
+        token::verify_access_token(
+            &token,
+            &published,
+            &self.expectations(Some("inkan-self-test"), &[], now),
+        )
+        .map(|_| ())
+        .map_err(|e| {
+            format!(
+                "a token signed with key {} does not verify through the published keys: {e}",
+                active.kid()
+            )
+        })
     }
 
-    fn expectations<'a>(&'a self, audience: Option<&'a str>, scopes: &'a [crate::ids::Scope], now: i64) -> Expectations<'a> {
+    fn expectations<'a>(
+        &'a self,
+        audience: Option<&'a str>,
+        scopes: &'a [crate::ids::Scope],
+        now: i64,
+    ) -> Expectations<'a> {
         Expectations {
             issuer: &self.policy.issuer,
             audience,

@@ -48,14 +48,18 @@ impl IssueCommand {
             return Err(invalid("audience needs at least one entry".into()));
         }
         if audience.len() > MAX_AUDIENCES {
-            return Err(invalid(format!("audience has more than {MAX_AUDIENCES} entries")));
+            return Err(invalid(format!(
+                "audience has more than {MAX_AUDIENCES} entries"
+            )));
         }
         let audience = audience
             .iter()
             .map(|a| Audience::parse(a))
             .collect::<Result<Vec<_>, _>>()?;
         if scopes.len() > MAX_SCOPES {
-            return Err(invalid(format!("scopes has more than {MAX_SCOPES} entries")));
+            return Err(invalid(format!(
+                "scopes has more than {MAX_SCOPES} entries"
+            )));
         }
         let mut parsed_scopes: Vec<Scope> = Vec::with_capacity(scopes.len());
         for scope in scopes {
@@ -64,7 +68,10 @@ impl IssueCommand {
                 parsed_scopes.push(scope);
             }
         }
-        if let Some(name) = claims.keys().find(|k| RESERVED_CLAIMS.contains(&k.as_str())) {
+        if let Some(name) = claims
+            .keys()
+            .find(|k| RESERVED_CLAIMS.contains(&k.as_str()))
+        {
             return Err(invalid(format!(
                 "claims may not set the reserved claim {name:?}; inkan sets it"
             )));
@@ -76,7 +83,9 @@ impl IssueCommand {
             )));
         }
         if device.len() > MAX_DEVICE_BYTES {
-            return Err(invalid(format!("device is longer than {MAX_DEVICE_BYTES} bytes")));
+            return Err(invalid(format!(
+                "device is longer than {MAX_DEVICE_BYTES} bytes"
+            )));
         }
         if device.chars().any(char::is_control) {
             return Err(invalid("device contains control characters".into()));
@@ -113,7 +122,13 @@ pub fn revocation_reason(reason: &str) -> Result<String, AuthorityError> {
         )));
     }
     if reason.chars().any(char::is_control) {
-        return Err(AuthorityError::InvalidRequest("reason contains control characters".into()));
+        return Err(AuthorityError::InvalidRequest(
+            "reason contains control characters".into(),
+        ));
     }
-    Ok(if reason.is_empty() { "unspecified".into() } else { reason.to_owned() })
+    Ok(if reason.is_empty() {
+        "unspecified".into()
+    } else {
+        reason.to_owned()
+    })
 }

@@ -16,7 +16,11 @@ impl Authority {
     /// Starts a session: signs an access token and records the session with
     /// its first refresh token.
     #[instrument(skip_all, fields(caller = caller.name(), session_id))]
-    pub async fn issue(&self, caller: &Caller, command: IssueCommand) -> Result<TokenPair, AuthorityError> {
+    pub async fn issue(
+        &self,
+        caller: &Caller,
+        command: IssueCommand,
+    ) -> Result<TokenPair, AuthorityError> {
         if !self.policy.open_issue {
             Self::require(caller, Permission::Issue)?;
         }
@@ -28,12 +32,26 @@ impl Authority {
             .saturating_add(secs(self.policy.refresh_token_idle_ttl))
             .min(session_ends);
         let grant = Grant {
-            audience: command.audience.iter().map(|a| a.as_str().to_owned()).collect(),
-            scopes: command.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+            audience: command
+                .audience
+                .iter()
+                .map(|a| a.as_str().to_owned())
+                .collect(),
+            scopes: command
+                .scopes
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect(),
             claims: command.claims,
         };
-        let (access_token, access_expires_at) =
-            self.sign_for_session(&command.subject, &command.client_id, session, &grant, now, session_ends)?;
+        let (access_token, access_expires_at) = self.sign_for_session(
+            &command.subject,
+            &command.client_id,
+            session,
+            &grant,
+            now,
+            session_ends,
+        )?;
         let refresh_token = RefreshToken::generate();
         self.ledger
             .open_session(
@@ -62,25 +80,37 @@ impl Authority {
 
     /// Spends a refresh token for a new pair.
     #[instrument(skip_all, fields(caller = caller.name()))]
-    pub async fn refresh(&self, caller: &Caller, presented: &str) -> Result<TokenPair, AuthorityError> {
+    pub async fn refresh(
+        &self,
+        caller: &Caller,
+        presented: &str,
+    ) -> Result<TokenPair, AuthorityError> {
         if self.policy.refresh_needs_permission {
             Self::require(caller, Permission::Refresh)?;
         }
         let Some(presented) = RefreshToken::parse(presented) else {
-            return Err(AuthorityError::RefreshTokenMalformed(if presented.is_empty() {
-                "refresh_token is required"
-            } else if presented.split('.').count() == 3 && !presented.starts_with(REFRESH_TOKEN_PREFIX) {
-                "this is an access token, not a refresh token; log in again"
-            } else {
-                "refresh token is not one inkan issued; log in again"
-            }));
+            return Err(AuthorityError::RefreshTokenMalformed(
+                if presented.is_empty() {
+                    "refresh_token is required"
+                } else if presented.split('.').count() == 3
+                    && !presented.starts_with(REFRESH_TOKEN_PREFIX)
+                {
+                    "this is an access token, not a refresh token; log in again"
+                } else {
+                    "refresh token is not one inkan issued; log in again"
+                },
+            ));
         };
         let now = now();
         let policy = RotationPolicy {
             idle_ttl: secs(self.policy.refresh_token_idle_ttl),
             reuse_grace: secs(self.policy.reuse_grace),
         };
-        let rotation = match self.ledger.rotate(&presented, &RefreshToken::generate(), now, policy).await? {
+        let rotation = match self
+            .ledger
+            .rotate(&presented, &RefreshToken::generate(), now, policy)
+            .await?
+        {
             Ok(rotation) => rotation,
             Err(refusal) => {
                 if let Refusal::Reused { session } = &refusal {
@@ -111,7 +141,12 @@ impl Authority {
     /// Ends sessions; returns how many this call ended. Revoking what is
     /// already revoked, or unknown, ends nothing and is not an error.
     #[instrument(skip_all, fields(caller = caller.name()))]
-    pub async fn revoke(&self, caller: &Caller, target: RevokeTarget, reason: &str) -> Result<u32, AuthorityError> {
+    pub async fn revoke(
+        &self,
+        caller: &Caller,
+        target: RevokeTarget,
+        reason: &str,
+    ) -> Result<u32, AuthorityError> {
         let now = now();
         let ended: Vec<SessionId> = match target {
             RevokeTarget::RefreshToken(text) => {
@@ -148,14 +183,23 @@ impl Authority {
         Ok(u32::try_from(ended.len()).unwrap_or(u32::MAX))
     }
 
-    async fn revoke_one(&self, id: SessionId, now: i64, reason: &str) -> Result<Vec<SessionId>, AuthorityError> {
+    async fn revoke_one(
+        &self,
+        id: SessionId,
+        now: i64,
+        reason: &str,
+    ) -> Result<Vec<SessionId>, AuthorityError> {
         let ended = self.ledger.revoke_session(id, now, reason).await?;
         Ok(if ended == 1 { vec![id] } else { Vec::new() })
     }
 
     /// A subject's sessions, newest first. Needs `admin`.
     #[instrument(skip_all, fields(caller = caller.name()))]
-    pub async fn list_sessions(&self, caller: &Caller, subject: &Subject) -> Result<Vec<SessionRecord>, AuthorityError> {
+    pub async fn list_sessions(
+        &self,
+        caller: &Caller,
+        subject: &Subject,
+    ) -> Result<Vec<SessionRecord>, AuthorityError> {
         Self::require(caller, Permission::Admin)?;
         Ok(self.ledger.list_sessions(subject).await?)
     }

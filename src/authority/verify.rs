@@ -23,7 +23,9 @@ impl Authority {
             return Err(AuthorityError::CallerUnauthenticated);
         }
         if token.is_empty() {
-            return Err(AuthorityError::InvalidRequest("access_token is required".into()));
+            return Err(AuthorityError::InvalidRequest(
+                "access_token is required".into(),
+            ));
         }
         let keys = self.keys.current();
         let expect = self.expectations(audience.map(Audience::as_str), required_scopes, now());

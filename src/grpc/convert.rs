@@ -58,7 +58,10 @@ fn value_to_json(value: ProtoValue, depth: usize) -> Result<Value, String> {
 /// A JSON object as a protobuf `Struct`.
 pub fn json_to_struct(map: Map<String, Value>) -> Struct {
     Struct {
-        fields: map.into_iter().map(|(k, v)| (k, json_to_value(v))).collect(),
+        fields: map
+            .into_iter()
+            .map(|(k, v)| (k, json_to_value(v)))
+            .collect(),
     }
 }
 
@@ -94,7 +97,13 @@ mod tests {
         let mut value = Struct::default();
         for _ in 0..40 {
             value = Struct {
-                fields: [("x".to_owned(), ProtoValue { kind: Some(Kind::StructValue(value)) })].into(),
+                fields: [(
+                    "x".to_owned(),
+                    ProtoValue {
+                        kind: Some(Kind::StructValue(value)),
+                    },
+                )]
+                .into(),
             };
         }
         assert!(struct_to_json(value).is_err());

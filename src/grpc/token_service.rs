@@ -11,7 +11,9 @@ use super::{
     status::failure,
 };
 use crate::{
-    authority::{revocation_reason, Authority, AuthorityError, IssueCommand, RevokeTarget, TokenPair},
+    authority::{
+        revocation_reason, Authority, AuthorityError, IssueCommand, RevokeTarget, TokenPair,
+    },
     callers::{Caller, CallerRegistry},
     ids::{Audience, Scope, SessionId, Subject},
     proto::v1::{self as pb, revoke_request::Target, token_service_server::TokenService},
@@ -38,12 +40,15 @@ impl TokenServiceImpl {
         let key = match request.metadata().get(API_KEY_HEADER) {
             None => None,
             Some(value) => Some(value.to_str().map_err(|_| {
-                failure(Reason::CallerUnauthenticated, "the x-api-key header is not valid text")
+                failure(
+                    Reason::CallerUnauthenticated,
+                    "the x-api-key header is not valid text",
+                )
             })?),
         };
         self.callers
             .identify(key)
-            .map_err(|()| AuthorityError::CallerUnknown.into())
+            .map_err(|_| AuthorityError::CallerUnknown.into())
     }
 }
 
@@ -65,7 +70,10 @@ fn invalid(message: impl Into<String>) -> Status {
 #[tonic::async_trait]
 impl TokenService for TokenServiceImpl {
     #[instrument(skip_all, name = "Issue")]
-    async fn issue(&self, request: Request<pb::IssueRequest>) -> Result<Response<pb::TokenPair>, Status> {
+    async fn issue(
+        &self,
+        request: Request<pb::IssueRequest>,
+    ) -> Result<Response<pb::TokenPair>, Status> {
         let caller = self.caller(&request)?;
         let req = request.into_inner();
         let claims = struct_to_json(req.claims.unwrap_or_default()).map_err(invalid)?;
@@ -82,7 +90,10 @@ impl TokenService for TokenServiceImpl {
     }
 
     #[instrument(skip_all, name = "Refresh")]
-    async fn refresh(&self, request: Request<pb::RefreshRequest>) -> Result<Response<pb::TokenPair>, Status> {
+    async fn refresh(
+        &self,
+        request: Request<pb::RefreshRequest>,
+    ) -> Result<Response<pb::TokenPair>, Status> {
         let caller = self.caller(&request)?;
         let req = request.into_inner();
         let refreshed = self.authority.refresh(&caller, &req.refresh_token).await?;
@@ -90,7 +101,10 @@ impl TokenService for TokenServiceImpl {
     }
 
     #[instrument(skip_all, name = "Verify")]
-    async fn verify(&self, request: Request<pb::VerifyRequest>) -> Result<Response<pb::VerifyResponse>, Status> {
+    async fn verify(
+        &self,
+        request: Request<pb::VerifyRequest>,
+    ) -> Result<Response<pb::VerifyResponse>, Status> {
         let caller = self.caller(&request)?;
         let req = request.into_inner();
         let audience = match req.audience.as_str() {
@@ -109,9 +123,9 @@ impl TokenService for TokenServiceImpl {
             .map(|s| Scope::parse(s))
             .collect::<Result<Vec<_>, _>>()
             .map_err(AuthorityError::from)?;
-        let verified = self
-            .authority
-            .verify(&caller, &req.access_token, audience.as_ref(), &scopes)?;
+        let verified =
+            self.authority
+                .verify(&caller, &req.access_token, audience.as_ref(), &scopes)?;
         Ok(Response::new(pb::VerifyResponse {
             subject: verified.subject.to_string(),
             session_id: verified.session_id.to_string(),
@@ -127,7 +141,10 @@ impl TokenService for TokenServiceImpl {
     }
 
     #[instrument(skip_all, name = "Revoke")]
-    async fn revoke(&self, request: Request<pb::RevokeRequest>) -> Result<Response<pb::RevokeResponse>, Status> {
+    async fn revoke(
+        &self,
+        request: Request<pb::RevokeRequest>,
+    ) -> Result<Response<pb::RevokeResponse>, Status> {
         let caller = self.caller(&request)?;
         let req = request.into_inner();
         let reason = revocation_reason(&req.reason)?;
@@ -156,7 +173,8 @@ impl TokenService for TokenServiceImpl {
         request: Request<pb::ListSessionsRequest>,
     ) -> Result<Response<pb::ListSessionsResponse>, Status> {
         let caller = self.caller(&request)?;
-        let subject = Subject::parse(&request.into_inner().subject).map_err(AuthorityError::from)?;
+        let subject =
+            Subject::parse(&request.into_inner().subject).map_err(AuthorityError::from)?;
         let sessions = self.authority.list_sessions(&caller, &subject).await?;
         Ok(Response::new(pb::ListSessionsResponse {
             sessions: sessions
@@ -175,7 +193,10 @@ impl TokenService for TokenServiceImpl {
     }
 
     #[instrument(skip_all, name = "GetJwks")]
-    async fn get_jwks(&self, _request: Request<pb::GetJwksRequest>) -> Result<Response<pb::GetJwksResponse>, Status> {
+    async fn get_jwks(
+        &self,
+        _request: Request<pb::GetJwksRequest>,
+    ) -> Result<Response<pb::GetJwksResponse>, Status> {
         let jwks = self.authority.jwks();
         let keys = jwks
             .keys

@@ -14,9 +14,9 @@ use std::{io::Write, path::Path, time::SystemTime};
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use rand::{rngs::OsRng, RngCore};
+use rsa::pkcs8::{self, EncodePrivateKey, LineEnding};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
-use rsa::pkcs8::{self, EncodePrivateKey, LineEnding};
 
 use super::{KeyAlgorithm, KeySetError, KeyState};
 
@@ -140,7 +140,9 @@ impl KeyFileEntry {
                 };
                 pem(bytes.to_pkcs8_pem(LineEnding::LF))?
             }
-            KeyAlgorithm::ES256 => pem(p256::SecretKey::random(&mut OsRng).to_pkcs8_pem(LineEnding::LF))?,
+            KeyAlgorithm::ES256 => {
+                pem(p256::SecretKey::random(&mut OsRng).to_pkcs8_pem(LineEnding::LF))?
+            }
             KeyAlgorithm::RS256 => {
                 let key = rsa::RsaPrivateKey::new(&mut OsRng, 3072)
                     .map_err(|_| KeySetError::PublicKey { kid: kid.clone() })?;
@@ -149,7 +151,10 @@ impl KeyFileEntry {
             KeyAlgorithm::HS256 => {
                 let mut bytes = [0u8; 32];
                 OsRng.fill_bytes(&mut bytes);
-                (None, Some(SecretString::from(URL_SAFE_NO_PAD.encode(bytes))))
+                (
+                    None,
+                    Some(SecretString::from(URL_SAFE_NO_PAD.encode(bytes))),
+                )
             }
         };
         Ok(Self {

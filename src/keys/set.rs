@@ -142,7 +142,8 @@ impl SigningKey {
         let public_jwk = if entry.alg.is_symmetric() {
             None
         } else {
-            let mut jwk = Jwk::from_encoding_key(&encoding, entry.alg.jws()).map_err(|_| mismatch())?;
+            let mut jwk =
+                Jwk::from_encoding_key(&encoding, entry.alg.jws()).map_err(|_| mismatch())?;
             jwk.common.key_id = Some(name.clone());
             jwk.common.public_key_use = Some(PublicKeyUse::Signature);
             Some(jwk)
@@ -213,7 +214,10 @@ fn check_secret_strength(kid: &str, secret: &[u8]) -> Result<(), KeySetError> {
         let repeats = |word: &str| {
             !word.is_empty()
                 && text.len() % word.len() == 0
-                && text.as_bytes().chunks(word.len()).all(|c| c == word.as_bytes())
+                && text
+                    .as_bytes()
+                    .chunks(word.len())
+                    .all(|c| c == word.as_bytes())
         };
         let is_setting_name = text.starts_with("inkan_") || text == kid.to_ascii_lowercase();
         if is_setting_name || PLACEHOLDERS.iter().any(|w| repeats(w)) {
@@ -325,14 +329,24 @@ mod tests {
 
     #[test]
     fn every_asymmetric_algorithm_generates_a_usable_published_key() {
-        for alg in [KeyAlgorithm::EdDSA, KeyAlgorithm::ES256, KeyAlgorithm::RS256] {
+        for alg in [
+            KeyAlgorithm::EdDSA,
+            KeyAlgorithm::ES256,
+            KeyAlgorithm::RS256,
+        ] {
             let set = KeySet::ephemeral(alg).unwrap();
             let jwks = set.jwks();
             assert_eq!(jwks.keys.len(), 1, "{alg}");
             let jwk = &jwks.keys[0];
-            assert_eq!(jwk.common.key_id.as_deref(), Some(set.active().kid().as_str()));
+            assert_eq!(
+                jwk.common.key_id.as_deref(),
+                Some(set.active().kid().as_str())
+            );
             let json = serde_json::to_string(jwk).unwrap();
-            assert!(!json.contains("\"d\""), "{alg} JWK leaks a private part: {json}");
+            assert!(
+                !json.contains("\"d\""),
+                "{alg} JWK leaks a private part: {json}"
+            );
         }
     }
 
@@ -359,7 +373,10 @@ mod tests {
             &[b'x'; 40],
         ] {
             let err = load(vec![hs_entry("hs", weak)]).unwrap_err();
-            assert!(matches!(err, KeySetError::SecretPlaceholder { .. }), "{err}");
+            assert!(
+                matches!(err, KeySetError::SecretPlaceholder { .. }),
+                "{err}"
+            );
         }
     }
 
@@ -367,10 +384,16 @@ mod tests {
     fn a_set_needs_exactly_one_active_key() {
         let mut a = KeyFileEntry::generate(KeyAlgorithm::EdDSA, KeyState::VerifyOnly).unwrap();
         let err = load(vec![a]).unwrap_err();
-        assert_eq!(err.to_string(), "key set has no active key; exactly one key must have state \"active\"");
+        assert_eq!(
+            err.to_string(),
+            "key set has no active key; exactly one key must have state \"active\""
+        );
         a = KeyFileEntry::generate(KeyAlgorithm::EdDSA, KeyState::Active).unwrap();
         let b = KeyFileEntry::generate(KeyAlgorithm::EdDSA, KeyState::Active).unwrap();
-        assert!(matches!(load(vec![a, b]).unwrap_err(), KeySetError::SeveralActiveKeys(2)));
+        assert!(matches!(
+            load(vec![a, b]).unwrap_err(),
+            KeySetError::SeveralActiveKeys(2)
+        ));
     }
 
     #[test]
@@ -378,7 +401,10 @@ mod tests {
         let mut entry = KeyFileEntry::generate(KeyAlgorithm::EdDSA, KeyState::Active).unwrap();
         entry.alg = KeyAlgorithm::ES256;
         let err = load(vec![entry]).unwrap_err();
-        assert!(matches!(err, KeySetError::MaterialMismatch { alg: "ES256", .. }), "{err}");
+        assert!(
+            matches!(err, KeySetError::MaterialMismatch { alg: "ES256", .. }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -395,7 +421,10 @@ mod tests {
             secret: None,
         };
         let err = load(vec![entry]).unwrap_err();
-        assert_eq!(err.to_string(), "key \"old-rsa\": RSA key has 1024 bits; at least 2048 are required");
+        assert_eq!(
+            err.to_string(),
+            "key \"old-rsa\": RSA key has 1024 bits; at least 2048 are required"
+        );
     }
 
     #[test]

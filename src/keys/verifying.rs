@@ -72,11 +72,18 @@ impl VerifyingKeys {
     pub fn from_jwks(jwks: &JwkSet) -> Self {
         let keys = jwks.keys.iter().filter_map(|jwk| {
             let kid = Kid::parse(jwk.common.key_id.as_deref()?).ok()?;
-            let alg = match (&jwk.algorithm, jwk.common.key_algorithm?.to_string().as_str()) {
-                (AlgorithmParameters::OctetKeyPair(p), "EdDSA") if p.curve == EllipticCurve::Ed25519 => {
+            let alg = match (
+                &jwk.algorithm,
+                jwk.common.key_algorithm?.to_string().as_str(),
+            ) {
+                (AlgorithmParameters::OctetKeyPair(p), "EdDSA")
+                    if p.curve == EllipticCurve::Ed25519 =>
+                {
                     KeyAlgorithm::EdDSA
                 }
-                (AlgorithmParameters::EllipticCurve(p), "ES256") if p.curve == EllipticCurve::P256 => {
+                (AlgorithmParameters::EllipticCurve(p), "ES256")
+                    if p.curve == EllipticCurve::P256 =>
+                {
                     KeyAlgorithm::ES256
                 }
                 (AlgorithmParameters::RSA(_), "RS256") => KeyAlgorithm::RS256,

@@ -68,7 +68,7 @@ impl Refusal {
 
 /// The outcome of one attempt to spend a token.
 enum Attempt {
-    Done(Result<Rotation, Refusal>),
+    Done(Box<Result<Rotation, Refusal>>),
     /// Another call spent the token between our read and our write.
     LostRace,
 }
@@ -90,8 +90,11 @@ impl Ledger {
         // A lost race means the token is now spent, so the second read takes
         // the replay path; a third attempt cannot be needed.
         for _ in 0..2 {
-            match self.try_rotate(&hash, presented, successor, now, policy).await? {
-                Attempt::Done(outcome) => return Ok(outcome),
+            match self
+                .try_rotate(&hash, presented, successor, now, policy)
+                .await?
+            {
+                Attempt::Done(outcome) => return Ok(*outcome),
                 Attempt::LostRace => continue,
             }
         }
@@ -111,26 +114,29 @@ impl Ledger {
             .one(&self.db)
             .await?
         else {
-            return Ok(Attempt::Done(Err(Refusal::Unknown)));
+            return Ok(Attempt::Done(Box::new(Err(Refusal::Unknown))));
         };
         let Some(session) = session::Entity::find_by_id(token.session_id.clone())
             .one(&self.db)
             .await?
         else {
-            return Ok(Attempt::Done(Err(Refusal::Unknown)));
+            return Ok(Attempt::Done(Box::new(Err(Refusal::Unknown))));
         };
         let session = SessionRecord::try_from(session)?;
         if session.revoked_at.is_some() {
-            return Ok(Attempt::Done(Err(Refusal::SessionRevoked)));
+            return Ok(Attempt::Done(Box::new(Err(Refusal::SessionRevoked))));
         }
         if let Some(used_at) = token.used_at {
-            return self.replay(presented, &token, session, used_at, now, policy).await.map(Attempt::Done);
+            return self
+                .replay(presented, &token, session, used_at, now, policy)
+                .await
+                .map(|outcome| Attempt::Done(Box::new(outcome)));
         }
         if now >= session.expires_at {
-            return Ok(Attempt::Done(Err(Refusal::SessionExpired)));
+            return Ok(Attempt::Done(Box::new(Err(Refusal::SessionExpired))));
         }
         if now >= token.expires_at {
-            return Ok(Attempt::Done(Err(Refusal::Expired)));
+            return Ok(Attempt::Done(Box::new(Err(Refusal::Expired))));
         }
 
         let successor_hash = successor.hash();
@@ -180,10 +186,10 @@ impl Ledger {
             .await?;
         if touched.rows_affected != 1 {
             txn.rollback().await?;
-            return Ok(Attempt::Done(Err(Refusal::SessionRevoked)));
+            return Ok(Attempt::Done(Box::new(Err(Refusal::SessionRevoked))));
         }
         txn.commit().await?;
-        Ok(Attempt::Done(Ok(Rotation {
+        Ok(Attempt::Done(Box::new(Ok(Rotation {
             session: SessionRecord {
                 last_used_at: now,
                 ..session
@@ -191,7 +197,7 @@ impl Ledger {
             refresh_token: successor.clone(),
             refresh_expires_at,
             replayed: false,
-        })))
+        }))))
     }
 
     /// A spent token came back. Within the grace window, and while its
@@ -213,7 +219,8 @@ impl Ledger {
                     .one(&self.db)
                     .await?;
                 let live = next.filter(|n| n.used_at.is_none() && n.expires_at > now);
-                let opened = presented.open_successor(seal, &TokenHash::from_stored(next_hash.clone()));
+                let opened =
+                    presented.open_successor(seal, &TokenHash::from_stored(next_hash.clone()));
                 if let (Some(next), Some(successor)) = (live, opened) {
                     return Ok(Ok(Rotation {
                         session,
@@ -225,7 +232,8 @@ impl Ledger {
             }
         }
         warn!(session_id = %session.id, "refresh token reuse detected; revoking the session");
-        self.revoke_session(session.id, now, "refresh token reused").await?;
+        self.revoke_session(session.id, now, "refresh token reused")
+            .await?;
         Ok(Err(Refusal::Reused {
             session: session.id,
         }))

@@ -58,7 +58,12 @@ impl TryFrom<session::Model> for SessionRecord {
         let grant = Grant {
             audience: serde_json::from_str(&row.audience)
                 .map_err(|_| LedgerError::Corrupt("session audience"))?,
-            scopes: row.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            scopes: row
+                .scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
             claims: serde_json::from_str(&row.claims)
                 .map_err(|_| LedgerError::Corrupt("session claims"))?,
         };
@@ -124,7 +129,10 @@ impl Ledger {
 
     /// The session a refresh token belongs to, if the ledger knows the token.
     #[instrument(skip_all)]
-    pub async fn session_of_token(&self, hash: &TokenHash) -> Result<Option<SessionId>, LedgerError> {
+    pub async fn session_of_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<SessionId>, LedgerError> {
         let row = refresh_token::Entity::find_by_id(hash.as_str().to_owned())
             .one(&self.db)
             .await?;
@@ -135,7 +143,12 @@ impl Ledger {
     /// Ends one session. Returns how many sessions this call ended: 0 when it
     /// was unknown or already ended.
     #[instrument(skip_all, fields(session_id = %id))]
-    pub async fn revoke_session(&self, id: SessionId, now: i64, reason: &str) -> Result<u32, LedgerError> {
+    pub async fn revoke_session(
+        &self,
+        id: SessionId,
+        now: i64,
+        reason: &str,
+    ) -> Result<u32, LedgerError> {
         let result = session::Entity::update_many()
             .col_expr(session::Column::RevokedAt, Expr::value(now))
             .col_expr(session::Column::RevokeReason, Expr::value(truncate(reason)))
@@ -176,7 +189,10 @@ impl Ledger {
 
     /// A subject's sessions, newest first.
     #[instrument(skip_all)]
-    pub async fn list_sessions(&self, subject: &Subject) -> Result<Vec<SessionRecord>, LedgerError> {
+    pub async fn list_sessions(
+        &self,
+        subject: &Subject,
+    ) -> Result<Vec<SessionRecord>, LedgerError> {
         session::Entity::find()
             .filter(session::Column::Subject.eq(subject.as_str()))
             .order_by_desc(session::Column::CreatedAt)

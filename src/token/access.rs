@@ -25,7 +25,10 @@ pub struct SignError {
 }
 
 /// Signs `claims` with `key`, with the headers RFC 9068 asks for.
-pub fn sign_access_token(claims: &AccessTokenClaims<'_>, key: &SigningKey) -> Result<String, SignError> {
+pub fn sign_access_token(
+    claims: &AccessTokenClaims<'_>,
+    key: &SigningKey,
+) -> Result<String, SignError> {
     let mut header = Header::new(key.alg().jws());
     header.typ = Some(ACCESS_TOKEN_TYPE.into());
     header.kid = Some(key.kid().to_string());
@@ -125,7 +128,9 @@ pub fn verify_access_token(
         .map_err(|_| E::Malformed("its header is not a JWS header inkan accepts"))?;
     if header.crit.is_some() {
         // inkan understands no JWS extension, so any `crit` is unknown to it.
-        return Err(E::Malformed("it has a \"crit\" header naming extensions inkan does not support"));
+        return Err(E::Malformed(
+            "it has a \"crit\" header naming extensions inkan does not support",
+        ));
     }
     let Some(kid) = header.kid.as_deref() else {
         return Err(E::KeyUnknown(
@@ -133,7 +138,9 @@ pub fn verify_access_token(
         ));
     };
     let Some(key) = keys.get(kid) else {
-        let shown = Kid::parse(kid).map(|k| format!("{k:?}")).unwrap_or_else(|_| "an invalid kid".into());
+        let shown = Kid::parse(kid)
+            .map(|k| format!("{k:?}"))
+            .unwrap_or_else(|_| "an invalid kid".into());
         return Err(E::KeyUnknown(format!(
             "access token was signed with {shown}, which this key set does not have; known kids: {}",
             keys.kids().join(", ")
@@ -155,18 +162,18 @@ pub fn verify_access_token(
     validation.leeway = 0;
     let data = jsonwebtoken::decode::<Map<String, Value>>(token, key.decoding_key(), &validation)
         .map_err(|err| match err.kind() {
-            ErrorKind::InvalidSignature | ErrorKind::InvalidEcdsaKey | ErrorKind::InvalidEddsaKey => {
-                E::SignatureInvalid {
-                    kid: key.kid().to_string(),
-                }
-            }
-            ErrorKind::InvalidAlgorithm => E::AlgorithmMismatch {
-                claimed: format!("{:?}", header.alg),
+        ErrorKind::InvalidSignature | ErrorKind::InvalidEcdsaKey | ErrorKind::InvalidEddsaKey => {
+            E::SignatureInvalid {
                 kid: key.kid().to_string(),
-                bound: key.alg().as_str(),
-            },
-            _ => E::Malformed("its payload is not a JSON object of claims"),
-        })?;
+            }
+        }
+        ErrorKind::InvalidAlgorithm => E::AlgorithmMismatch {
+            claimed: format!("{:?}", header.alg),
+            kid: key.kid().to_string(),
+            bound: key.alg().as_str(),
+        },
+        _ => E::Malformed("its payload is not a JSON object of claims"),
+    })?;
 
     let typ_ok = header.typ.as_deref().is_some_and(|t| {
         t.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE) || t.eq_ignore_ascii_case("application/at+jwt")
@@ -200,7 +207,9 @@ fn check_claims(
             .iter()
             .map(|v| v.as_str().map(str::to_owned))
             .collect::<Option<_>>()
-            .ok_or(E::Malformed("its aud claim is not a string or an array of strings"))?,
+            .ok_or(E::Malformed(
+                "its aud claim is not a string or an array of strings",
+            ))?,
         _ => return Err(E::Malformed("its aud claim is missing or empty")),
     };
     if let Some(expected) = expect.audience {
@@ -212,11 +221,16 @@ fn check_claims(
     }
 
     let leeway = i64::try_from(expect.leeway.as_secs()).unwrap_or(i64::MAX);
-    let exp = time(&claims, "exp").ok_or(E::Malformed("its exp claim is missing or not an integer"))?;
-    let iat = time(&claims, "iat").ok_or(E::Malformed("its iat claim is missing or not an integer"))?;
+    let exp =
+        time(&claims, "exp").ok_or(E::Malformed("its exp claim is missing or not an integer"))?;
+    let iat =
+        time(&claims, "iat").ok_or(E::Malformed("its iat claim is missing or not an integer"))?;
     let nbf = match claims.get("nbf") {
         None => None,
-        Some(v) => Some(v.as_i64().ok_or(E::Malformed("its nbf claim is not an integer"))?),
+        Some(v) => Some(
+            v.as_i64()
+                .ok_or(E::Malformed("its nbf claim is not an integer"))?,
+        ),
     };
     if !expect.allow_expired && expect.now.saturating_sub(leeway) >= exp {
         return Err(E::Expired {
@@ -245,7 +259,11 @@ fn check_claims(
         .ok_or(E::Malformed("its client_id claim is missing or invalid"))?;
     let scopes: Vec<String> = match claims.get("scope") {
         None => Vec::new(),
-        Some(Value::String(s)) => s.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        Some(Value::String(s)) => s
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
         Some(_) => return Err(E::Malformed("its scope claim is not a string")),
     };
     let missing: Vec<String> = expect

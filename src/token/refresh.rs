@@ -163,7 +163,11 @@ mod tests {
 
     #[test]
     fn only_the_predecessor_opens_a_sealed_successor() {
-        let (old, new, stranger) = (RefreshToken::generate(), RefreshToken::generate(), RefreshToken::generate());
+        let (old, new, stranger) = (
+            RefreshToken::generate(),
+            RefreshToken::generate(),
+            RefreshToken::generate(),
+        );
         let sealed = old.seal_successor(&new);
         let opened = old.open_successor(&sealed, &new.hash()).unwrap();
         assert_eq!(opened.expose(), new.expose());

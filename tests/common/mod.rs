@@ -13,7 +13,7 @@ use std::{net::SocketAddr, path::PathBuf, sync::Once, time::Duration};
 use inkan::{
     callers::{CallerConfig, Permission},
     config::Settings,
-    keys::{KeySet, KeySetFile, KeyAlgorithm},
+    keys::{KeyAlgorithm, KeySet, KeySetFile},
     proto::v1::token_service_client::TokenServiceClient,
     server::Server,
 };
@@ -67,7 +67,10 @@ impl Backend {
         }
         let required = std::env::var("INKAN_REQUIRE_BACKENDS").unwrap_or_default();
         if required.split(',').any(|b| b.trim() == self.name()) {
-            panic!("backend {} is required (INKAN_REQUIRE_BACKENDS) but its URL is not set", self.name());
+            panic!(
+                "backend {} is required (INKAN_REQUIRE_BACKENDS) but its URL is not set",
+                self.name()
+            );
         }
         eprintln!("skipping the {} run: its URL is not set", self.name());
         false
@@ -152,7 +155,10 @@ fn init_logs() {
 }
 
 fn hash(key: &str) -> String {
-    Sha256::digest(key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A fresh, empty database on `backend`; returns its URL.
@@ -162,7 +168,9 @@ pub async fn fresh_database(backend: Backend, dir: &std::path::Path) -> String {
         return format!("sqlite://{}?mode=rwc", dir.join("ledger.db").display());
     }
     let name = format!("inkan_t_{}", uuid::Uuid::new_v4().simple());
-    let admin = Database::connect(server.clone()).await.expect("test database server reachable");
+    let admin = Database::connect(server.clone())
+        .await
+        .expect("test database server reachable");
     admin
         .execute_unprepared(&format!("CREATE DATABASE {name}"))
         .await
@@ -191,7 +199,10 @@ impl TestApp {
         init_logs();
         let dir = tempfile::tempdir().expect("temp dir");
         let keys_path = dir.path().join("keys.json");
-        KeySetFile::generate(KeyAlgorithm::EdDSA).unwrap().write(&keys_path).unwrap();
+        KeySetFile::generate(KeyAlgorithm::EdDSA)
+            .unwrap()
+            .write(&keys_path)
+            .unwrap();
         let keys = KeySet::load(&keys_path).unwrap();
         let database_url = fresh_database(backend, dir.path()).await;
         let caller = |name: &str, key: &str, permissions: Vec<Permission>| CallerConfig {
@@ -211,7 +222,11 @@ impl TestApp {
             access_token_ttl: Some(options.access_token_ttl),
             migrate_on_start: Some(true),
             callers: vec![
-                caller("admin", ADMIN_KEY, vec![Permission::Issue, Permission::Refresh, Permission::Admin]),
+                caller(
+                    "admin",
+                    ADMIN_KEY,
+                    vec![Permission::Issue, Permission::Refresh, Permission::Admin],
+                ),
                 caller("login", ISSUER_KEY, vec![Permission::Issue]),
                 caller("verifier", VERIFIER_KEY, vec![]),
             ],
@@ -278,7 +293,9 @@ impl TestApp {
 /// `message` with `key` in the x-api-key header.
 pub fn with_key<T>(message: T, key: &str) -> Request<T> {
     let mut request = Request::new(message);
-    request.metadata_mut().insert("x-api-key", key.parse().unwrap());
+    request
+        .metadata_mut()
+        .insert("x-api-key", key.parse().unwrap());
     request
 }
 
@@ -318,7 +335,9 @@ pub fn contract(reason: &str) -> (Code, &'static str) {
         "TOKEN_EXPIRED" => (Unauthenticated, "refresh"),
         "TOKEN_NOT_YET_VALID" => (Unauthenticated, "retry"),
         "SIGNATURE_INVALID" | "KEY_UNKNOWN" | "ALGORITHM_MISMATCH" | "TOKEN_TYPE_INVALID"
-        | "ISSUER_MISMATCH" | "AUDIENCE_MISMATCH" | "SESSION_REVOKED" => (Unauthenticated, "reauthenticate"),
+        | "ISSUER_MISMATCH" | "AUDIENCE_MISMATCH" | "SESSION_REVOKED" => {
+            (Unauthenticated, "reauthenticate")
+        }
         "INSUFFICIENT_SCOPE" => (PermissionDenied, "none"),
         "REFRESH_TOKEN_INVALID" | "REFRESH_TOKEN_EXPIRED" | "REFRESH_TOKEN_REUSED" => {
             (Unauthenticated, "reauthenticate")
@@ -348,7 +367,9 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (String, Vec<(String, Str
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream
-        .write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
         .await
         .unwrap();
     let mut raw = String::new();
