@@ -32,6 +32,7 @@ const ENV_SETTINGS: &[&str] = &[
     "leeway",
     "reuse_grace",
     "reflection",
+    "key_reload_interval",
     "refresh_requires_permission",
     "allow_open_issue",
     "migrate_on_start",
@@ -64,6 +65,9 @@ pub struct Settings {
     pub leeway: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     pub reuse_grace: Option<Duration>,
+    /// How often the key-set file is checked for changes.
+    #[serde(default, with = "humantime_serde")]
+    pub key_reload_interval: Option<Duration>,
     /// Serve gRPC reflection (default on).
     pub reflection: Option<bool>,
     /// Refresh only for callers with the `refresh` permission.
@@ -109,6 +113,7 @@ pub struct Config {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
     pub policy: Policy,
+    pub key_reload_interval: Duration,
     pub reflection: bool,
     pub callers: CallerRegistry,
     pub migrate_on_start: bool,
@@ -259,6 +264,11 @@ impl Settings {
                 refresh_needs_permission: self.refresh_requires_permission,
                 open_issue,
             },
+            key_reload_interval: positive(
+                "key_reload_interval",
+                self.key_reload_interval,
+                Duration::from_secs(2),
+            )?,
             reflection: self.reflection.unwrap_or(true),
             callers,
             migrate_on_start: self.migrate_on_start.unwrap_or(dev),

@@ -1,6 +1,6 @@
 //! The HTTP side: the public keys at `/.well-known/jwks.json` and OpenID
 //! discovery at `/.well-known/openid-configuration`, so any JWT library can
-//! verify inkan's tokens without calling it.
+//! verify inkan's tokens without calling it; and Prometheus `/metrics`.
 
 use std::sync::Arc;
 
@@ -26,6 +26,7 @@ pub fn router(authority: Arc<Authority>) -> Router {
             "/.well-known/openid-configuration",
             get(openid_configuration),
         )
+        .route("/metrics", get(metrics))
         .with_state(authority)
 }
 
@@ -44,6 +45,17 @@ async fn jwks(State(authority): State<Arc<Authority>>) -> Response {
             ),
         ],
         jwks.keys.jwks_json().to_owned(),
+    )
+        .into_response()
+}
+
+async fn metrics(State(authority): State<Arc<Authority>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        authority.metrics().render(),
     )
         .into_response()
 }

@@ -16,6 +16,7 @@ pub mod http;
 pub mod ids;
 pub mod keys;
 pub mod ledger;
+pub mod metrics;
 pub mod proto;
 pub mod reason;
 pub mod revocations;

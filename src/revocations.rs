@@ -18,9 +18,9 @@ use tracing::{debug, warn};
 
 use crate::{clock::now, ids::SessionId, ledger::Ledger};
 
-/// How far back each poll looks. Revocation times come from each replica's
-/// clock; looking back well past one poll interval tolerates clock skew
-/// between replicas and a missed poll.
+/// How far before the last successful poll each poll looks. Revocation
+/// times come from each replica's clock; the margin tolerates that much
+/// clock skew between replicas.
 const POLL_LOOKBACK_SECS: i64 = 30;
 
 /// Revoked sessions, each kept until its last access token has expired.
@@ -92,8 +92,11 @@ impl RevocationCache {
             .await
     }
 
-    /// Polls the ledger every `interval` until `stop` resolves. A failed poll
-    /// is logged and retried: the cache keeps what it knows.
+    /// Polls the ledger every `interval` until `stop` resolves. Each poll
+    /// reads from the start of the last successful poll, less a margin for
+    /// clock skew between replicas, so a database outage of any length
+    /// loses no revocation: the first poll after it catches up. A failed
+    /// poll is logged and retried; the cache keeps what it knows.
     pub async fn sync(
         &self,
         ledger: Ledger,
@@ -103,19 +106,31 @@ impl RevocationCache {
         tokio::pin!(stop);
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut cursor = now().saturating_sub(POLL_LOOKBACK_SECS);
+        let mut failing = false;
         loop {
             tokio::select! {
                 _ = &mut stop => return,
                 _ = ticker.tick() => {}
             }
-            let now = now();
-            match self.load_since(&ledger, now - POLL_LOOKBACK_SECS).await {
-                Ok(seen) => debug!(seen, "revocations polled"),
+            let started = now();
+            match self.load_since(&ledger, cursor).await {
+                Ok(seen) => {
+                    debug!(seen, "revocations polled");
+                    if failing {
+                        warn!("revocation polling recovered");
+                        failing = false;
+                    }
+                    cursor = started.saturating_sub(POLL_LOOKBACK_SECS);
+                }
                 Err(err) => {
-                    warn!(error = %err, "polling revocations failed; keeping the known set")
+                    if !failing {
+                        warn!(error = %err, "polling revocations failed; keeping the known set and retrying");
+                        failing = true;
+                    }
                 }
             }
-            self.forget_before(now);
+            self.forget_before(started);
         }
     }
 }

@@ -7,7 +7,9 @@
 //! [`Server::run`] serves until the shutdown future resolves, like
 //! mini-redis's `server::run(listener, shutdown)`: tests own both.
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use sha2::{Digest, Sha256};
 
 use secrecy::ExposeSecret;
 use tokio::{net::TcpListener, sync::watch, task::JoinSet};
@@ -21,8 +23,9 @@ use crate::{
     clock::now,
     config::{Config, KeySource},
     grpc::{health_names, TokenServiceImpl, MAX_REQUEST_BYTES},
-    keys::{KeyAlgorithm, KeySet, KeyStore},
+    keys::{KeyAlgorithm, KeySet, KeySetFile, KeyStore},
     ledger::Ledger,
+    metrics::Metrics,
     proto::{self, v1::token_service_server::TokenServiceServer},
     revocations::RevocationCache,
 };
@@ -33,6 +36,8 @@ const REVOCATION_POLL: Duration = Duration::from_millis(500);
 const LEDGER_HEALTH_INTERVAL: Duration = Duration::from_secs(5);
 /// How often ended sessions are purged.
 const PURGE_INTERVAL: Duration = Duration::from_secs(600);
+/// How long calls in flight may take to finish after shutdown begins.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(20);
 /// How long ended records are kept before purging, for investigations.
 const PURGE_RETENTION_SECS: i64 = 86_400;
 
@@ -62,6 +67,8 @@ pub enum StartupError {
 /// A server that has started everything but not yet begun to serve.
 pub struct Server {
     authority: Arc<Authority>,
+    key_file: Option<PathBuf>,
+    key_reload_interval: Duration,
     callers: Arc<CallerRegistry>,
     revocations: Arc<RevocationCache>,
     reflection: bool,
@@ -117,11 +124,13 @@ impl Server {
             warn!(issuer = %config.policy.issuer, "DEV MODE: issuer derived from the HTTP address");
         }
 
+        let metrics = Arc::new(Metrics::new());
         let authority = Arc::new(Authority::new(
             config.policy,
             KeyStore::new(keys),
             ledger,
             revocations.clone(),
+            metrics,
         ));
         authority.self_test().map_err(StartupError::SelfTest)?;
 
@@ -130,8 +139,14 @@ impl Server {
                 .await
                 .map_err(|source| StartupError::Bind { addr, source })
         };
+        let key_file = match &config.keys {
+            KeySource::File(path) => Some(path.clone()),
+            KeySource::Ephemeral => None,
+        };
         Ok(Self {
             authority,
+            key_file,
+            key_reload_interval: config.key_reload_interval,
             callers: Arc::new(config.callers),
             revocations,
             reflection: config.reflection,
@@ -225,6 +240,14 @@ impl Server {
             stopped(),
         ));
         tasks.spawn(purge_ended(self.authority.ledger().clone(), stopped()));
+        if let Some(path) = self.key_file.clone() {
+            tasks.spawn(watch_key_file(
+                path,
+                self.authority.clone(),
+                self.key_reload_interval,
+                stopped(),
+            ));
+        }
 
         // The keys were self-tested in build(); test again right before
         // reporting SERVING, through the keys as now published.
@@ -255,8 +278,16 @@ impl Server {
                 .await;
         }
         let _ = stop_tx.send(true);
-        let grpc_result = grpc_task.await;
-        let http_result = http_task.await;
+        // Calls in flight get until the deadline, which stays inside
+        // Kubernetes' default 30 s grace period.
+        let drained = tokio::time::timeout(SHUTDOWN_DEADLINE, async {
+            (grpc_task.await, http_task.await)
+        })
+        .await;
+        let Ok((grpc_result, http_result)) = drained else {
+            warn!("calls still in flight at the shutdown deadline; exiting anyway");
+            return Ok(());
+        };
         while tasks.join_next().await.is_some() {}
         match (grpc_result, http_result) {
             (Ok(Ok(())), Ok(Ok(()))) => Ok(()),
@@ -292,6 +323,69 @@ async fn watch_ledger(ledger: Ledger, reporter: HealthReporter, stop: impl Futur
                 .set_service_status(health_names::LEDGER, status)
                 .await;
             last = Some(status);
+        }
+    }
+}
+
+/// Reloads the key-set file when its content changes. Polling the content
+/// (not watching inodes) also catches a Kubernetes Secret update, which
+/// swaps a symlink. A new set is put in service only if it is valid and
+/// passes the self-test; otherwise it is logged, counted, and the set in
+/// force stays.
+async fn watch_key_file(
+    path: PathBuf,
+    authority: Arc<Authority>,
+    interval: Duration,
+    stop: impl Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    let digest = |bytes: &[u8]| Sha256::digest(bytes).to_vec();
+    let mut seen = tokio::fs::read(&path).await.ok().map(|b| digest(&b));
+    let mut unreadable = false;
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = ticker.tick() => {}
+        }
+        let bytes = match tokio::fs::read(&path).await {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                if !unreadable {
+                    warn!(path = %path.display(), error = %err, "key-set file unreadable; keeping the keys in force");
+                    unreadable = true;
+                }
+                continue;
+            }
+        };
+        unreadable = false;
+        let current = digest(&bytes);
+        if seen.as_ref() == Some(&current) {
+            continue;
+        }
+        seen = Some(current);
+        let outcome = std::str::from_utf8(&bytes)
+            .map_err(|_| "the file is not UTF-8 text".to_owned())
+            .and_then(|text| KeySetFile::parse(text).map_err(|e| e.to_string()))
+            .and_then(|file| KeySet::from_file_contents(&file).map_err(|e| e.to_string()))
+            .and_then(|set| authority.reload_keys(set));
+        match outcome {
+            Ok(()) => {
+                let keys = authority.keys().current();
+                let kids: Vec<String> = keys
+                    .set()
+                    .keys()
+                    .iter()
+                    .map(|k| format!("{}:{}", k.kid(), k.state()))
+                    .collect();
+                info!(keys = ?kids, active = %keys.set().active().kid(), "key set reloaded");
+                authority.metrics().key_reload(true);
+            }
+            Err(reason) => {
+                error!(path = %path.display(), reason = %reason, "new key set refused; the previous one stays in force");
+                authority.metrics().key_reload(false);
+            }
         }
     }
 }

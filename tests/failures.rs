@@ -141,7 +141,8 @@ backend_tests! {
         let refresh = |token: &str| RefreshRequest { refresh_token: token.into() };
         let msg = assert_refused(client.refresh(refresh(&pair.access_token)).await, "REFRESH_TOKEN_INVALID");
         assert!(msg.contains("access token"), "{msg}");
-        for garbage in ["", "inkan_rt_short", "not-a-token"] {
+        assert_refused(client.refresh(refresh("")).await, "INVALID_REQUEST");
+        for garbage in ["inkan_rt_short", "not-a-token"] {
             assert_refused(client.refresh(refresh(garbage)).await, "REFRESH_TOKEN_INVALID");
         }
         // Well-formed, never issued.
@@ -153,6 +154,11 @@ backend_tests! {
     async fn callers_are_authenticated_and_held_to_their_permissions(app: TestApp) {
         let mut client = app.client().await;
         assert_refused(client.issue(issue_request("user-42")).await, "CALLER_UNAUTHENTICATED");
+        // Who is calling is settled before what is asked: a bad body from an
+        // unknown caller learns nothing about what a good body looks like.
+        let empty = IssueRequest::default();
+        assert_refused(client.issue(empty.clone()).await, "CALLER_UNAUTHENTICATED");
+        assert_refused(client.issue(with_key(empty, VERIFIER_KEY)).await, "CALLER_FORBIDDEN");
         assert_refused(client.issue(with_key(issue_request("user-42"), "a-guessed-key")).await, "CALLER_UNAUTHENTICATED");
         let msg = assert_refused(client.issue(with_key(issue_request("user-42"), VERIFIER_KEY)).await, "CALLER_FORBIDDEN");
         assert!(msg.contains("issue permission"), "{msg}");
@@ -211,7 +217,7 @@ backend_tests! {
         // Unknown but well-formed targets are simply nothing to revoke.
         let unknown = RevokeRequest { target: Some(Target::SessionId(session())), reason: String::new() };
         assert_eq!(client.revoke(admin(unknown)).await.unwrap().into_inner().sessions_revoked, 0);
-        let unknown = RevokeRequest { target: Some(Target::RefreshToken("inkan_rt_nothing".into())), reason: String::new() };
+        let unknown = RevokeRequest { target: Some(Target::RefreshToken(inkan::token::RefreshToken::generate().expose().to_owned())), reason: String::new() };
         assert_eq!(client.revoke(unknown).await.unwrap().into_inner().sessions_revoked, 0);
         app.stop().await;
     }

@@ -26,12 +26,15 @@ fn refresh(token: &str) -> RefreshRequest {
     }
 }
 
-/// Verify until the session's revocation shows, for at most `limit`.
+/// Verify until the session's revocation shows, for at most `limit`. Any
+/// other answer than success or SESSION_REVOKED fails the test.
 async fn until_revoked(app: &TestApp, token: &str, limit: Duration) -> Duration {
     let mut client = app.client().await;
     let start = std::time::Instant::now();
     loop {
-        if client.verify(verify(token)).await.is_err() {
+        if let Err(status) = client.verify(verify(token)).await {
+            let (_, reason, _) = common::failure(&status);
+            assert_eq!(reason, "SESSION_REVOKED", "{}", status.message());
             return start.elapsed();
         }
         assert!(
@@ -40,6 +43,21 @@ async fn until_revoked(app: &TestApp, token: &str, limit: Duration) -> Duration 
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// How many rotations the ledger recorded: refresh tokens past the first.
+async fn rotations(app: &TestApp) -> i64 {
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = app.ledger.connection();
+    let row = db
+        .query_one(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM refresh_tokens WHERE generation > 0",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i64>("", "n").unwrap()
 }
 
 backend_tests! {
@@ -100,6 +118,57 @@ backend_tests! {
         // The successor is live, and the session is not revoked.
         client.verify(verify(&b.access_token)).await.unwrap();
         client.refresh(refresh(&a.refresh_token)).await.unwrap();
+        // Its successor is spent now, so the first token is no longer the
+        // immediate predecessor of the live one: replaying it is reuse.
+        assert_refused(client.refresh(refresh(&first.refresh_token)).await, "REFRESH_TOKEN_REUSED");
+        assert_refused(client.verify(verify(&b.access_token)).await, "SESSION_REVOKED");
+        app.stop().await;
+    }
+
+    async fn subjects_are_matched_exactly(app: TestApp) {
+        let mut client = app.client().await;
+        let lower = client.issue(admin(issue_request("user-a"))).await.unwrap().into_inner();
+        let upper = client.issue(admin(issue_request("User-A"))).await.unwrap().into_inner();
+        let listed = client
+            .list_sessions(admin(inkan::proto::v1::ListSessionsRequest { subject: "user-a".into() }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(listed.sessions.len(), 1);
+        assert_eq!(listed.sessions[0].id, lower.session_id);
+        let ended = client
+            .revoke(admin(RevokeRequest { target: Some(Target::Subject("user-a".into())), reason: String::new() }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(ended.sessions_revoked, 1);
+        client.verify(verify(&upper.access_token)).await.expect("another subject's session is untouched");
+        // Full Unicode survives every backend.
+        let mut request = issue_request("用户-ü");
+        request.device = "iPhone von Jürgen 📱".into();
+        let pair = client.issue(admin(request)).await.unwrap().into_inner();
+        let listed = client
+            .list_sessions(admin(inkan::proto::v1::ListSessionsRequest { subject: "用户-ü".into() }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(listed.sessions[0].id, pair.session_id);
+        assert_eq!(listed.sessions[0].device, "iPhone von Jürgen 📱");
+        app.stop().await;
+    }
+
+    async fn a_revoked_session_is_reported_as_revoked_whatever_else_is_wrong(app: TestApp) {
+        let mut client = app.client().await;
+        let pair = client.issue(admin(issue_request("user-x"))).await.unwrap().into_inner();
+        client
+            .revoke(RevokeRequest { target: Some(Target::RefreshToken(pair.refresh_token)), reason: String::new() })
+            .await
+            .unwrap();
+        let wrong = with_key(
+            VerifyRequest { access_token: pair.access_token, audience: "billing".into(), required_scopes: vec!["admin".into()] },
+            VERIFIER_KEY,
+        );
+        assert_refused(client.verify(wrong).await, "SESSION_REVOKED");
         app.stop().await;
     }
 
@@ -139,6 +208,7 @@ backend_tests! {
         // ledger: write it there directly, bypassing this server's cache.
         let mut client = app.client().await;
         let pair = client.issue(admin(issue_request("user-9"))).await.unwrap().into_inner();
+        client.verify(verify(&pair.access_token)).await.expect("valid before the revocation");
         let id = inkan::ids::SessionId::parse(&pair.session_id).unwrap();
         assert_eq!(app.ledger.revoke_session(id, inkan::clock::now(), "other replica").await.unwrap(), 1);
         let waited = until_revoked(&app, &pair.access_token, Duration::from_secs(3)).await;
@@ -161,7 +231,8 @@ backend_tests! {
             .iter()
             .map(|r| r.as_ref().expect("retries within the grace window succeed").refresh_token.clone())
             .collect();
-        assert_eq!(successors.len(), 1, "exactly one rotation happened");
+        assert_eq!(successors.len(), 1, "every caller got the same successor");
+        assert_eq!(rotations(&app).await, 1, "exactly one rotation happened");
         let successor = successors.into_iter().next().unwrap();
         let next = client.refresh(refresh(&successor)).await.unwrap().into_inner();
         client.verify(verify(&next.access_token)).await.unwrap();
@@ -238,11 +309,16 @@ mod without_grace {
             .into_iter()
             .map(Result::unwrap)
             .collect();
-        let wins = results.iter().filter(|r| r.is_ok()).count();
+        // Exactly one call spends the token in the ledger. Its caller may
+        // still hear SESSION_REVOKED: the other 49 are reuse, which revokes
+        // the session, and a pair for a revoked session is never handed out.
         assert_eq!(
-            wins, 1,
+            rotations(&app).await,
+            1,
             "exactly one concurrent refresh may spend the token"
         );
+        let wins = results.iter().filter(|r| r.is_ok()).count();
+        assert!(wins <= 1, "{wins} calls got a pair");
         let mut reused = 0;
         for result in results.into_iter().filter(Result::is_err) {
             let status = result.unwrap_err();

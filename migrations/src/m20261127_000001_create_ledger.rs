@@ -2,7 +2,7 @@
 //! Times are Unix seconds in BIGINT columns: the same type, and the same
 //! comparison, on every backend, with no 2038 limit.
 
-use sea_orm_migration::prelude::*;
+use sea_orm_migration::{prelude::*, sea_orm::DatabaseBackend};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -41,9 +41,18 @@ enum RefreshTokens {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // MySQL/MariaDB compare text case- and accent-insensitively by
+        // default, and may default to latin1: pin exact, binary comparison
+        // and full Unicode, as the other backends have.
+        let text_rules = |table: &mut TableCreateStatement| {
+            if manager.get_database_backend() == DatabaseBackend::MySql {
+                table.character_set("utf8mb4").collate("utf8mb4_bin");
+            }
+            table.to_owned()
+        };
         manager
-            .create_table(
-                Table::create()
+            .create_table(text_rules(
+                &mut Table::create()
                     .table(Sessions::Table)
                     .if_not_exists()
                     .col(
@@ -79,7 +88,7 @@ impl MigrationTrait for Migration {
                             .null(),
                     )
                     .to_owned(),
-            )
+            ))
             .await?;
         for (name, column) in [
             ("idx_sessions_subject", Sessions::Subject),
@@ -99,8 +108,8 @@ impl MigrationTrait for Migration {
         }
 
         manager
-            .create_table(
-                Table::create()
+            .create_table(text_rules(
+                &mut Table::create()
                     .table(RefreshTokens::Table)
                     .if_not_exists()
                     .col(
@@ -153,7 +162,7 @@ impl MigrationTrait for Migration {
                             .on_delete(ForeignKeyAction::Cascade),
                     )
                     .to_owned(),
-            )
+            ))
             .await?;
         for (name, column) in [
             ("idx_refresh_tokens_session_id", RefreshTokens::SessionId),

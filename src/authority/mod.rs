@@ -19,8 +19,9 @@ use crate::{
     callers::{Caller, Permission},
     clock::now,
     ids::{ClientId, SessionId, Subject, TokenId},
-    keys::{KeyStore, PublishedKeys, VerifyingKeys},
+    keys::{KeySet, KeyStore, PublishedKeys, SigningKey, VerifyingKeys},
     ledger::Ledger,
+    metrics::Metrics,
     revocations::RevocationCache,
     token::{self, AccessTokenClaims, Expectations, Grant},
 };
@@ -46,14 +47,23 @@ pub struct Policy {
     pub open_issue: bool,
 }
 
-/// A freshly issued or refreshed pair.
-#[derive(Debug)]
+/// A freshly issued or refreshed pair. Its `Debug` hides both tokens.
 pub struct TokenPair {
     pub access_token: String,
     pub access_token_expires_at: i64,
     pub refresh_token: token::RefreshToken,
     pub refresh_token_expires_at: i64,
     pub session_id: SessionId,
+}
+
+impl std::fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("access_token", &"***")
+            .field("refresh_token", &self.refresh_token)
+            .field("session_id", &self.session_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The public key set as GetJwks and the HTTP endpoint serve it.
@@ -71,6 +81,7 @@ pub struct Authority {
     keys: KeyStore,
     ledger: Ledger,
     revocations: Arc<RevocationCache>,
+    metrics: Arc<Metrics>,
 }
 
 /// How long consumers may cache the JWKS. Kept well below the time a `next`
@@ -89,13 +100,20 @@ impl Authority {
         keys: KeyStore,
         ledger: Ledger,
         revocations: Arc<RevocationCache>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             policy,
             keys,
             ledger,
             revocations,
+            metrics,
         }
+    }
+
+    /// The counters this authority keeps.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The policy in force.
@@ -126,7 +144,19 @@ impl Authority {
     /// key set itself when the active key is a secret, which is never
     /// published. The server reports SERVING only after this passes.
     pub fn self_test(&self) -> Result<(), String> {
-        let keys = self.keys.current();
+        self.self_test_keys(&self.keys.current())
+    }
+
+    /// Puts a new key set in service if it passes the self-test; otherwise
+    /// the keys in service stay, and the reason comes back.
+    pub fn reload_keys(&self, set: KeySet) -> Result<(), String> {
+        let candidate = Arc::new(PublishedKeys::new(set));
+        self.self_test_keys(&candidate)?;
+        self.keys.replace_published(candidate);
+        Ok(())
+    }
+
+    fn self_test_keys(&self, keys: &PublishedKeys) -> Result<(), String> {
         let active = keys.set().active();
         let published = if active.alg().is_symmetric() {
             keys.verifying().clone()
@@ -144,7 +174,8 @@ impl Authority {
         let subject = Subject::parse("inkan-self-test").map_err(|e| e.to_string())?;
         let client = ClientId::parse("inkan").map_err(|e| e.to_string())?;
         let token = self
-            .sign(
+            .sign_with(
+                active,
                 &subject,
                 &client,
                 SessionId::generate(),
@@ -180,6 +211,7 @@ impl Authority {
             leeway: self.policy.leeway,
             now,
             allow_expired: false,
+            revocations: None,
         }
     }
 
@@ -193,6 +225,28 @@ impl Authority {
         expires_at: i64,
     ) -> Result<String, AuthorityError> {
         let keys = self.keys.current();
+        self.sign_with(
+            keys.set().active(),
+            subject,
+            client_id,
+            session,
+            grant,
+            now,
+            expires_at,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn sign_with(
+        &self,
+        key: &SigningKey,
+        subject: &Subject,
+        client_id: &ClientId,
+        session: SessionId,
+        grant: &Grant,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<String, AuthorityError> {
         let claims = AccessTokenClaims {
             iss: &self.policy.issuer,
             sub: subject.as_str(),
@@ -206,7 +260,32 @@ impl Authority {
             scope: grant.scopes.join(" "),
             custom: &grant.claims,
         };
-        token::sign_access_token(&claims, keys.set().active()).map_err(AuthorityError::Signing)
+        token::sign_access_token(&claims, key).map_err(AuthorityError::Signing)
+    }
+
+    /// Refuses a caller that may not start sessions. Checked before the
+    /// request is even parsed, so an unauthorised caller learns nothing
+    /// about what a valid request looks like.
+    pub fn may_issue(&self, caller: &Caller) -> Result<(), AuthorityError> {
+        if self.policy.open_issue {
+            Ok(())
+        } else {
+            Self::require(caller, Permission::Issue)
+        }
+    }
+
+    /// Refuses a caller without the `admin` permission.
+    pub fn may_administer(&self, caller: &Caller) -> Result<(), AuthorityError> {
+        Self::require(caller, Permission::Admin)
+    }
+
+    /// Refuses a caller that did not prove who it is.
+    pub fn may_verify(&self, caller: &Caller) -> Result<(), AuthorityError> {
+        if caller.is_authenticated() {
+            Ok(())
+        } else {
+            Err(AuthorityError::CallerUnauthenticated)
+        }
     }
 
     fn require(caller: &Caller, permission: Permission) -> Result<(), AuthorityError> {

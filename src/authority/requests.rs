@@ -101,8 +101,7 @@ impl IssueCommand {
     }
 }
 
-/// What Revoke ends.
-#[derive(Debug)]
+/// What Revoke ends. Its `Debug` hides tokens.
 pub enum RevokeTarget {
     /// The session of this refresh token; its holder may ask.
     RefreshToken(String),
@@ -112,6 +111,17 @@ pub enum RevokeTarget {
     Session(SessionId),
     /// Every session of a subject; needs `admin`.
     Subject(Subject),
+}
+
+impl std::fmt::Debug for RevokeTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RevokeTarget::RefreshToken(_) => f.write_str("RefreshToken(***)"),
+            RevokeTarget::AccessToken(_) => f.write_str("AccessToken(***)"),
+            RevokeTarget::Session(id) => write!(f, "Session({id})"),
+            RevokeTarget::Subject(subject) => write!(f, "Subject({subject})"),
+        }
+    }
 }
 
 /// Bounds a revocation reason to what the ledger keeps.

@@ -21,9 +21,7 @@ impl Authority {
         caller: &Caller,
         command: IssueCommand,
     ) -> Result<TokenPair, AuthorityError> {
-        if !self.policy.open_issue {
-            Self::require(caller, Permission::Issue)?;
-        }
+        self.may_issue(caller)?;
         let now = now();
         let session = SessionId::generate();
         tracing::Span::current().record("session_id", tracing::field::display(session));
@@ -88,12 +86,14 @@ impl Authority {
         if self.policy.refresh_needs_permission {
             Self::require(caller, Permission::Refresh)?;
         }
+        if presented.is_empty() {
+            return Err(AuthorityError::InvalidRequest(
+                "refresh_token is required".into(),
+            ));
+        }
         let Some(presented) = RefreshToken::parse(presented) else {
             return Err(AuthorityError::RefreshTokenMalformed(
-                if presented.is_empty() {
-                    "refresh_token is required"
-                } else if presented.split('.').count() == 3
-                    && !presented.starts_with(REFRESH_TOKEN_PREFIX)
+                if presented.split('.').count() == 3 && !presented.starts_with(REFRESH_TOKEN_PREFIX)
                 {
                     "this is an access token, not a refresh token; log in again"
                 } else {
@@ -120,6 +120,11 @@ impl Authority {
             }
         };
         let session = rotation.session;
+        // A revocation this replica already knows of wins over a rotation
+        // that raced it in the ledger.
+        if self.revocations.is_revoked(&session.id) {
+            return Err(AuthorityError::SessionRevoked);
+        }
         let (access_token, access_expires_at) = self.sign_for_session(
             &stored(Subject::parse(&session.subject))?,
             &stored(ClientId::parse(&session.client_id))?,
@@ -150,6 +155,11 @@ impl Authority {
         let now = now();
         let ended: Vec<SessionId> = match target {
             RevokeTarget::RefreshToken(text) => {
+                if text.is_empty() {
+                    return Err(AuthorityError::InvalidRequest(
+                        "refresh_token is required".into(),
+                    ));
+                }
                 let Some(token) = RefreshToken::parse(&text) else {
                     return Ok(0);
                 };
@@ -159,13 +169,22 @@ impl Authority {
                 }
             }
             RevokeTarget::AccessToken(text) => {
+                if text.is_empty() {
+                    return Err(AuthorityError::InvalidRequest(
+                        "access_token is required".into(),
+                    ));
+                }
                 let mut expect = self.expectations(None, &[], now);
                 // Holding a token proves the right to end its session even
                 // after the token itself has expired.
                 expect.allow_expired = true;
                 let keys = self.keys.current();
                 let verified = crate::token::verify_access_token(&text, keys.verifying(), &expect)?;
-                self.revoke_one(verified.session_id, now, reason).await?
+                match verified.session_id {
+                    Some(id) => self.revoke_one(id, now, reason).await?,
+                    // A legacy token names no session of inkan's.
+                    None => Vec::new(),
+                }
             }
             RevokeTarget::Session(id) => {
                 Self::require(caller, Permission::Admin)?;

@@ -1,23 +1,24 @@
 //! `inkan.v1.TokenService`: turns requests into authority calls and results
-//! into responses. No rule lives here; only translation.
+//! into responses. No rule lives here; only translation, and counting each
+//! failure by reason on its way out.
 
-use std::sync::Arc;
+use std::{pin::Pin, sync::Arc};
 
+use futures::{Stream, StreamExt};
+use tokio_stream::wrappers::WatchStream;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use super::{
-    convert::{json_to_struct, struct_to_json, timestamp},
-    status::failure,
-};
+use super::convert::{json_to_struct, struct_to_json, timestamp};
 use crate::{
     authority::{
         revocation_reason, Authority, AuthorityError, IssueCommand, RevokeTarget, TokenPair,
+        JWKS_MAX_AGE, MAX_SCOPES,
     },
     callers::{Caller, CallerRegistry},
     ids::{Audience, Scope, SessionId, Subject},
+    keys::PublishedKeys,
     proto::v1::{self as pb, revoke_request::Target, token_service_server::TokenService},
-    reason::Reason,
 };
 
 /// The metadata key a caller's API key travels in.
@@ -30,25 +31,146 @@ pub struct TokenServiceImpl {
     callers: Arc<CallerRegistry>,
 }
 
+type Result<T> = std::result::Result<T, AuthorityError>;
+
 impl TokenServiceImpl {
     /// Serves `authority` to the callers in `callers`.
     pub fn new(authority: Arc<Authority>, callers: Arc<CallerRegistry>) -> Self {
         Self { authority, callers }
     }
 
-    fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
+    fn caller<T>(&self, request: &Request<T>) -> Result<Caller> {
         let key = match request.metadata().get(API_KEY_HEADER) {
             None => None,
-            Some(value) => Some(value.to_str().map_err(|_| {
-                failure(
-                    Reason::CallerUnauthenticated,
-                    "the x-api-key header is not valid text",
-                )
-            })?),
+            Some(value) => Some(value.to_str().map_err(|_| AuthorityError::CallerUnknown)?),
         };
         self.callers
             .identify(key)
-            .map_err(|_| AuthorityError::CallerUnknown.into())
+            .map_err(|_| AuthorityError::CallerUnknown)
+    }
+
+    /// The response, or the failure as a status, counted by reason.
+    fn answer<T>(&self, result: Result<T>) -> std::result::Result<Response<T>, Status> {
+        result.map(Response::new).map_err(|err| {
+            if let Some(reason) = err.reason() {
+                self.authority.metrics().failure(reason);
+            }
+            Status::from(err)
+        })
+    }
+
+    async fn issue(&self, request: Request<pb::IssueRequest>) -> Result<pb::TokenPair> {
+        let caller = self.caller(&request)?;
+        self.authority.may_issue(&caller)?;
+        let req = request.into_inner();
+        let claims = struct_to_json(req.claims.unwrap_or_default())
+            .map_err(AuthorityError::InvalidRequest)?;
+        let command = IssueCommand::parse(
+            &req.subject,
+            &req.audience,
+            &req.scopes,
+            claims,
+            &req.client_id,
+            &req.device,
+        )?;
+        Ok(pair(self.authority.issue(&caller, command).await?))
+    }
+
+    async fn refresh(&self, request: Request<pb::RefreshRequest>) -> Result<pb::TokenPair> {
+        let caller = self.caller(&request)?;
+        let token = request.into_inner().refresh_token;
+        Ok(pair(self.authority.refresh(&caller, &token).await?))
+    }
+
+    fn verify(&self, request: Request<pb::VerifyRequest>) -> Result<pb::VerifyResponse> {
+        let caller = self.caller(&request)?;
+        self.authority.may_verify(&caller)?;
+        let req = request.into_inner();
+        let audience = match req.audience.as_str() {
+            "" => None,
+            text => Some(Audience::parse(text)?),
+        };
+        if req.required_scopes.len() > MAX_SCOPES {
+            return Err(AuthorityError::InvalidRequest(format!(
+                "required_scopes has more than {MAX_SCOPES} entries"
+            )));
+        }
+        let scopes = req
+            .required_scopes
+            .iter()
+            .map(|s| Scope::parse(s))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let verified =
+            self.authority
+                .verify(&caller, &req.access_token, audience.as_ref(), &scopes)?;
+        Ok(pb::VerifyResponse {
+            subject: verified.subject.to_string(),
+            session_id: verified
+                .session_id
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+            scopes: verified.scopes,
+            audience: verified.audience,
+            client_id: verified
+                .client_id
+                .map(|c| c.to_string())
+                .unwrap_or_default(),
+            token_id: verified.token_id.map(|t| t.to_string()).unwrap_or_default(),
+            key_id: verified.key_id.to_string(),
+            issued_at: Some(timestamp(verified.issued_at)),
+            expires_at: Some(timestamp(verified.expires_at)),
+            claims: Some(json_to_struct(verified.claims)),
+        })
+    }
+
+    async fn revoke(&self, request: Request<pb::RevokeRequest>) -> Result<pb::RevokeResponse> {
+        let caller = self.caller(&request)?;
+        let req = request.into_inner();
+        let reason = revocation_reason(&req.reason)?;
+        let target = match req.target {
+            None => {
+                return Err(AuthorityError::InvalidRequest(
+                    "name what to revoke: refresh_token, access_token, session_id or subject"
+                        .into(),
+                ))
+            }
+            Some(Target::RefreshToken(token)) => RevokeTarget::RefreshToken(token),
+            Some(Target::AccessToken(token)) => RevokeTarget::AccessToken(token),
+            Some(Target::SessionId(id)) => {
+                self.authority.may_administer(&caller)?;
+                RevokeTarget::Session(SessionId::parse(&id)?)
+            }
+            Some(Target::Subject(subject)) => {
+                self.authority.may_administer(&caller)?;
+                RevokeTarget::Subject(Subject::parse(&subject)?)
+            }
+        };
+        let sessions_revoked = self.authority.revoke(&caller, target, &reason).await?;
+        Ok(pb::RevokeResponse { sessions_revoked })
+    }
+
+    async fn list_sessions(
+        &self,
+        request: Request<pb::ListSessionsRequest>,
+    ) -> Result<pb::ListSessionsResponse> {
+        let caller = self.caller(&request)?;
+        self.authority.may_administer(&caller)?;
+        let subject = Subject::parse(&request.into_inner().subject)?;
+        let sessions = self.authority.list_sessions(&caller, &subject).await?;
+        Ok(pb::ListSessionsResponse {
+            sessions: sessions
+                .into_iter()
+                .map(|s| pb::Session {
+                    id: s.id.to_string(),
+                    client_id: s.client_id,
+                    device: s.device,
+                    created_at: Some(timestamp(s.created_at)),
+                    last_used_at: Some(timestamp(s.last_used_at)),
+                    expires_at: Some(timestamp(s.expires_at)),
+                    revoked_at: s.revoked_at.map(timestamp),
+                })
+                .collect(),
+        })
     }
 }
 
@@ -63,143 +185,11 @@ fn pair(pair: TokenPair) -> pb::TokenPair {
     }
 }
 
-fn invalid(message: impl Into<String>) -> Status {
-    failure(Reason::InvalidRequest, message)
-}
-
-#[tonic::async_trait]
-impl TokenService for TokenServiceImpl {
-    #[instrument(skip_all, name = "Issue")]
-    async fn issue(
-        &self,
-        request: Request<pb::IssueRequest>,
-    ) -> Result<Response<pb::TokenPair>, Status> {
-        let caller = self.caller(&request)?;
-        let req = request.into_inner();
-        let claims = struct_to_json(req.claims.unwrap_or_default()).map_err(invalid)?;
-        let command = IssueCommand::parse(
-            &req.subject,
-            &req.audience,
-            &req.scopes,
-            claims,
-            &req.client_id,
-            &req.device,
-        )?;
-        let issued = self.authority.issue(&caller, command).await?;
-        Ok(Response::new(pair(issued)))
-    }
-
-    #[instrument(skip_all, name = "Refresh")]
-    async fn refresh(
-        &self,
-        request: Request<pb::RefreshRequest>,
-    ) -> Result<Response<pb::TokenPair>, Status> {
-        let caller = self.caller(&request)?;
-        let req = request.into_inner();
-        let refreshed = self.authority.refresh(&caller, &req.refresh_token).await?;
-        Ok(Response::new(pair(refreshed)))
-    }
-
-    #[instrument(skip_all, name = "Verify")]
-    async fn verify(
-        &self,
-        request: Request<pb::VerifyRequest>,
-    ) -> Result<Response<pb::VerifyResponse>, Status> {
-        let caller = self.caller(&request)?;
-        let req = request.into_inner();
-        let audience = match req.audience.as_str() {
-            "" => None,
-            text => Some(Audience::parse(text).map_err(AuthorityError::from)?),
-        };
-        if req.required_scopes.len() > crate::authority::MAX_SCOPES {
-            return Err(invalid(format!(
-                "required_scopes has more than {} entries",
-                crate::authority::MAX_SCOPES
-            )));
-        }
-        let scopes = req
-            .required_scopes
-            .iter()
-            .map(|s| Scope::parse(s))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(AuthorityError::from)?;
-        let verified =
-            self.authority
-                .verify(&caller, &req.access_token, audience.as_ref(), &scopes)?;
-        Ok(Response::new(pb::VerifyResponse {
-            subject: verified.subject.to_string(),
-            session_id: verified.session_id.to_string(),
-            scopes: verified.scopes,
-            audience: verified.audience,
-            client_id: verified.client_id.to_string(),
-            token_id: verified.token_id.to_string(),
-            key_id: verified.key_id.to_string(),
-            issued_at: Some(timestamp(verified.issued_at)),
-            expires_at: Some(timestamp(verified.expires_at)),
-            claims: Some(json_to_struct(verified.claims)),
-        }))
-    }
-
-    #[instrument(skip_all, name = "Revoke")]
-    async fn revoke(
-        &self,
-        request: Request<pb::RevokeRequest>,
-    ) -> Result<Response<pb::RevokeResponse>, Status> {
-        let caller = self.caller(&request)?;
-        let req = request.into_inner();
-        let reason = revocation_reason(&req.reason)?;
-        let target = match req.target {
-            None => {
-                return Err(invalid(
-                    "name what to revoke: refresh_token, access_token, session_id or subject",
-                ))
-            }
-            Some(Target::RefreshToken(token)) => RevokeTarget::RefreshToken(token),
-            Some(Target::AccessToken(token)) => RevokeTarget::AccessToken(token),
-            Some(Target::SessionId(id)) => {
-                RevokeTarget::Session(SessionId::parse(&id).map_err(AuthorityError::from)?)
-            }
-            Some(Target::Subject(subject)) => {
-                RevokeTarget::Subject(Subject::parse(&subject).map_err(AuthorityError::from)?)
-            }
-        };
-        let sessions_revoked = self.authority.revoke(&caller, target, &reason).await?;
-        Ok(Response::new(pb::RevokeResponse { sessions_revoked }))
-    }
-
-    #[instrument(skip_all, name = "ListSessions")]
-    async fn list_sessions(
-        &self,
-        request: Request<pb::ListSessionsRequest>,
-    ) -> Result<Response<pb::ListSessionsResponse>, Status> {
-        let caller = self.caller(&request)?;
-        let subject =
-            Subject::parse(&request.into_inner().subject).map_err(AuthorityError::from)?;
-        let sessions = self.authority.list_sessions(&caller, &subject).await?;
-        Ok(Response::new(pb::ListSessionsResponse {
-            sessions: sessions
-                .into_iter()
-                .map(|s| pb::Session {
-                    id: s.id.to_string(),
-                    client_id: s.client_id,
-                    device: s.device,
-                    created_at: Some(timestamp(s.created_at)),
-                    last_used_at: Some(timestamp(s.last_used_at)),
-                    expires_at: Some(timestamp(s.expires_at)),
-                    revoked_at: s.revoked_at.map(timestamp),
-                })
-                .collect(),
-        }))
-    }
-
-    #[instrument(skip_all, name = "GetJwks")]
-    async fn get_jwks(
-        &self,
-        _request: Request<pb::GetJwksRequest>,
-    ) -> Result<Response<pb::GetJwksResponse>, Status> {
-        let jwks = self.authority.jwks();
-        let keys = jwks
-            .keys
+/// The published form of a key set, as GetJwks and WatchKeys send it.
+fn key_set(keys: &PublishedKeys) -> pb::GetJwksResponse {
+    pb::GetJwksResponse {
+        jwks_json: keys.jwks_json().to_owned(),
+        keys: keys
             .set()
             .keys()
             .iter()
@@ -209,14 +199,77 @@ impl TokenService for TokenServiceImpl {
                 alg: k.alg().to_string(),
                 state: k.state().to_string(),
             })
-            .collect();
-        Ok(Response::new(pb::GetJwksResponse {
-            jwks_json: jwks.keys.jwks_json().to_owned(),
-            keys,
-            max_age: Some(prost_types::Duration {
-                seconds: i64::try_from(jwks.max_age.as_secs()).unwrap_or(i64::MAX),
-                nanos: 0,
-            }),
-        }))
+            .collect(),
+        max_age: Some(prost_types::Duration {
+            seconds: i64::try_from(JWKS_MAX_AGE.as_secs()).unwrap_or(i64::MAX),
+            nanos: 0,
+        }),
+    }
+}
+
+type KeyStream =
+    Pin<Box<dyn Stream<Item = std::result::Result<pb::GetJwksResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl TokenService for TokenServiceImpl {
+    #[instrument(skip_all, name = "Issue")]
+    async fn issue(
+        &self,
+        request: Request<pb::IssueRequest>,
+    ) -> std::result::Result<Response<pb::TokenPair>, Status> {
+        self.answer(TokenServiceImpl::issue(self, request).await)
+    }
+
+    #[instrument(skip_all, name = "Refresh")]
+    async fn refresh(
+        &self,
+        request: Request<pb::RefreshRequest>,
+    ) -> std::result::Result<Response<pb::TokenPair>, Status> {
+        self.answer(TokenServiceImpl::refresh(self, request).await)
+    }
+
+    #[instrument(skip_all, name = "Verify")]
+    async fn verify(
+        &self,
+        request: Request<pb::VerifyRequest>,
+    ) -> std::result::Result<Response<pb::VerifyResponse>, Status> {
+        self.answer(TokenServiceImpl::verify(self, request))
+    }
+
+    #[instrument(skip_all, name = "Revoke")]
+    async fn revoke(
+        &self,
+        request: Request<pb::RevokeRequest>,
+    ) -> std::result::Result<Response<pb::RevokeResponse>, Status> {
+        self.answer(TokenServiceImpl::revoke(self, request).await)
+    }
+
+    #[instrument(skip_all, name = "ListSessions")]
+    async fn list_sessions(
+        &self,
+        request: Request<pb::ListSessionsRequest>,
+    ) -> std::result::Result<Response<pb::ListSessionsResponse>, Status> {
+        self.answer(TokenServiceImpl::list_sessions(self, request).await)
+    }
+
+    #[instrument(skip_all, name = "GetJwks")]
+    async fn get_jwks(
+        &self,
+        _request: Request<pb::GetJwksRequest>,
+    ) -> std::result::Result<Response<pb::GetJwksResponse>, Status> {
+        Ok(Response::new(key_set(&self.authority.keys().current())))
+    }
+
+    type WatchKeysStream = KeyStream;
+
+    #[instrument(skip_all, name = "WatchKeys")]
+    async fn watch_keys(
+        &self,
+        _request: Request<pb::WatchKeysRequest>,
+    ) -> std::result::Result<Response<Self::WatchKeysStream>, Status> {
+        // The current set first, then every replacement.
+        let updates =
+            WatchStream::new(self.authority.keys().subscribe()).map(|keys| Ok(key_set(&keys)));
+        Ok(Response::new(Box::pin(updates)))
     }
 }

@@ -41,6 +41,12 @@ pub enum KeySetError {
     SecretTooShort { kid: String, len: usize },
     #[error("key {kid:?}: HS256 secret is a placeholder or a setting name, not a secret")]
     SecretPlaceholder { kid: String },
+    #[error("key {kid:?}: {field} is not an RFC 3339 time (e.g. 2027-01-31T00:00:00Z)")]
+    Timestamp { kid: String, field: &'static str },
+    #[error("key {kid:?}: {problem}")]
+    LegacyTerms { kid: String, problem: &'static str },
+    #[error("{0}")]
+    Rotation(String),
     #[error("key {kid:?}: its public key could not be derived")]
     PublicKey { kid: String },
 }

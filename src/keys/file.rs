@@ -38,9 +38,24 @@ pub struct KeyFileEntry {
     pub alg: KeyAlgorithm,
     /// Where the key is in its life.
     pub state: KeyState,
-    /// When the key was made (RFC 3339), for rotation decisions.
+    /// When the key was made and published (RFC 3339): a `next` key is
+    /// promoted only once consumers' cached key sets include it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
+    /// When the key stopped signing (RFC 3339): a `verify_only` key is
+    /// dropped once every token it signed has expired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<String>,
+    /// A former system's HS256 secret: it verifies only tokens that carry no
+    /// `kid`, and only until its `sunset`. Always `verify_only`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legacy: bool,
+    /// When a legacy key stops accepting anything (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sunset: Option<String>,
+    /// The `iss` a legacy key's tokens must carry, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
     /// PKCS#8 PEM private key, for EdDSA, ES256 and RS256.
     #[serde(
         default,
@@ -162,6 +177,10 @@ impl KeyFileEntry {
             alg,
             state,
             created_at: Some(now),
+            retired_at: None,
+            legacy: false,
+            sunset: None,
+            issuer: None,
             private_key_pem,
             secret,
         })

@@ -9,6 +9,7 @@
 
 mod error;
 mod file;
+pub mod rotation;
 mod set;
 mod store;
 mod verifying;
@@ -19,9 +20,9 @@ use serde::{Deserialize, Serialize};
 
 pub use error::KeySetError;
 pub use file::{KeyFileEntry, KeySetFile};
-pub use set::{KeySet, SigningKey};
+pub use set::{KeySet, Legacy, SigningKey};
 pub use store::{KeyStore, PublishedKeys};
-pub use verifying::{VerifyingKey, VerifyingKeys};
+pub use verifying::{LegacyKey, VerifyingKey, VerifyingKeys};
 
 /// The signature algorithms inkan signs and verifies with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -54,6 +54,38 @@ pub struct SigningKey {
     decoding: DecodingKey,
     public_jwk: Option<Jwk>,
     fingerprint: String,
+    created_at: Option<i64>,
+    retired_at: Option<i64>,
+    legacy: Option<Legacy>,
+}
+
+/// What makes a key a legacy key: when it stops accepting, and what issuer
+/// its tokens carry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Legacy {
+    /// Unix seconds after which the key accepts nothing.
+    pub sunset: i64,
+    /// The `iss` its tokens must carry, when set.
+    pub issuer: Option<String>,
+}
+
+fn unix_time(
+    kid: &str,
+    field: &'static str,
+    value: Option<&str>,
+) -> Result<Option<i64>, KeySetError> {
+    value
+        .map(|text| {
+            humantime::parse_rfc3339_weak(text)
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .and_then(|d| i64::try_from(d.as_secs()).ok())
+                .ok_or_else(|| KeySetError::Timestamp {
+                    kid: kid.into(),
+                    field,
+                })
+        })
+        .transpose()
 }
 
 impl SigningKey {
@@ -89,6 +121,21 @@ impl SigningKey {
         &self.fingerprint
     }
 
+    /// When the key was made, in Unix seconds, if the file says.
+    pub fn created_at(&self) -> Option<i64> {
+        self.created_at
+    }
+
+    /// When the key stopped signing, in Unix seconds, if it has.
+    pub fn retired_at(&self) -> Option<i64> {
+        self.retired_at
+    }
+
+    /// The legacy terms, if this is a former system's key.
+    pub fn legacy(&self) -> Option<&Legacy> {
+        self.legacy.as_ref()
+    }
+
     fn verifying(&self) -> VerifyingKey {
         VerifyingKey::new(self.kid.clone(), self.alg, self.decoding.clone())
     }
@@ -105,6 +152,36 @@ impl SigningKey {
             alg: entry.alg.as_str(),
             needed,
             unexpected,
+        };
+
+        let created_at = unix_time(&name, "created_at", entry.created_at.as_deref())?;
+        let retired_at = unix_time(&name, "retired_at", entry.retired_at.as_deref())?;
+        let legacy = if entry.legacy {
+            if entry.alg != KeyAlgorithm::HS256 || entry.state != KeyState::VerifyOnly {
+                return Err(KeySetError::LegacyTerms {
+                    kid: name,
+                    problem: "a legacy key must be HS256 and verify_only",
+                });
+            }
+            let Some(sunset) = unix_time(&name, "sunset", entry.sunset.as_deref())? else {
+                return Err(KeySetError::LegacyTerms {
+                    kid: name,
+                    problem:
+                        "a legacy key needs a sunset (RFC 3339) after which it accepts nothing",
+                });
+            };
+            Some(Legacy {
+                sunset,
+                issuer: entry.issuer.clone(),
+            })
+        } else {
+            if entry.sunset.is_some() || entry.issuer.is_some() {
+                return Err(KeySetError::LegacyTerms {
+                    kid: name,
+                    problem: "sunset and issuer belong to legacy keys only (set \"legacy\": true)",
+                });
+            }
+            None
         };
 
         let (encoding, decoding) = if entry.alg.is_symmetric() {
@@ -162,6 +239,9 @@ impl SigningKey {
             decoding,
             public_jwk,
             fingerprint,
+            created_at,
+            retired_at,
+            legacy,
         })
     }
 }
@@ -300,9 +380,21 @@ impl KeySet {
         }
     }
 
-    /// The keys this set accepts signatures from, looked up by kid.
+    /// The keys this set accepts signatures from: by kid, and the legacy
+    /// keys apart (they are tried only for tokens without a kid).
     pub fn verifying_keys(&self) -> super::VerifyingKeys {
-        super::VerifyingKeys::new(self.keys.iter().map(SigningKey::verifying))
+        let (legacy, current): (Vec<&SigningKey>, Vec<&SigningKey>) =
+            self.keys.iter().partition(|k| k.legacy.is_some());
+        super::VerifyingKeys::new(current.into_iter().map(SigningKey::verifying)).with_legacy(
+            legacy.into_iter().filter_map(|k| {
+                let terms = k.legacy.clone()?;
+                Some(super::LegacyKey::new(
+                    k.kid.clone(),
+                    k.decoding.clone(),
+                    terms,
+                ))
+            }),
+        )
     }
 }
 
@@ -318,6 +410,10 @@ mod tests {
             alg: KeyAlgorithm::HS256,
             state: KeyState::Active,
             created_at: None,
+            retired_at: None,
+            legacy: false,
+            sunset: None,
+            issuer: None,
             private_key_pem: None,
             secret: Some(SecretString::from(URL_SAFE_NO_PAD.encode(secret))),
         }
@@ -356,7 +452,8 @@ mod tests {
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
         let set = load(vec![hs_entry("hs", &secret)]).unwrap();
         assert!(set.jwks().keys.is_empty());
-        assert!(!format!("{set:?}").contains("secret"));
+        let shown = format!("{set:?} {:?}", hs_entry("hs", &secret));
+        assert!(!shown.contains(&URL_SAFE_NO_PAD.encode(secret)), "{shown}");
     }
 
     #[test]
@@ -417,6 +514,10 @@ mod tests {
             alg: KeyAlgorithm::RS256,
             state: KeyState::Active,
             created_at: None,
+            retired_at: None,
+            legacy: false,
+            sunset: None,
+            issuer: None,
             private_key_pem: Some(SecretString::from(pem.as_str())),
             secret: None,
         };

@@ -73,9 +73,9 @@ impl KeyStore {
         self.current.borrow().clone()
     }
 
-    /// Puts a new, already validated set in service.
-    pub fn replace(&self, set: KeySet) {
-        self.current.send_replace(Arc::new(PublishedKeys::new(set)));
+    /// Puts a new, already validated and tested set in service.
+    pub fn replace_published(&self, keys: Arc<PublishedKeys>) {
+        self.current.send_replace(keys);
     }
 
     /// A receiver that sees every replacement.

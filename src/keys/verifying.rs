@@ -9,7 +9,7 @@ use jsonwebtoken::{
     DecodingKey,
 };
 
-use super::KeyAlgorithm;
+use super::{set::Legacy, KeyAlgorithm};
 use crate::ids::Kid;
 
 /// One key that checks signatures, bound to one algorithm.
@@ -50,10 +50,54 @@ impl fmt::Debug for VerifyingKey {
     }
 }
 
+/// A former system's HS256 secret, tried only for tokens without a kid.
+#[derive(Clone)]
+pub struct LegacyKey {
+    label: Kid,
+    decoding: DecodingKey,
+    terms: Legacy,
+}
+
+impl LegacyKey {
+    pub(super) fn new(label: Kid, decoding: DecodingKey, terms: Legacy) -> Self {
+        Self {
+            label,
+            decoding,
+            terms,
+        }
+    }
+
+    /// The key's name in the key set (never sent in a token).
+    pub fn label(&self) -> &Kid {
+        &self.label
+    }
+
+    /// The material that checks signatures (HS256 only).
+    pub fn decoding_key(&self) -> &DecodingKey {
+        &self.decoding
+    }
+
+    /// When it stops accepting, and the issuer its tokens must carry.
+    pub fn terms(&self) -> &Legacy {
+        &self.terms
+    }
+}
+
+impl fmt::Debug for LegacyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LegacyKey")
+            .field("label", &self.label)
+            .field("terms", &self.terms)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Keys indexed by kid. There is no "try every key": a token names its key.
+/// Only tokens without a kid are tried against the legacy keys, in order.
 #[derive(Clone, Debug, Default)]
 pub struct VerifyingKeys {
     by_kid: HashMap<String, VerifyingKey>,
+    legacy: Vec<LegacyKey>,
 }
 
 impl VerifyingKeys {
@@ -63,7 +107,18 @@ impl VerifyingKeys {
                 .into_iter()
                 .map(|k| (k.kid.as_str().to_owned(), k))
                 .collect(),
+            legacy: Vec::new(),
         }
+    }
+
+    pub(super) fn with_legacy(mut self, legacy: impl IntoIterator<Item = LegacyKey>) -> Self {
+        self.legacy = legacy.into_iter().collect();
+        self
+    }
+
+    /// The legacy keys, in key-set order.
+    pub fn legacy(&self) -> &[LegacyKey] {
+        &self.legacy
     }
 
     /// Keys from a published JWKS. A JWK is taken only if it has a valid kid

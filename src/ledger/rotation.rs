@@ -222,6 +222,17 @@ impl Ledger {
                 let opened =
                     presented.open_successor(seal, &TokenHash::from_stored(next_hash.clone()));
                 if let (Some(next), Some(successor)) = (live, opened) {
+                    // The session may have been revoked since it was read:
+                    // hand out the successor only if it is still live now.
+                    let touched = session::Entity::update_many()
+                        .col_expr(session::Column::LastUsedAt, Expr::value(now))
+                        .filter(session::Column::Id.eq(session.id.to_string()))
+                        .filter(session::Column::RevokedAt.is_null())
+                        .exec(&self.db)
+                        .await?;
+                    if touched.rows_affected != 1 {
+                        return Ok(Err(Refusal::SessionRevoked));
+                    }
                     return Ok(Ok(Rotation {
                         session,
                         refresh_token: successor,

@@ -226,37 +226,57 @@ impl Ledger {
     }
 
     /// Deletes refresh tokens and sessions that ended before `cutoff`: no
-    /// token they hold can be accepted any more. Returns rows deleted.
+    /// token they hold can be accepted any more. Works in bounded batches
+    /// until nothing is left, so no statement holds locks for long and a
+    /// backlog never outgrows the purge. Returns rows deleted.
     #[instrument(skip_all)]
     pub async fn purge_ended(&self, cutoff: i64) -> Result<u64, LedgerError> {
-        let tokens = refresh_token::Entity::delete_many()
-            .filter(refresh_token::Column::ExpiresAt.lt(cutoff))
-            .exec(&self.db)
-            .await?;
-        let ended = session::Entity::find()
-            .select_only()
-            .column(session::Column::Id)
-            .filter(session::Column::ExpiresAt.lt(cutoff))
-            .limit(1000)
-            .into_tuple::<String>()
-            .all(&self.db)
-            .await?;
-        if ended.is_empty() {
-            return Ok(tokens.rows_affected);
+        let mut deleted = 0;
+        loop {
+            let tokens: Vec<String> = refresh_token::Entity::find()
+                .select_only()
+                .column(refresh_token::Column::TokenHash)
+                .filter(refresh_token::Column::ExpiresAt.lt(cutoff))
+                .limit(PURGE_BATCH)
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            let ended: Vec<String> = session::Entity::find()
+                .select_only()
+                .column(session::Column::Id)
+                .filter(session::Column::ExpiresAt.lt(cutoff))
+                .limit(PURGE_BATCH)
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            if tokens.is_empty() && ended.is_empty() {
+                return Ok(deleted);
+            }
+            let txn = self.db.begin().await?;
+            deleted += refresh_token::Entity::delete_many()
+                .filter(refresh_token::Column::TokenHash.is_in(tokens))
+                .exec(&txn)
+                .await?
+                .rows_affected;
+            if !ended.is_empty() {
+                deleted += refresh_token::Entity::delete_many()
+                    .filter(refresh_token::Column::SessionId.is_in(ended.clone()))
+                    .exec(&txn)
+                    .await?
+                    .rows_affected;
+                deleted += session::Entity::delete_many()
+                    .filter(session::Column::Id.is_in(ended))
+                    .exec(&txn)
+                    .await?
+                    .rows_affected;
+            }
+            txn.commit().await?;
         }
-        let txn = self.db.begin().await?;
-        refresh_token::Entity::delete_many()
-            .filter(refresh_token::Column::SessionId.is_in(ended.clone()))
-            .exec(&txn)
-            .await?;
-        let sessions = session::Entity::delete_many()
-            .filter(session::Column::Id.is_in(ended))
-            .exec(&txn)
-            .await?;
-        txn.commit().await?;
-        Ok(tokens.rows_affected + sessions.rows_affected)
     }
 }
+
+/// Rows looked at per purge step.
+const PURGE_BATCH: u64 = 1000;
 
 fn truncate(reason: &str) -> String {
     reason.chars().take(255).collect()

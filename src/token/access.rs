@@ -15,6 +15,7 @@ use crate::{
     ids::{ClientId, Kid, Scope, SessionId, Subject, TokenId},
     keys::{SigningKey, VerifyingKeys},
     reason::Reason,
+    revocations::RevocationCache,
 };
 
 /// Signing failed; only a broken key can cause this, never a request.
@@ -53,6 +54,8 @@ pub struct Expectations<'a> {
     /// Accept a token past its `exp` (still checking everything else): for
     /// revoking the session of a token that has already expired.
     pub allow_expired: bool,
+    /// Revoked sessions, when revocation is to be checked.
+    pub revocations: Option<&'a RevocationCache>,
 }
 
 /// Why an access token was refused. Messages are for a person and never
@@ -81,6 +84,8 @@ pub enum VerifyError {
     IssuerMismatch,
     #[error("access token is not meant for audience {expected:?}")]
     AudienceMismatch { expected: String },
+    #[error("session has been revoked; log in again")]
+    SessionRevoked,
     #[error("access token lacks the required scopes: {}", missing.join(" "))]
     InsufficientScope { missing: Vec<String> },
 }
@@ -98,6 +103,7 @@ impl VerifyError {
             VerifyError::TypeInvalid(_) => Reason::TokenTypeInvalid,
             VerifyError::IssuerMismatch => Reason::IssuerMismatch,
             VerifyError::AudienceMismatch { .. } => Reason::AudienceMismatch,
+            VerifyError::SessionRevoked => Reason::SessionRevoked,
             VerifyError::InsufficientScope { .. } => Reason::InsufficientScope,
         }
     }
@@ -105,7 +111,7 @@ impl VerifyError {
 
 /// Verifies an access token against `keys`: the key is the one its `kid`
 /// names, the algorithm is the one that key is bound to, and then `typ`,
-/// `iss`, `aud`, `exp`, `nbf`, `iat` and scopes are checked in that order.
+/// `iss`, `exp`, `nbf`, `iat`, revocation, `aud` and scopes, in that order.
 pub fn verify_access_token(
     token: &str,
     keys: &VerifyingKeys,
@@ -133,9 +139,9 @@ pub fn verify_access_token(
         ));
     }
     let Some(kid) = header.kid.as_deref() else {
-        return Err(E::KeyUnknown(
-            "access token has no kid, so no key can verify it; log in again".into(),
-        ));
+        // Only a former system's tokens lack a kid; only legacy keys may
+        // verify them, and a token with a kid never reaches a legacy key.
+        return super::legacy::verify_legacy(token, &header, keys, expect);
     };
     let Some(key) = keys.get(kid) else {
         let shown = Kid::parse(kid)
@@ -146,33 +152,18 @@ pub fn verify_access_token(
             keys.kids().join(", ")
         )));
     };
+    let mismatch = || E::AlgorithmMismatch {
+        claimed: format!("{:?}", header.alg),
+        kid: key.kid().to_string(),
+        bound: key.alg().as_str(),
+    };
     if header.alg != key.alg().jws() {
-        return Err(E::AlgorithmMismatch {
-            claimed: format!("{:?}", header.alg),
-            kid: key.kid().to_string(),
-            bound: key.alg().as_str(),
-        });
+        return Err(mismatch());
     }
-
-    let mut validation = Validation::new(key.alg().jws());
-    validation.required_spec_claims.clear();
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
-    validation.leeway = 0;
-    let data = jsonwebtoken::decode::<Map<String, Value>>(token, key.decoding_key(), &validation)
-        .map_err(|err| match err.kind() {
-        ErrorKind::InvalidSignature | ErrorKind::InvalidEcdsaKey | ErrorKind::InvalidEddsaKey => {
-            E::SignatureInvalid {
-                kid: key.kid().to_string(),
-            }
-        }
-        ErrorKind::InvalidAlgorithm => E::AlgorithmMismatch {
-            claimed: format!("{:?}", header.alg),
+    let claims = decode_claims(token, key.alg().jws(), key.decoding_key(), || {
+        E::SignatureInvalid {
             kid: key.kid().to_string(),
-            bound: key.alg().as_str(),
-        },
-        _ => E::Malformed("its payload is not a JSON object of claims"),
+        }
     })?;
 
     let typ_ok = header.typ.as_deref().is_some_and(|t| {
@@ -183,12 +174,51 @@ pub fn verify_access_token(
             "token is not an access token (its typ header is not at+jwt); log in again",
         ));
     }
-    check_claims(data.claims, key.kid().clone(), expect)
+    check_claims(
+        claims,
+        Profile::Inkan {
+            key_id: key.kid().clone(),
+            issuer: expect.issuer,
+        },
+        expect,
+    )
 }
 
-fn check_claims(
+/// Checks the signature with `key` (bound to `alg`) and returns the claims.
+pub(super) fn decode_claims(
+    token: &str,
+    alg: jsonwebtoken::Algorithm,
+    key: &jsonwebtoken::DecodingKey,
+    bad_signature: impl Fn() -> VerifyError,
+) -> Result<Map<String, Value>, VerifyError> {
+    let mut validation = Validation::new(alg);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.leeway = 0;
+    jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
+        .map(|data| data.claims)
+        .map_err(|err| match err.kind() {
+            ErrorKind::InvalidSignature
+            | ErrorKind::InvalidEcdsaKey
+            | ErrorKind::InvalidEddsaKey => bad_signature(),
+            _ => VerifyError::Malformed("its payload is not a JSON object of claims"),
+        })
+}
+
+/// Which rules a token's claims follow.
+pub(super) enum Profile<'a> {
+    /// An inkan token: every RFC 9068 claim inkan signs must be there.
+    Inkan { key_id: Kid, issuer: &'a str },
+    /// A former system's token: `sub` and `exp` at least; `iss` only when
+    /// the legacy key names one.
+    Legacy { label: Kid, issuer: Option<&'a str> },
+}
+
+pub(super) fn check_claims(
     mut claims: Map<String, Value>,
-    key_id: Kid,
+    profile: Profile<'_>,
     expect: &Expectations<'_>,
 ) -> Result<VerifiedAccessToken, VerifyError> {
     use VerifyError as E;
@@ -197,34 +227,27 @@ fn check_claims(
         claims.get(name).and_then(Value::as_str).map(str::to_owned)
     };
     let time = |claims: &Map<String, Value>, name| claims.get(name).and_then(Value::as_i64);
+    let strict = matches!(profile, Profile::Inkan { .. });
 
-    if text(&claims, "iss").as_deref() != Some(expect.issuer) {
-        return Err(E::IssuerMismatch);
-    }
-    let audience: Vec<String> = match claims.get("aud") {
-        Some(Value::String(one)) => vec![one.clone()],
-        Some(Value::Array(many)) if !many.is_empty() => many
-            .iter()
-            .map(|v| v.as_str().map(str::to_owned))
-            .collect::<Option<_>>()
-            .ok_or(E::Malformed(
-                "its aud claim is not a string or an array of strings",
-            ))?,
-        _ => return Err(E::Malformed("its aud claim is missing or empty")),
+    let issuer = match &profile {
+        Profile::Inkan { issuer, .. } => Some(*issuer),
+        Profile::Legacy { issuer, .. } => *issuer,
     };
-    if let Some(expected) = expect.audience {
-        if !audience.iter().any(|a| a == expected) {
-            return Err(E::AudienceMismatch {
-                expected: expected.chars().take(255).collect(),
-            });
+    if let Some(issuer) = issuer {
+        if text(&claims, "iss").as_deref() != Some(issuer) {
+            return Err(E::IssuerMismatch);
         }
     }
-
     let leeway = i64::try_from(expect.leeway.as_secs()).unwrap_or(i64::MAX);
     let exp =
         time(&claims, "exp").ok_or(E::Malformed("its exp claim is missing or not an integer"))?;
-    let iat =
-        time(&claims, "iat").ok_or(E::Malformed("its iat claim is missing or not an integer"))?;
+    let iat = match claims.get("iat") {
+        None if !strict => None,
+        v => Some(
+            v.and_then(Value::as_i64)
+                .ok_or(E::Malformed("its iat claim is missing or not an integer"))?,
+        ),
+    };
     let nbf = match claims.get("nbf") {
         None => None,
         Some(v) => Some(
@@ -237,7 +260,7 @@ fn check_claims(
             ago: expect.now.saturating_sub(exp),
         });
     }
-    for not_before in nbf.into_iter().chain([iat]) {
+    for not_before in nbf.into_iter().chain(iat) {
         if not_before > expect.now.saturating_add(leeway) {
             return Err(E::NotYetValid {
                 wait: not_before.saturating_sub(expect.now),
@@ -248,15 +271,66 @@ fn check_claims(
     let subject = text(&claims, "sub")
         .and_then(|s| Subject::parse(&s).ok())
         .ok_or(E::Malformed("its sub claim is missing or invalid"))?;
-    let token_id = text(&claims, "jti")
-        .and_then(|s| TokenId::parse(&s).ok())
-        .ok_or(E::Malformed("its jti claim is missing or invalid"))?;
-    let session_id = text(&claims, "sid")
-        .and_then(|s| SessionId::parse(&s).ok())
-        .ok_or(E::Malformed("its sid claim is missing or invalid"))?;
-    let client_id = text(&claims, "client_id")
-        .and_then(|s| ClientId::parse(&s).ok())
-        .ok_or(E::Malformed("its client_id claim is missing or invalid"))?;
+    // Optional for legacy tokens, required for inkan's own.
+    fn optional<T>(
+        value: Option<Option<T>>,
+        strict: bool,
+        problem: &'static str,
+    ) -> Result<Option<T>, VerifyError> {
+        match value {
+            Some(Some(v)) => Ok(Some(v)),
+            None if !strict => Ok(None),
+            _ => Err(VerifyError::Malformed(problem)),
+        }
+    }
+    let token_id = optional(
+        claims
+            .get("jti")
+            .map(|v| v.as_str().and_then(|s| TokenId::parse(s).ok())),
+        strict,
+        "its jti claim is missing or invalid",
+    )?;
+    let session_id = optional(
+        claims
+            .get("sid")
+            .map(|v| v.as_str().and_then(|s| SessionId::parse(s).ok())),
+        strict,
+        "its sid claim is missing or invalid",
+    )?;
+    let client_id = optional(
+        claims
+            .get("client_id")
+            .map(|v| v.as_str().and_then(|s| ClientId::parse(s).ok())),
+        strict,
+        "its client_id claim is missing or invalid",
+    )?;
+    // A revoked session's tokens are refused for that reason first: it is
+    // the one that tells the client to log in again.
+    if let (Some(session), Some(revocations)) = (&session_id, expect.revocations) {
+        if revocations.is_revoked(session) {
+            return Err(E::SessionRevoked);
+        }
+    }
+    let audience: Vec<String> = match claims.get("aud") {
+        Some(Value::String(one)) => vec![one.clone()],
+        Some(Value::Array(many)) if !many.is_empty() => many
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<_>>()
+            .ok_or(E::Malformed(
+                "its aud claim is not a string or an array of strings",
+            ))?,
+        None if !strict => Vec::new(),
+        _ => return Err(E::Malformed("its aud claim is missing or empty")),
+    };
+    if let Some(expected) = expect.audience {
+        if !audience.iter().any(|a| a == expected) {
+            return Err(E::AudienceMismatch {
+                expected: expected.chars().take(255).collect(),
+            });
+        }
+    }
+
     let scopes: Vec<String> = match claims.get("scope") {
         None => Vec::new(),
         Some(Value::String(s)) => s
@@ -277,6 +351,10 @@ fn check_claims(
     }
 
     claims.retain(|name, _| !RESERVED_CLAIMS.contains(&name.as_str()));
+    let (key_id, legacy) = match profile {
+        Profile::Inkan { key_id, .. } => (key_id, false),
+        Profile::Legacy { label, .. } => (label, true),
+    };
     Ok(VerifiedAccessToken {
         subject,
         session_id,
@@ -285,7 +363,8 @@ fn check_claims(
         scopes,
         audience,
         key_id,
-        issued_at: iat,
+        legacy,
+        issued_at: iat.unwrap_or(exp),
         expires_at: exp,
         claims,
     })

@@ -74,12 +74,18 @@ fn audience<S: serde::Serializer>(aud: &&[String], serializer: S) -> Result<S::O
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedAccessToken {
     pub subject: Subject,
-    pub session_id: SessionId,
-    pub token_id: TokenId,
-    pub client_id: ClientId,
+    /// Always set for inkan's tokens; a legacy token may lack it.
+    pub session_id: Option<SessionId>,
+    /// Always set for inkan's tokens; a legacy token may lack it.
+    pub token_id: Option<TokenId>,
+    /// Always set for inkan's tokens; a legacy token may lack it.
+    pub client_id: Option<ClientId>,
     pub scopes: Vec<String>,
     pub audience: Vec<String>,
+    /// The kid of the key that verified it (for a legacy key, its label).
     pub key_id: Kid,
+    /// Whether a legacy key verified it.
+    pub legacy: bool,
     /// Unix seconds.
     pub issued_at: i64,
     /// Unix seconds.

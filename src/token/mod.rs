@@ -7,6 +7,7 @@
 
 mod access;
 mod claims;
+mod legacy;
 mod refresh;
 
 pub use access::{sign_access_token, verify_access_token, Expectations, SignError, VerifyError};

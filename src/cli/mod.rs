@@ -1,16 +1,19 @@
-//! The command line: `serve`, `migrate`, `check` and `keys generate`.
+//! The command line: `serve`, `migrate`, `check`, `keys` and `token`.
 //! Flags are parsed here and layered over the config file and environment;
 //! [`crate::config::Settings::validate`] then decides what is valid.
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
 
 use clap::{Args, Parser, Subcommand};
+
+mod inspect;
+mod keys;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
     authority::Authority,
     config::{Config, LogFormat, Settings},
-    keys::{KeyAlgorithm, KeySetFile, KeyStore},
+    keys::{KeyAlgorithm, KeyStore},
     ledger::Ledger,
     revocations::RevocationCache,
     server::{load_keys, Server},
@@ -34,9 +37,12 @@ enum Command {
     /// Validate the configuration, and print each key's kid and fingerprint
     /// (never a secret), so two environments can be compared.
     Check(ConfigArgs),
-    /// Create and inspect key sets.
+    /// Create, rotate and inspect key sets.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Look inside tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +89,61 @@ enum KeysCommand {
         /// is printed to standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// One safe rotation step: add a `next` key; run again (after the JWKS
+    /// max-age) to promote it to active and retire the old active key; with
+    /// --drop-retired, remove keys whose tokens have all expired.
+    Rotate {
+        #[arg(long = "keys", env = "INKAN_KEYS_FILE")]
+        keys_file: PathBuf,
+        /// Algorithm of the new key [default: the active key's].
+        #[arg(long)]
+        alg: Option<KeyAlgorithm>,
+        /// Promote even if the next key was published only moments ago.
+        #[arg(long)]
+        force: bool,
+        /// Remove verify_only keys retired longer ago than --token-lifetime,
+        /// and legacy keys past their sunset.
+        #[arg(long)]
+        drop_retired: bool,
+        /// The longest an access token lives, leeway included.
+        #[arg(long, default_value = "15m 30s", value_parser = humantime::parse_duration)]
+        token_lifetime: std::time::Duration,
+    },
+    /// Add a former system's HS256 secret as a legacy key: it verifies tokens
+    /// without a kid, until its sunset.
+    AddLegacy {
+        #[arg(long = "keys", env = "INKAN_KEYS_FILE")]
+        keys_file: PathBuf,
+        /// File holding the secret's raw bytes (a trailing newline is dropped).
+        #[arg(long)]
+        secret_file: PathBuf,
+        /// When the key stops accepting tokens (RFC 3339).
+        #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
+        sunset: std::time::SystemTime,
+        /// The key's name in the key set.
+        #[arg(long, default_value = "legacy")]
+        label: String,
+        /// The `iss` the former system's tokens carry, to check it.
+        #[arg(long)]
+        issuer: Option<String>,
+    },
+    /// List kids, algorithms, states and fingerprints; never key material.
+    Show {
+        #[arg(long = "keys", env = "INKAN_KEYS_FILE")]
+        keys_file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Decode a token's header and claims, and say in one line whether the
+    /// configured keys accept it, and if not, why.
+    Inspect {
+        /// The JWT.
+        token: String,
+        #[command(flatten)]
+        config: ConfigArgs,
     },
 }
 
@@ -152,29 +213,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Check(args) => check(args.config(false)?).await,
-        Command::Keys(KeysCommand::Generate { alg, out }) => {
-            let file = KeySetFile::generate(alg).map_err(|e| e.to_string())?;
-            match out {
-                Some(path) => {
-                    if path.exists() {
-                        return Err(format!(
-                            "{} already exists; inkan will not overwrite a key set",
-                            path.display()
-                        ));
-                    }
-                    file.write(&path)
-                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-                    let key = &file.keys[0];
-                    eprintln!(
-                        "wrote {} with active key {} ({})",
-                        path.display(),
-                        key.kid,
-                        key.alg
-                    );
-                }
-                None => print!("{}", file.to_json()),
-            }
-            Ok(())
+        Command::Keys(command) => keys::run(command),
+        Command::Token(TokenCommand::Inspect { token, config }) => {
+            inspect::run(&token, config.settings(false)?)
         }
     }
 }
@@ -191,14 +232,8 @@ async fn serve(config: Config) -> Result<(), String> {
 async fn check(config: Config) -> Result<(), String> {
     let keys = load_keys(&config.keys).map_err(|e| e.to_string())?;
     println!("issuer: {}", config.policy.issuer);
-    for key in keys.keys() {
-        println!(
-            "key {}  alg {}  state {}  fingerprint {}",
-            key.kid(),
-            key.alg(),
-            key.state(),
-            key.fingerprint()
-        );
+    for line in keys::describe(&keys) {
+        println!("{line}");
     }
     let ledger = Ledger::connect(config.database_url.expose_secret())
         .await
@@ -209,7 +244,13 @@ async fn check(config: Config) -> Result<(), String> {
         .map_err(|e| format!("ledger database unreachable: {e}"))?;
     println!("ledger: reachable ({:?})", ledger.backend());
     let revocations = Arc::new(RevocationCache::new(config.policy.access_token_ttl));
-    let authority = Authority::new(config.policy, KeyStore::new(keys), ledger, revocations);
+    let authority = Authority::new(
+        config.policy,
+        KeyStore::new(keys),
+        ledger,
+        revocations,
+        Arc::new(crate::metrics::Metrics::new()),
+    );
     authority
         .self_test()
         .map_err(|e| format!("self-test failed: {e}"))?;
