@@ -194,6 +194,7 @@ impl Server {
 
         let (grpc_addr, http_addr) = (self.grpc_addr(), self.http_addr());
         let (stop_tx, stop_rx) = watch::channel(false);
+        let streams_stop = stop_rx.clone();
         let stopped = move || {
             let mut rx = stop_rx.clone();
             async move {
@@ -217,6 +218,7 @@ impl Server {
         let token_service = TokenServiceServer::new(TokenServiceImpl::new(
             self.authority.clone(),
             self.callers.clone(),
+            streams_stop,
         ))
         .max_decoding_message_size(MAX_REQUEST_BYTES);
         let grpc = tonic::transport::Server::builder()

@@ -89,6 +89,11 @@ pub struct Authority {
 /// the key that signs next.
 pub const JWKS_MAX_AGE: Duration = Duration::from_secs(300);
 
+/// How long a `next` key must have been published before it may sign:
+/// twice the JWKS max-age, so a consumer that fetched the key set just
+/// before the key appeared has refetched well before the key signs.
+pub const NEXT_KEY_MIN_PUBLISHED: Duration = Duration::from_secs(600);
+
 fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }

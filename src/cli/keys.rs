@@ -6,7 +6,7 @@ use std::{path::Path, time::SystemTime};
 
 use super::KeysCommand;
 use crate::{
-    authority::JWKS_MAX_AGE,
+    authority::{JWKS_MAX_AGE, NEXT_KEY_MIN_PUBLISHED},
     keys::{rotation, KeySet, KeySetFile},
 };
 
@@ -58,16 +58,18 @@ pub(super) fn run(command: KeysCommand) -> Result<(), String> {
                 .iter()
                 .any(|k| k.state == crate::keys::KeyState::Next)
             {
-                let (active, retired) = rotation::promote(&mut file, now, JWKS_MAX_AGE, force)
-                    .map_err(|e| e.to_string())?;
+                let (active, retired) =
+                    rotation::promote(&mut file, now, NEXT_KEY_MIN_PUBLISHED, force)
+                        .map_err(|e| e.to_string())?;
                 write(&file, &keys_file)?;
                 println!("{active} now signs; {retired} is verify_only until its tokens expire");
             } else {
                 let next = rotation::add_next(&mut file, alg).map_err(|e| e.to_string())?;
                 write(&file, &keys_file)?;
                 println!(
-                    "{next} is published as next; once every server serves it, wait {} s (the JWKS max-age) \
-                     and run rotate again to make it sign",
+                    "{next} is published as next; once every server serves it, wait {} s (twice the JWKS \
+                     max-age of {} s) and run rotate again to make it sign",
+                    NEXT_KEY_MIN_PUBLISHED.as_secs(),
                     JWKS_MAX_AGE.as_secs()
                 );
             }

@@ -5,6 +5,7 @@
 use std::{pin::Pin, sync::Arc};
 
 use futures::{Stream, StreamExt};
+use tokio::sync::watch;
 use tokio_stream::wrappers::WatchStream;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
@@ -29,14 +30,25 @@ pub const API_KEY_HEADER: &str = "x-api-key";
 pub struct TokenServiceImpl {
     authority: Arc<Authority>,
     callers: Arc<CallerRegistry>,
+    /// Becomes `true` when the server shuts down; streams end then, so
+    /// they never hold a shutdown open.
+    shutdown: watch::Receiver<bool>,
 }
 
 type Result<T> = std::result::Result<T, AuthorityError>;
 
 impl TokenServiceImpl {
     /// Serves `authority` to the callers in `callers`.
-    pub fn new(authority: Arc<Authority>, callers: Arc<CallerRegistry>) -> Self {
-        Self { authority, callers }
+    pub fn new(
+        authority: Arc<Authority>,
+        callers: Arc<CallerRegistry>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            authority,
+            callers,
+            shutdown,
+        }
     }
 
     fn caller<T>(&self, request: &Request<T>) -> Result<Caller> {
@@ -268,8 +280,13 @@ impl TokenService for TokenServiceImpl {
         _request: Request<pb::WatchKeysRequest>,
     ) -> std::result::Result<Response<Self::WatchKeysStream>, Status> {
         // The current set first, then every replacement.
-        let updates =
-            WatchStream::new(self.authority.keys().subscribe()).map(|keys| Ok(key_set(&keys)));
+        let mut shutdown = self.shutdown.clone();
+        let stopping = async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        };
+        let updates = WatchStream::new(self.authority.keys().subscribe())
+            .map(|keys| Ok(key_set(&keys)))
+            .take_until(stopping);
         Ok(Response::new(Box::pin(updates)))
     }
 }

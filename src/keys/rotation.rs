@@ -73,8 +73,8 @@ pub fn promote(
     let published = age(file.keys[next].created_at.as_deref(), now).unwrap_or_default();
     if published < min_published && !force {
         return Err(refuse(format!(
-            "key {:?} was published {} s ago; consumers may cache the key set for {} s, so promote it \
-             after that (or pass --force)",
+            "key {:?} was published {} s ago; promote it once it has been published for {} s, so every \
+             consumer's cached key set knows it (or pass --force)",
             file.keys[next].kid,
             published.as_secs(),
             min_published.as_secs()
@@ -161,7 +161,10 @@ mod tests {
 
         let now = SystemTime::now();
         let early = promote(&mut file, now, Duration::from_secs(300), false).unwrap_err();
-        assert!(early.to_string().contains("consumers may cache"), "{early}");
+        assert!(
+            early.to_string().contains("cached key set knows it"),
+            "{early}"
+        );
         let later = now + Duration::from_secs(301);
         assert_eq!(
             promote(&mut file, later, Duration::from_secs(300), false).unwrap(),

@@ -145,7 +145,7 @@ pub fn verify_access_token(
     };
     let Some(key) = keys.get(kid) else {
         let shown = Kid::parse(kid)
-            .map(|k| format!("{k:?}"))
+            .map(|k| format!("kid {:?}", k.as_str()))
             .unwrap_or_else(|_| "an invalid kid".into());
         return Err(E::KeyUnknown(format!(
             "access token was signed with {shown}, which this key set does not have; known kids: {}",

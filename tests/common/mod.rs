@@ -117,6 +117,7 @@ pub struct Options {
     pub refresh_token_idle_ttl: Duration,
     pub session_lifetime: Duration,
     pub access_token_ttl: Duration,
+    pub key_reload_interval: Duration,
 }
 
 impl Default for Options {
@@ -126,6 +127,7 @@ impl Default for Options {
             refresh_token_idle_ttl: Duration::from_secs(14 * 86_400),
             session_lifetime: Duration::from_secs(90 * 86_400),
             access_token_ttl: Duration::from_secs(900),
+            key_reload_interval: Duration::from_millis(50),
         }
     }
 }
@@ -220,6 +222,7 @@ impl TestApp {
             refresh_token_idle_ttl: Some(options.refresh_token_idle_ttl),
             session_lifetime: Some(options.session_lifetime),
             access_token_ttl: Some(options.access_token_ttl),
+            key_reload_interval: Some(options.key_reload_interval),
             migrate_on_start: Some(true),
             callers: vec![
                 caller(

@@ -1,0 +1,320 @@
+//! Key management as an operator does it: every start-up refusal with its
+//! message, the rotation commands, legacy keys, and `token inspect`.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+
+fn inkan(args: &[&str], dir: &Path) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_inkan"));
+    command.args(args).current_dir(dir);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("INKAN_") {
+            command.env_remove(name);
+        }
+    }
+    command.output().expect("run the inkan binary")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+fn entry(kid: &str, alg: &str, state: &str, material: &str) -> String {
+    format!(r#"{{"kid":"{kid}","alg":"{alg}","state":"{state}",{material}}}"#)
+}
+
+fn pem_of(alg: inkan::keys::KeyAlgorithm) -> String {
+    let file = inkan::keys::KeySetFile::generate(alg).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&file.to_json()).unwrap();
+    format!(
+        r#""private_key_pem":{}"#,
+        json["keys"][0]["private_key_pem"]
+    )
+}
+
+fn secret(bytes: &[u8]) -> String {
+    format!(r#""secret":"{}""#, URL_SAFE_NO_PAD.encode(bytes))
+}
+
+#[test]
+fn each_bad_key_set_stops_start_up_with_a_message_naming_the_problem() {
+    use inkan::keys::KeyAlgorithm::{EdDSA, ES256};
+    use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+    let dir = tempfile::tempdir().unwrap();
+    let ed = pem_of(EdDSA);
+    let short_rsa = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 1024).unwrap();
+    let short_rsa = format!(
+        r#""private_key_pem":{}"#,
+        serde_json::Value::from(short_rsa.to_pkcs8_pem(LineEnding::LF).unwrap().as_str())
+    );
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "no active key",
+            entry("a", "EdDSA", "verify_only", &ed),
+            "no active key",
+        ),
+        (
+            "two active keys",
+            format!(
+                "{},{}",
+                entry("a", "EdDSA", "active", &ed),
+                entry("b", "ES256", "active", &pem_of(ES256))
+            ),
+            "2 active keys",
+        ),
+        (
+            "short RSA key",
+            entry("r", "RS256", "active", &short_rsa),
+            "RSA key has 1024 bits; at least 2048",
+        ),
+        (
+            "algorithm not matching its key",
+            entry("m", "ES256", "active", &ed),
+            "not a valid ES256 key",
+        ),
+        (
+            "short secret",
+            entry("h", "HS256", "active", &secret(b"only-16-bytes-..")),
+            "has 16 bytes; at least 32",
+        ),
+        (
+            "placeholder secret",
+            entry(
+                "h",
+                "HS256",
+                "active",
+                &secret(b"changemechangemechangemechangeme"),
+            ),
+            "placeholder",
+        ),
+        (
+            "secret equal to its setting",
+            entry(
+                "jwt-signing-secret-for-the-orders-api",
+                "HS256",
+                "active",
+                &secret(b"jwt-signing-secret-for-the-orders-api"),
+            ),
+            "placeholder or a setting name",
+        ),
+        ("an empty set", String::new(), "holds no keys"),
+    ];
+    for (name, keys, expected) in cases {
+        let path = write(dir.path(), "keys.json", &format!(r#"{{"keys":[{keys}]}}"#));
+        let out = inkan(
+            &["serve", "--dev", "--keys", path.to_str().unwrap()],
+            dir.path(),
+        );
+        assert!(!out.status.success(), "{name}: the server started");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("error:"))
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            line.contains("keys.json") && line.contains(expected),
+            "{name}: {err}"
+        );
+    }
+}
+
+#[test]
+fn rotation_commands_walk_a_key_set_through_its_life() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.json");
+    let k = keys.to_str().unwrap();
+    assert!(inkan(
+        &["keys", "generate", "--alg", "EdDSA", "--out", k],
+        dir.path()
+    )
+    .status
+    .success());
+
+    let added = inkan(&["keys", "rotate", "--keys", k], dir.path());
+    assert!(added.status.success(), "{}", text(&added));
+    assert!(
+        text(&added).contains("published as next"),
+        "{}",
+        text(&added)
+    );
+    let shown = text(&inkan(&["keys", "show", "--keys", k], dir.path()));
+    assert_eq!(shown.lines().count(), 2, "{shown}");
+    assert!(
+        shown.contains("state active") && shown.contains("state next"),
+        "{shown}"
+    );
+    assert!(!shown.contains("PRIVATE"), "{shown}");
+
+    let early = inkan(&["keys", "rotate", "--keys", k], dir.path());
+    assert!(!early.status.success());
+    assert!(
+        text(&early).contains("published for 600 s"),
+        "{}",
+        text(&early)
+    );
+    let promoted = inkan(&["keys", "rotate", "--keys", k, "--force"], dir.path());
+    assert!(promoted.status.success(), "{}", text(&promoted));
+    let shown = text(&inkan(&["keys", "show", "--keys", k], dir.path()));
+    assert!(
+        shown.contains("state verify_only") && shown.contains("retired"),
+        "{shown}"
+    );
+
+    let kept = inkan(
+        &["keys", "rotate", "--keys", k, "--drop-retired"],
+        dir.path(),
+    );
+    assert!(text(&kept).contains("nothing dropped"), "{}", text(&kept));
+    let dropped = inkan(
+        &[
+            "keys",
+            "rotate",
+            "--keys",
+            k,
+            "--drop-retired",
+            "--token-lifetime",
+            "0s",
+        ],
+        dir.path(),
+    );
+    assert!(text(&dropped).contains("dropped"), "{}", text(&dropped));
+    let shown = text(&inkan(&["keys", "show", "--keys", k], dir.path()));
+    assert_eq!(shown.lines().count(), 1, "{shown}");
+
+    let secret = write(
+        dir.path(),
+        "legacy.secret",
+        "a-former-systems-hs256-secret-of-40-bytes\n",
+    );
+    let legacy = inkan(
+        &[
+            "keys",
+            "add-legacy",
+            "--keys",
+            k,
+            "--secret-file",
+            secret.to_str().unwrap(),
+            "--sunset",
+            "2099-01-01T00:00:00Z",
+        ],
+        dir.path(),
+    );
+    assert!(legacy.status.success(), "{}", text(&legacy));
+    let shown = text(&inkan(&["keys", "show", "--keys", k], dir.path()));
+    assert!(
+        shown.contains("key legacy  alg HS256  state verify_only")
+            && shown.contains("legacy until 2099-01-01"),
+        "{shown}"
+    );
+    assert!(
+        !std::fs::read_to_string(&keys)
+            .unwrap()
+            .contains("a-former-systems"),
+        "stored as base64url"
+    );
+    let weak = write(dir.path(), "weak.secret", "secret");
+    let refused = inkan(
+        &[
+            "keys",
+            "add-legacy",
+            "--keys",
+            k,
+            "--label",
+            "weak",
+            "--secret-file",
+            weak.to_str().unwrap(),
+            "--sunset",
+            "2099-01-01T00:00:00Z",
+        ],
+        dir.path(),
+    );
+    assert!(!refused.status.success(), "a weak legacy secret was added");
+}
+
+#[test]
+fn token_inspect_explains_acceptance_and_rejection_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.json");
+    let other = dir.path().join("other.json");
+    for path in [&keys, &other] {
+        assert!(inkan(
+            &["keys", "generate", "--out", path.to_str().unwrap()],
+            dir.path()
+        )
+        .status
+        .success());
+    }
+    let set = inkan::keys::KeySet::load(&keys).unwrap();
+    let now = inkan::clock::now();
+    let claims = inkan::token::AccessTokenClaims {
+        iss: "https://auth.example",
+        sub: "user-42",
+        aud: &["orders".to_owned()],
+        exp: now + 600,
+        iat: now,
+        nbf: now,
+        jti: uuid::Uuid::new_v4().to_string(),
+        sid: uuid::Uuid::new_v4().to_string(),
+        client_id: "web",
+        scope: String::new(),
+        custom: &Default::default(),
+    };
+    let token = inkan::token::sign_access_token(&claims, set.active()).unwrap();
+
+    let ok = inkan(
+        &[
+            "token",
+            "inspect",
+            &token,
+            "--keys",
+            keys.to_str().unwrap(),
+            "--issuer",
+            "https://auth.example",
+        ],
+        dir.path(),
+    );
+    assert!(ok.status.success(), "{}", text(&ok));
+    let out = text(&ok);
+    assert!(out.contains("\"sub\": \"user-42\""), "{out}");
+    assert!(
+        out.contains(&format!("accepted: signed with key {}", set.active().kid())),
+        "{out}"
+    );
+
+    let no = inkan(
+        &[
+            "token",
+            "inspect",
+            &token,
+            "--keys",
+            other.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(!no.status.success());
+    let verdict = String::from_utf8_lossy(&no.stderr).into_owned();
+    let known = inkan::keys::KeySet::load(&other).unwrap();
+    assert_eq!(
+        verdict.trim(),
+        format!(
+            "error: rejected (KEY_UNKNOWN): access token was signed with kid {:?}, which this key set does not have; known kids: {}",
+            set.active().kid().as_str(),
+            known.active().kid()
+        )
+    );
+}

@@ -1,0 +1,340 @@
+//! Keys without surprises: rotation while serving, hot reload under load,
+//! refusal of a bad new key set, legacy HS256 migration, and WatchKeys.
+
+mod common;
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc,
+    },
+    time::{Duration, SystemTime},
+};
+
+use common::{
+    admin, assert_refused, claims_for, http_get, issue_request, with_key, TestApp, VERIFIER_KEY,
+};
+use inkan::{
+    keys::{rotation, KeySetFile},
+    proto::v1::{GetJwksRequest, GetJwksResponse, VerifyRequest, WatchKeysRequest},
+};
+use tonic::Streaming;
+
+fn verify(token: &str) -> tonic::Request<VerifyRequest> {
+    with_key(
+        VerifyRequest {
+            access_token: token.into(),
+            ..Default::default()
+        },
+        VERIFIER_KEY,
+    )
+}
+
+fn kid_of(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+/// Rewrites the server's key-set file through `change`, as an operator's
+/// `inkan keys rotate` would.
+fn edit_keys(app: &TestApp, change: impl FnOnce(&mut KeySetFile)) {
+    let mut file = KeySetFile::read(&app.keys_path).unwrap();
+    change(&mut file);
+    file.write(&app.keys_path).unwrap();
+}
+
+/// The next key-set snapshot from WatchKeys that satisfies `wanted`.
+async fn watch_until(
+    stream: &mut Streaming<GetJwksResponse>,
+    wanted: impl Fn(&GetJwksResponse) -> bool,
+) -> GetJwksResponse {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let snapshot = stream.message().await.unwrap().expect("stream stays open");
+            if wanted(&snapshot) {
+                return snapshot;
+            }
+        }
+    })
+    .await
+    .expect("the key set change reached WatchKeys")
+}
+
+fn states(snapshot: &GetJwksResponse) -> Vec<(String, String)> {
+    snapshot
+        .keys
+        .iter()
+        .map(|k| (k.kid.clone(), k.state.clone()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_under_load_fails_no_verify_and_every_token_stays_valid() {
+    let app = TestApp::spawn(common::Backend::Sqlite).await;
+    let mut client = app.client().await;
+    let first_kid = app.keys.active().kid().to_string();
+    let mut watch = client
+        .watch_keys(WatchKeysRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let initial = watch_until(&mut watch, |_| true).await;
+    assert_eq!(states(&initial), [(first_kid.clone(), "active".to_owned())]);
+
+    let before = client
+        .issue(admin(issue_request("user-1")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(kid_of(&before.access_token), first_kid);
+
+    // Load: verifiers hammer the token issued before the rotation.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let load: Vec<_> = (0..4)
+        .map(|_| {
+            let (mut client, token) = (client.clone(), before.access_token.clone());
+            let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    match client.verify(verify(&token)).await {
+                        Ok(_) => ok.fetch_add(1, Ordering::Relaxed),
+                        Err(_) => failed.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+            })
+        })
+        .collect();
+
+    // Step 1: publish the next key; nothing signs with it yet.
+    let mut next_kid = String::new();
+    edit_keys(&app, |file| {
+        next_kid = rotation::add_next(file, None).unwrap()
+    });
+    let published = watch_until(&mut watch, |s| s.keys.len() == 2).await;
+    assert!(states(&published).contains(&(next_kid.clone(), "next".to_owned())));
+    let (_, _, jwks) = http_get(app.http_addr, "/.well-known/jwks.json").await;
+    assert!(
+        jwks.contains(&next_kid),
+        "the next key is in the HTTP JWKS at once"
+    );
+    let during = client
+        .issue(admin(issue_request("user-2")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        kid_of(&during.access_token),
+        first_kid,
+        "a next key does not sign"
+    );
+
+    // Step 2: promote it; the old key verifies what it signed.
+    edit_keys(&app, |file| {
+        rotation::promote(file, SystemTime::now(), Duration::from_secs(300), true).unwrap();
+    });
+    let promoted = watch_until(&mut watch, |s| {
+        s.keys
+            .iter()
+            .any(|k| k.kid == next_kid && k.state == "active")
+    })
+    .await;
+    assert!(states(&promoted).contains(&(first_kid.clone(), "verify_only".to_owned())));
+    let after = client
+        .issue(admin(issue_request("user-3")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(kid_of(&after.access_token), next_kid);
+
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, Ordering::Relaxed);
+    for task in load {
+        task.await.unwrap();
+    }
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "a Verify failed during the rotation"
+    );
+    assert!(ok.load(Ordering::Relaxed) > 10, "the load did run");
+    for token in [
+        &before.access_token,
+        &during.access_token,
+        &after.access_token,
+    ] {
+        client
+            .verify(verify(token))
+            .await
+            .expect("every token verifies until it expires");
+    }
+
+    // Step 3: once the old key's tokens have expired it goes; this test
+    // drops it early to show that its tokens then stop verifying.
+    edit_keys(&app, |file| {
+        rotation::drop_retired(file, SystemTime::now(), Duration::ZERO);
+    });
+    watch_until(&mut watch, |s| s.keys.len() == 1).await;
+    assert_refused(
+        client.verify(verify(&before.access_token)).await,
+        "KEY_UNKNOWN",
+    );
+    client.verify(verify(&after.access_token)).await.unwrap();
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_new_key_set_is_refused_and_the_old_one_stays() {
+    let app = TestApp::spawn(common::Backend::Sqlite).await;
+    let mut client = app.client().await;
+    let pair = client
+        .issue(admin(issue_request("user-1")))
+        .await
+        .unwrap()
+        .into_inner();
+    let before = client
+        .get_jwks(GetJwksRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+
+    for bad in [
+        "{ not json".to_owned(),
+        r#"{"keys":[]}"#.to_owned(),
+        // Valid JSON, but the one key is not active: no key would sign.
+        std::fs::read_to_string(&app.keys_path)
+            .unwrap()
+            .replace("\"active\"", "\"verify_only\""),
+    ] {
+        std::fs::write(&app.keys_path, bad).unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = client
+            .get_jwks(GetJwksRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            now.jwks_json, before.jwks_json,
+            "a refused set must not be published"
+        );
+        client
+            .verify(verify(&pair.access_token))
+            .await
+            .expect("Verify keeps working");
+        client
+            .issue(admin(issue_request("user-2")))
+            .await
+            .expect("Issue keeps signing");
+    }
+    let (_, _, metrics) = http_get(app.http_addr, "/metrics").await;
+    assert!(
+        metrics.contains("inkan_key_reloads_total{outcome=\"refused\"} 3"),
+        "{metrics}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_secret_accepts_old_tokens_until_its_sunset_and_counts_them() {
+    let app = TestApp::spawn(common::Backend::Sqlite).await;
+    let mut client = app.client().await;
+    let secret = b"a-former-systems-hs256-secret-of-40-bytes".to_vec();
+    let sunset = SystemTime::now() + Duration::from_secs(3);
+    edit_keys(&app, |file| {
+        rotation::add_legacy(
+            file,
+            "monolith",
+            &secret,
+            sunset,
+            Some("https://old.example".into()),
+        )
+        .unwrap();
+    });
+    // The reload is visible in /metrics once applied.
+    for _ in 0..100 {
+        let (_, _, metrics) = http_get(app.http_addr, "/metrics").await;
+        if metrics.contains("inkan_key_reloads_total{outcome=\"applied\"} 1") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // A token the former system made: HS256, no kid, its own issuer.
+    let now = inkan::clock::now();
+    let old_claims = serde_json::json!({"iss": "https://old.example", "sub": "user-42", "iat": now, "exp": now + 600, "scope": "orders:read"});
+    let legacy_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    let sign = |key: &[u8], claims: &serde_json::Value| {
+        jsonwebtoken::encode(
+            &legacy_header,
+            claims,
+            &jsonwebtoken::EncodingKey::from_secret(key),
+        )
+        .unwrap()
+    };
+    let old = sign(&secret, &old_claims);
+    let accepted = client.verify(verify(&old)).await.unwrap().into_inner();
+    assert_eq!(accepted.subject, "user-42");
+    assert_eq!(accepted.key_id, "monolith");
+    assert!(accepted.session_id.is_empty());
+
+    // A wrong secret, a wrong issuer, a refresh-token-length lifetime.
+    assert_refused(
+        client
+            .verify(verify(&sign(
+                b"another-secret-entirely-0123456789abcdef",
+                &old_claims,
+            )))
+            .await,
+        "SIGNATURE_INVALID",
+    );
+    let mut foreign = old_claims.clone();
+    foreign["iss"] = "https://elsewhere.example".into();
+    assert_refused(
+        client.verify(verify(&sign(&secret, &foreign))).await,
+        "ISSUER_MISMATCH",
+    );
+    let mut long = old_claims.clone();
+    long["exp"] = (now + 30 * 86_400).into();
+    assert_refused(
+        client.verify(verify(&sign(&secret, &long))).await,
+        "TOKEN_TYPE_INVALID",
+    );
+    // A token that names a kid never reaches a legacy key, even its label.
+    let mut named = legacy_header.clone();
+    named.kid = Some("monolith".into());
+    let with_kid = jsonwebtoken::encode(
+        &named,
+        &old_claims,
+        &jsonwebtoken::EncodingKey::from_secret(&secret),
+    )
+    .unwrap();
+    assert_refused(client.verify(verify(&with_kid)).await, "KEY_UNKNOWN");
+    // An inkan-shaped token without a kid, signed by inkan's own key, is not
+    // tried against inkan's keys either.
+    let mut no_kid = common::header_for(&app);
+    no_kid.kid = None;
+    assert_refused(
+        client
+            .verify(verify(&common::forge(
+                &app,
+                &no_kid,
+                &claims_for(&uuid::Uuid::new_v4().to_string()),
+            )))
+            .await,
+        "ALGORITHM_MISMATCH",
+    );
+
+    let (_, _, metrics) = http_get(app.http_addr, "/metrics").await;
+    assert!(
+        metrics.contains("inkan_legacy_tokens_accepted_total{key=\"monolith\"} 1"),
+        "{metrics}"
+    );
+
+    // After the sunset the legacy key accepts nothing.
+    tokio::time::sleep(
+        sunset.duration_since(SystemTime::now()).unwrap_or_default() + Duration::from_millis(1100),
+    )
+    .await;
+    let msg = assert_refused(client.verify(verify(&old)).await, "KEY_UNKNOWN");
+    assert!(msg.contains("no legacy key"), "{msg}");
+    app.stop().await;
+}
