@@ -127,8 +127,17 @@ pub fn verify_access_token(
             "this is a refresh token; send it to Refresh, and send access tokens to Verify",
         ));
     }
-    if token.split('.').count() != 3 {
+    let parts: Vec<&str> = token.split('.').collect();
+    if parts.len() != 3 {
         return Err(E::Malformed("a JWT has three dot-separated parts"));
+    }
+    if !parts[..2]
+        .iter()
+        .all(|part| super::strict_json::is_unambiguous_object(part))
+    {
+        return Err(E::Malformed(
+            "its header or payload is not one base64url JSON object with unique member names",
+        ));
     }
     let header = jsonwebtoken::decode_header(token)
         .map_err(|_| E::Malformed("its header is not a JWS header inkan accepts"))?;

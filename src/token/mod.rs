@@ -9,6 +9,7 @@ mod access;
 mod claims;
 mod legacy;
 mod refresh;
+mod strict_json;
 
 pub use access::{sign_access_token, verify_access_token, Expectations, SignError, VerifyError};
 pub use claims::{AccessTokenClaims, CustomClaims, Grant, VerifiedAccessToken, RESERVED_CLAIMS};

@@ -118,6 +118,8 @@ pub struct Options {
     pub session_lifetime: Duration,
     pub access_token_ttl: Duration,
     pub key_reload_interval: Duration,
+    /// The key-set file to serve, instead of one fresh EdDSA key.
+    pub keys_json: Option<String>,
 }
 
 impl Default for Options {
@@ -128,6 +130,7 @@ impl Default for Options {
             session_lifetime: Duration::from_secs(90 * 86_400),
             access_token_ttl: Duration::from_secs(900),
             key_reload_interval: Duration::from_millis(50),
+            keys_json: None,
         }
     }
 }
@@ -201,10 +204,13 @@ impl TestApp {
         init_logs();
         let dir = tempfile::tempdir().expect("temp dir");
         let keys_path = dir.path().join("keys.json");
-        KeySetFile::generate(KeyAlgorithm::EdDSA)
-            .unwrap()
-            .write(&keys_path)
-            .unwrap();
+        match &options.keys_json {
+            Some(json) => std::fs::write(&keys_path, json).unwrap(),
+            None => KeySetFile::generate(KeyAlgorithm::EdDSA)
+                .unwrap()
+                .write(&keys_path)
+                .unwrap(),
+        }
         let keys = KeySet::load(&keys_path).unwrap();
         let database_url = fresh_database(backend, dir.path()).await;
         let caller = |name: &str, key: &str, permissions: Vec<Permission>| CallerConfig {
