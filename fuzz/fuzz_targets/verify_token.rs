@@ -1,6 +1,6 @@
 //! Any bytes through the one verification path (and the refresh-token
 //! parser), against a key set with every key kind and a legacy key. It must
-//! never panic, whatever the input. Run `seed` first: it writes the key set
+//! never panic, whatever the input. Run `cargo run --example fuzz_seed` first: it writes the key set
 //! and a corpus of hostile tokens signed with it.
 
 #![no_main]
@@ -16,7 +16,7 @@ use libfuzzer_sys::fuzz_target;
 static KEYS: LazyLock<VerifyingKeys> = LazyLock::new(|| {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/keys.generated.json");
     KeySet::load(std::path::Path::new(path))
-        .expect("run `cargo run --manifest-path fuzz/Cargo.toml --bin seed` first")
+        .expect("run `cargo run --example fuzz_seed` first")
         .verifying_keys()
 });
 
