@@ -181,16 +181,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
         let (reporter, health_service) = tonic_health::server::health_reporter();
-        for name in [
-            health_names::SERVER,
-            health_names::TOKEN_SERVICE,
-            health_names::VERIFY,
-            health_names::LEDGER,
-        ] {
-            reporter
-                .set_service_status(name, ServingStatus::NotServing)
-                .await;
-        }
+        report(&reporter, &health_names::ALL, ServingStatus::NotServing).await;
 
         let (grpc_addr, http_addr) = (self.grpc_addr(), self.http_addr());
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -203,16 +194,10 @@ impl Server {
         };
         let mut tasks = JoinSet::new();
 
-        let reflection_v1 = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        let reflection_v1 = reflection()
             .build_v1()
             .map_err(|e| StartupError::Serve(e.to_string()))?;
-        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        let reflection_v1alpha = reflection()
             .build_v1alpha()
             .map_err(|e| StartupError::Serve(e.to_string()))?;
         let token_service = TokenServiceServer::new(TokenServiceImpl::new(
@@ -254,31 +239,23 @@ impl Server {
         // The keys were self-tested in build(); test again right before
         // reporting SERVING, through the keys as now published.
         self.authority.self_test().map_err(StartupError::SelfTest)?;
-        for name in [
-            health_names::SERVER,
-            health_names::TOKEN_SERVICE,
-            health_names::VERIFY,
-        ] {
-            reporter
-                .set_service_status(name, ServingStatus::Serving)
-                .await;
-        }
+        report(
+            &reporter,
+            &[
+                health_names::SERVER,
+                health_names::TOKEN_SERVICE,
+                health_names::VERIFY,
+            ],
+            ServingStatus::Serving,
+        )
+        .await;
         info!(grpc = %grpc_addr, http = %http_addr, "serving");
 
         let grpc_task = tokio::spawn(grpc);
         let http_task = tokio::spawn(async move { http.await });
         shutdown.await;
         info!("shutting down: reporting NOT_SERVING and finishing calls in flight");
-        for name in [
-            health_names::SERVER,
-            health_names::TOKEN_SERVICE,
-            health_names::VERIFY,
-            health_names::LEDGER,
-        ] {
-            reporter
-                .set_service_status(name, ServingStatus::NotServing)
-                .await;
-        }
+        report(&reporter, &health_names::ALL, ServingStatus::NotServing).await;
         let _ = stop_tx.send(true);
         // Calls in flight get until the deadline, which stays inside
         // Kubernetes' default 30 s grace period.
@@ -298,6 +275,22 @@ impl Server {
             ))),
         }
     }
+}
+
+/// Sets every named health status at once.
+async fn report(reporter: &HealthReporter, names: &[&str], status: ServingStatus) {
+    for name in names {
+        reporter.set_service_status(*name, status).await;
+    }
+}
+
+/// Reflection over inkan's protocol, the error details its failures carry
+/// (so grpcurl prints them) and the health service.
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
 }
 
 /// Reports the ledger capability's health from a periodic ping, so probes

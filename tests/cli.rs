@@ -1,21 +1,12 @@
 //! The binary as an operator meets it: key generation, start-up refusals,
 //! `check` and `migrate`.
 
-use std::{
-    path::Path,
-    process::{Command, Output},
-};
+mod common;
+
+use std::{path::Path, process::Output};
 
 fn inkan(args: &[&str], dir: &Path) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_inkan"));
-    command.args(args).current_dir(dir);
-    // Only what each test passes: nothing from the developer's shell.
-    for (name, _) in std::env::vars() {
-        if name.starts_with("INKAN_") {
-            command.env_remove(name);
-        }
-    }
-    command.output().expect("run the inkan binary")
+    common::run_inkan(args, dir)
 }
 
 fn stderr(output: &Output) -> String {

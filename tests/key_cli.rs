@@ -1,22 +1,17 @@
 //! Key management as an operator does it: every start-up refusal with its
 //! message, the rotation commands, legacy keys, and `token inspect`.
 
+mod common;
+
 use std::{
     path::{Path, PathBuf},
-    process::{Command, Output},
+    process::Output,
 };
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 
 fn inkan(args: &[&str], dir: &Path) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_inkan"));
-    command.args(args).current_dir(dir);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("INKAN_") {
-            command.env_remove(name);
-        }
-    }
-    command.output().expect("run the inkan binary")
+    common::run_inkan(args, dir)
 }
 
 fn text(output: &Output) -> String {

@@ -197,16 +197,28 @@ async fn a_bad_new_key_set_is_refused_and_the_old_one_stays() {
         .unwrap()
         .into_inner();
 
-    for bad in [
+    for (refused, bad) in (1..).zip([
         "{ not json".to_owned(),
         r#"{"keys":[]}"#.to_owned(),
         // Valid JSON, but the one key is not active: no key would sign.
         std::fs::read_to_string(&app.keys_path)
             .unwrap()
             .replace("\"active\"", "\"verify_only\""),
-    ] {
+    ]) {
         std::fs::write(&app.keys_path, bad).unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let counted = format!("inkan_key_reloads_total{{outcome=\"refused\"}} {refused}");
+        let seen = async {
+            while !http_get(app.http_addr, "/metrics")
+                .await
+                .2
+                .contains(&counted)
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), seen)
+            .await
+            .expect("the bad key set was read and refused");
         let now = client
             .get_jwks(GetJwksRequest {})
             .await
@@ -250,13 +262,18 @@ async fn a_legacy_secret_accepts_old_tokens_until_its_sunset_and_counts_them() {
         .unwrap();
     });
     // The reload is visible in /metrics once applied.
-    for _ in 0..100 {
-        let (_, _, metrics) = http_get(app.http_addr, "/metrics").await;
-        if metrics.contains("inkan_key_reloads_total{outcome=\"applied\"} 1") {
-            break;
+    let applied = async {
+        loop {
+            let (_, _, metrics) = http_get(app.http_addr, "/metrics").await;
+            if metrics.contains("inkan_key_reloads_total{outcome=\"applied\"} 1") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    };
+    tokio::time::timeout(Duration::from_secs(10), applied)
+        .await
+        .expect("the key set with the legacy key was applied");
 
     // A token the former system made: HS256, no kid, its own issuer.
     let now = inkan::clock::now();

@@ -179,7 +179,7 @@ impl Authority {
         let subject = Subject::parse("inkan-self-test").map_err(|e| e.to_string())?;
         let client = ClientId::parse("inkan").map_err(|e| e.to_string())?;
         let token = self
-            .sign_with(
+            .sign(
                 active,
                 &subject,
                 &client,
@@ -220,29 +220,8 @@ impl Authority {
         }
     }
 
-    fn sign(
-        &self,
-        subject: &Subject,
-        client_id: &ClientId,
-        session: SessionId,
-        grant: &Grant,
-        now: i64,
-        expires_at: i64,
-    ) -> Result<String, AuthorityError> {
-        let keys = self.keys.current();
-        self.sign_with(
-            keys.set().active(),
-            subject,
-            client_id,
-            session,
-            grant,
-            now,
-            expires_at,
-        )
-    }
-
     #[allow(clippy::too_many_arguments)]
-    fn sign_with(
+    fn sign(
         &self,
         key: &SigningKey,
         subject: &Subject,

@@ -236,7 +236,16 @@ impl Authority {
         let expires_at = now
             .saturating_add(secs(self.policy.access_token_ttl))
             .min(session_ends);
-        let token = self.sign(subject, client_id, session, grant, now, expires_at)?;
+        let keys = self.keys.current();
+        let token = self.sign(
+            keys.set().active(),
+            subject,
+            client_id,
+            session,
+            grant,
+            now,
+            expires_at,
+        )?;
         Ok((token, expires_at))
     }
 }

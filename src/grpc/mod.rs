@@ -24,4 +24,6 @@ pub mod health_names {
     pub const VERIFY: &str = "inkan.v1.TokenService/Verify";
     /// Issue, Refresh, Revoke, ListSessions: need the ledger.
     pub const LEDGER: &str = "inkan.v1.TokenService/Ledger";
+    /// Every name above.
+    pub const ALL: [&str; 4] = [SERVER, TOKEN_SERVICE, VERIFY, LEDGER];
 }

@@ -424,3 +424,16 @@ pub fn header_for(app: &TestApp) -> jsonwebtoken::Header {
 pub fn forge(app: &TestApp, header: &jsonwebtoken::Header, claims: &serde_json::Value) -> String {
     jsonwebtoken::encode(header, claims, app.keys.active().encoding_key()).unwrap()
 }
+
+/// Runs the built `inkan` binary in `dir` with `args`, and none of the
+/// developer's `INKAN_*` variables: only what the test passes.
+pub fn run_inkan(args: &[&str], dir: &std::path::Path) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_inkan"));
+    command.args(args).current_dir(dir);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("INKAN_") {
+            command.env_remove(name);
+        }
+    }
+    command.output().expect("run the inkan binary")
+}
