@@ -90,8 +90,8 @@ enum KeysCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// One safe rotation step: add a `next` key; run again (after the JWKS
-    /// max-age) to promote it to active and retire the old active key; with
+    /// One safe rotation step: add a `next` key; run again (10 minutes later,
+    /// twice the JWKS max-age) to promote it to active and retire the old active key; with
     /// --drop-retired, remove keys whose tokens have all expired.
     Rotate {
         #[arg(long = "keys", env = "INKAN_KEYS_FILE")]
