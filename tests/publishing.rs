@@ -110,6 +110,13 @@ backend_tests! {
         for token in [&first.refresh_token, &second.refresh_token] {
             let secret = &token["inkan_rt_".len()..];
             assert!(!dump.contains(secret), "a raw refresh token is in the ledger");
+            // What is there is the SHA-256 of the whole token: the key the
+            // ledger looks tokens up by, so no prefix of a token is compared.
+            let digest: String = <sha2::Sha256 as sha2::Digest>::digest(token.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert!(dump.contains(&digest), "the ledger does not key tokens by their hash");
         }
         assert!(!dump.contains(&first.access_token));
         app.stop().await;
