@@ -50,11 +50,12 @@ async fn every_hostile_token_gets_the_right_answer_over_grpc() {
             name: format!("{header} at a listening URL"),
             token,
             expect: Expect::Refused("SIGNATURE_INVALID"),
+            exact_time: false,
         });
     }
 
     let mut wrong = Vec::new();
-    for case in &all {
+    for case in all.iter().filter(|c| !c.exact_time) {
         let request = with_key(
             VerifyRequest {
                 access_token: case.token.clone(),
@@ -120,7 +121,7 @@ fn the_local_verifier_gives_the_same_answers() {
             audience: None,
             required_scopes: &[],
             leeway: std::time::Duration::from_secs(30),
-            now: inkan::clock::now(),
+            now: forge.now,
             allow_expired: false,
             revocations: None,
         };

@@ -12,6 +12,7 @@ mod file;
 pub mod rotation;
 mod set;
 mod store;
+mod strength;
 mod verifying;
 
 use std::fmt;

@@ -7,42 +7,14 @@ use jsonwebtoken::{
     jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash},
     DecodingKey, EncodingKey,
 };
-use rsa::{pkcs8::DecodePrivateKey, traits::PublicKeyParts};
 use secrecy::ExposeSecret;
 use sha2::Sha256;
 
-use super::{KeyAlgorithm, KeyFileEntry, KeySetError, KeySetFile, KeyState, VerifyingKey};
+use super::{
+    strength::{check_rsa_size, check_secret_strength},
+    KeyAlgorithm, KeyFileEntry, KeySetError, KeySetFile, KeyState, VerifyingKey,
+};
 use crate::ids::Kid;
-
-/// Strings that people put where a secret belongs. A secret made only of
-/// repetitions of one of these (in any case) is refused.
-const PLACEHOLDERS: &[&str] = &[
-    "secret",
-    "changeme",
-    "change-me",
-    "change_me",
-    "password",
-    "placeholder",
-    "default",
-    "example",
-    "test",
-    "jwt",
-    "jwt_secret",
-    "jwt-secret",
-    "access_secret",
-    "refresh_secret",
-    "secret_key",
-    "your-secret",
-    "your_secret",
-    "yoursecret",
-    "mysecret",
-    "my-secret",
-    "todo",
-    "xxx",
-    "0",
-    "1",
-    "a",
-];
 
 /// One key of a validated set. Its `Debug` names the key, never its material.
 #[derive(Clone)]
@@ -255,56 +227,6 @@ impl fmt::Debug for SigningKey {
             .field("fingerprint", &self.fingerprint)
             .finish_non_exhaustive()
     }
-}
-
-fn check_rsa_size(kid: &str, pem: &[u8]) -> Result<(), KeySetError> {
-    let text = std::str::from_utf8(pem).map_err(|_| KeySetError::MaterialMismatch {
-        kid: kid.into(),
-        alg: "RS256",
-    })?;
-    let key = rsa::RsaPrivateKey::from_pkcs8_pem(text)
-        .or_else(|_| rsa::pkcs1::DecodeRsaPrivateKey::from_pkcs1_pem(text))
-        .map_err(|_| KeySetError::MaterialMismatch {
-            kid: kid.into(),
-            alg: "RS256",
-        })?;
-    let bits = key.size() * 8;
-    if bits < 2048 {
-        return Err(KeySetError::RsaTooShort {
-            kid: kid.into(),
-            bits,
-        });
-    }
-    Ok(())
-}
-
-fn check_secret_strength(kid: &str, secret: &[u8]) -> Result<(), KeySetError> {
-    if secret.len() < 32 {
-        return Err(KeySetError::SecretTooShort {
-            kid: kid.into(),
-            len: secret.len(),
-        });
-    }
-    let placeholder = KeySetError::SecretPlaceholder { kid: kid.into() };
-    if secret.iter().all(|b| *b == secret[0]) {
-        return Err(placeholder);
-    }
-    if let Ok(text) = std::str::from_utf8(secret) {
-        let text = text.trim().to_ascii_lowercase();
-        let repeats = |word: &str| {
-            !word.is_empty()
-                && text.len() % word.len() == 0
-                && text
-                    .as_bytes()
-                    .chunks(word.len())
-                    .all(|c| c == word.as_bytes())
-        };
-        let is_setting_name = text.starts_with("inkan_") || text == kid.to_ascii_lowercase();
-        if is_setting_name || PLACEHOLDERS.iter().any(|w| repeats(w)) {
-            return Err(placeholder);
-        }
-    }
-    Ok(())
 }
 
 fn secret_fingerprint(key: &EncodingKey) -> String {

@@ -38,6 +38,9 @@ pub struct Case {
     pub name: String,
     pub token: String,
     pub expect: Expect,
+    /// Sits exactly on a time edge, so only a verifier given the forge's
+    /// own `now` can judge it; a call over the network takes a moment.
+    pub exact_time: bool,
 }
 
 /// A key set with one key of every kind, and the means to forge with it.
@@ -45,6 +48,8 @@ pub struct Forge {
     pub file: KeySetFile,
     pub set: KeySet,
     pub session: String,
+    /// The time every case is built around, in Unix seconds.
+    pub now: i64,
 }
 
 fn pem(entry: &KeyFileEntry) -> String {
@@ -80,6 +85,7 @@ impl Forge {
             file,
             set,
             session: "6c3b7a4e-59f1-4a56-9e1d-2f8c0f7a9b10".into(),
+            now: inkan::clock::now(),
         }
     }
 
@@ -110,7 +116,7 @@ impl Forge {
 
     /// Claims of a token inkan would accept, at the current time.
     pub fn claims(&self) -> Value {
-        let now = inkan::clock::now();
+        let now = self.now;
         json!({
             "iss": ISSUER, "sub": "user-42", "aud": "orders",
             "exp": now + 600, "iat": now, "nbf": now,
@@ -218,6 +224,7 @@ pub fn cases(f: &Forge) -> Vec<Case> {
             name: name.to_owned(),
             token,
             expect,
+            exact_time: name.starts_with("at the edge: "),
         });
     };
     use Expect::{Accepted, Refused};
@@ -226,7 +233,7 @@ pub fn cases(f: &Forge) -> Vec<Case> {
     let claims = f.claims();
     let payload = claims.to_string();
     let ed = f.kid(EdDSA);
-    let now = inkan::clock::now();
+    let now = f.now;
     let good = f.good(EdDSA);
     let (good_h, good_p, good_s) = {
         let p: Vec<&str> = good.split('.').collect();
@@ -490,38 +497,69 @@ pub fn cases(f: &Forge) -> Vec<Case> {
     );
     add(
         "claims",
-        "exp 29 s ago (inside the 30 s leeway)",
+        "at the edge: exp 29 s ago (inside the 30 s leeway)",
         edit(json!({"exp": now - 29}), &[]),
         Accepted,
     );
     add(
         "claims",
-        "exp 30 s ago (the leeway's edge)",
+        "at the edge: exp 30 s ago (the leeway's end)",
         edit(json!({"exp": now - 30}), &[]),
         Refused("TOKEN_EXPIRED"),
     );
     add(
         "claims",
-        "exp 31 s ago",
+        "at the edge: exp 31 s ago",
         edit(json!({"exp": now - 31}), &[]),
         Refused("TOKEN_EXPIRED"),
     );
     add(
         "claims",
-        "nbf 29 s ahead",
+        "at the edge: nbf 29 s ahead",
         edit(json!({"nbf": now + 29}), &[]),
         Accepted,
     );
     add(
         "claims",
-        "nbf 31 s ahead",
+        "at the edge: nbf 31 s ahead",
         edit(json!({"nbf": now + 31}), &[]),
         Refused("TOKEN_NOT_YET_VALID"),
     );
     add(
         "claims",
-        "iat 31 s ahead",
+        "at the edge: iat 31 s ahead",
         edit(json!({"iat": now + 31}), &[]),
+        Refused("TOKEN_NOT_YET_VALID"),
+    );
+    // The same edges with room to spare, for verifiers a call away.
+    add(
+        "claims",
+        "exp 20 s ago",
+        edit(json!({"exp": now - 20}), &[]),
+        Accepted,
+    );
+    add(
+        "claims",
+        "exp 40 s ago",
+        edit(json!({"exp": now - 40}), &[]),
+        Refused("TOKEN_EXPIRED"),
+    );
+    add(
+        "claims",
+        "nbf 20 s ahead",
+        edit(json!({"nbf": now + 20}), &[]),
+        Accepted,
+    );
+    add(
+        "claims",
+        "nbf 40 s ahead",
+        edit(json!({"nbf": now + 40}), &[]),
+        Refused("TOKEN_NOT_YET_VALID"),
+    );
+    add(
+        "claims",
+        "iat 40 s ahead",
+        edit(json!({"iat": now + 40}), &[]),
         Refused("TOKEN_NOT_YET_VALID"),
     );
     add(

@@ -9,26 +9,26 @@
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
-use sha2::{Digest, Sha256};
-
 use secrecy::ExposeSecret;
 use tokio::{net::TcpListener, sync::watch, task::JoinSet};
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic_health::{server::HealthReporter, ServingStatus};
-use tracing::{error, info, warn};
+use tracing::{info, warn};
+
+mod background;
 
 use crate::{
     authority::Authority,
     callers::CallerRegistry,
-    clock::now,
     config::{Config, KeySource},
     grpc::{health_names, TokenServiceImpl, MAX_REQUEST_BYTES},
-    keys::{KeyAlgorithm, KeySet, KeySetFile, KeyStore},
+    keys::{KeyAlgorithm, KeySet, KeyStore},
     ledger::Ledger,
     metrics::Metrics,
     proto::{self, v1::token_service_server::TokenServiceServer},
     revocations::RevocationCache,
 };
+use background::{purge_ended, watch_key_file, watch_ledger};
 
 /// How often the revocation cache polls the ledger.
 const REVOCATION_POLL: Duration = Duration::from_millis(500);
@@ -291,113 +291,4 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-}
-
-/// Reports the ledger capability's health from a periodic ping, so probes
-/// see "Verify up, ledger down" instead of one opaque failure.
-async fn watch_ledger(ledger: Ledger, reporter: HealthReporter, stop: impl Future<Output = ()>) {
-    tokio::pin!(stop);
-    let mut ticker = tokio::time::interval(LEDGER_HEALTH_INTERVAL);
-    let mut last = None;
-    loop {
-        tokio::select! {
-            _ = &mut stop => return,
-            _ = ticker.tick() => {}
-        }
-        let status = match ledger.ping().await {
-            Ok(()) => ServingStatus::Serving,
-            Err(err) => {
-                if last != Some(ServingStatus::NotServing) {
-                    error!(error = ?err, "ledger unreachable; Issue, Refresh and Revoke will fail until it is back");
-                }
-                ServingStatus::NotServing
-            }
-        };
-        if last != Some(status) {
-            reporter
-                .set_service_status(health_names::LEDGER, status)
-                .await;
-            last = Some(status);
-        }
-    }
-}
-
-/// Reloads the key-set file when its content changes. Polling the content
-/// (not watching inodes) also catches a Kubernetes Secret update, which
-/// swaps a symlink. A new set is put in service only if it is valid and
-/// passes the self-test; otherwise it is logged, counted, and the set in
-/// force stays.
-async fn watch_key_file(
-    path: PathBuf,
-    authority: Arc<Authority>,
-    interval: Duration,
-    stop: impl Future<Output = ()>,
-) {
-    tokio::pin!(stop);
-    let digest = |bytes: &[u8]| Sha256::digest(bytes).to_vec();
-    let mut seen = tokio::fs::read(&path).await.ok().map(|b| digest(&b));
-    let mut unreadable = false;
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = &mut stop => return,
-            _ = ticker.tick() => {}
-        }
-        let bytes = match tokio::fs::read(&path).await {
-            Ok(bytes) => bytes,
-            Err(err) => {
-                if !unreadable {
-                    warn!(path = %path.display(), error = %err, "key-set file unreadable; keeping the keys in force");
-                    unreadable = true;
-                }
-                continue;
-            }
-        };
-        unreadable = false;
-        let current = digest(&bytes);
-        if seen.as_ref() == Some(&current) {
-            continue;
-        }
-        seen = Some(current);
-        let outcome = std::str::from_utf8(&bytes)
-            .map_err(|_| "the file is not UTF-8 text".to_owned())
-            .and_then(|text| KeySetFile::parse(text).map_err(|e| e.to_string()))
-            .and_then(|file| KeySet::from_file_contents(&file).map_err(|e| e.to_string()))
-            .and_then(|set| authority.reload_keys(set));
-        match outcome {
-            Ok(()) => {
-                let keys = authority.keys().current();
-                let kids: Vec<String> = keys
-                    .set()
-                    .keys()
-                    .iter()
-                    .map(|k| format!("{}:{}", k.kid(), k.state()))
-                    .collect();
-                info!(keys = ?kids, active = %keys.set().active().kid(), "key set reloaded");
-                authority.metrics().key_reload(true);
-            }
-            Err(reason) => {
-                error!(path = %path.display(), reason = %reason, "new key set refused; the previous one stays in force");
-                authority.metrics().key_reload(false);
-            }
-        }
-    }
-}
-
-/// Deletes sessions and refresh tokens that ended more than a day ago.
-async fn purge_ended(ledger: Ledger, stop: impl Future<Output = ()>) {
-    tokio::pin!(stop);
-    let mut ticker = tokio::time::interval(PURGE_INTERVAL);
-    loop {
-        tokio::select! {
-            _ = &mut stop => return,
-            _ = ticker.tick() => {}
-        }
-        match ledger.purge_ended(now() - PURGE_RETENTION_SECS).await {
-            Ok(0) => {}
-            Ok(rows) => info!(rows, "purged ended sessions and refresh tokens"),
-            Err(err) => warn!(error = ?err, "purging ended records failed; will retry"),
-        }
-    }
 }
