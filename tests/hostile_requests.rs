@@ -79,8 +79,8 @@ async fn hostile_requests_get_clear_answers_and_the_server_keeps_serving() {
         .insert("grpc-timeout", "soon".parse().unwrap());
     let answered = client.issue(request).await;
     assert!(
-        answered.is_ok() || answered.as_ref().unwrap_err().code() != tonic::Code::Internal,
-        "{answered:?}"
+        answered.is_ok(),
+        "a malformed grpc-timeout broke the call: {answered:?}"
     );
 
     // A method that does not exist.

@@ -14,6 +14,37 @@ fn inkan(args: &[&str], dir: &Path) -> Output {
     common::run_inkan(args, dir)
 }
 
+/// Starts `inkan serve --dev` with `keys`; its output if it refused to
+/// start, or `None` (after stopping it) if it was still serving 30 s later.
+fn refused_start(keys: &Path, dir: &Path) -> Option<Output> {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_inkan"))
+        .args([
+            "serve",
+            "--dev",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--keys",
+        ])
+        .arg(keys)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run the inkan binary");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return Some(child.wait_with_output().unwrap());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
 fn text(output: &Output) -> String {
     format!(
         "{}{}",
@@ -110,11 +141,8 @@ fn each_bad_key_set_stops_start_up_with_a_message_naming_the_problem() {
     ];
     for (name, keys, expected) in cases {
         let path = write(dir.path(), "keys.json", &format!(r#"{{"keys":[{keys}]}}"#));
-        let out = inkan(
-            &["serve", "--dev", "--keys", path.to_str().unwrap()],
-            dir.path(),
-        );
-        assert!(!out.status.success(), "{name}: the server started");
+        let out = refused_start(&path, dir.path())
+            .unwrap_or_else(|| panic!("{name}: the server started"));
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         let line = err
             .lines()

@@ -160,10 +160,11 @@ impl SigningKey {
             let (None, Some(secret)) = (&entry.private_key_pem, &entry.secret) else {
                 return Err(wrong_field("\"secret\"", "\"private_key_pem\""));
             };
+            let encoded = secret.expose_secret().trim();
             let bytes = URL_SAFE_NO_PAD
-                .decode(secret.expose_secret().trim())
+                .decode(encoded)
                 .map_err(|_| KeySetError::SecretEncoding { kid: name.clone() })?;
-            check_secret_strength(&name, &bytes)?;
+            check_secret_strength(&name, encoded, &bytes)?;
             (
                 EncodingKey::from_secret(&bytes),
                 DecodingKey::from_secret(&bytes),
@@ -395,6 +396,20 @@ mod tests {
             assert!(
                 matches!(err, KeySetError::SecretPlaceholder { .. }),
                 "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_placeholder_typed_straight_into_the_file_is_refused() {
+        // Typed, not encoded: these decode to 33 patterned bytes.
+        for typed in ["a".repeat(44), "changeme".repeat(6), "abcdefgh".repeat(6)] {
+            let mut entry = hs_entry("hs", b"");
+            entry.secret = Some(SecretString::from(typed.clone()));
+            let err = load(vec![entry]).unwrap_err();
+            assert!(
+                matches!(err, KeySetError::SecretPlaceholder { .. }),
+                "{typed}: {err}"
             );
         }
     }

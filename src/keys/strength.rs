@@ -58,7 +58,43 @@ pub(super) fn check_rsa_size(kid: &str, pem: &[u8]) -> Result<(), KeySetError> {
     Ok(())
 }
 
-pub(super) fn check_secret_strength(kid: &str, secret: &[u8]) -> Result<(), KeySetError> {
+/// Fewest distinct byte values 32 random bytes may show: random bytes show
+/// about 30; anything near a dozen was typed, not drawn.
+const MIN_DISTINCT_BYTES: usize = 16;
+
+fn is_placeholder_text(text: &str, kid: &str) -> bool {
+    let text = text.trim().to_ascii_lowercase();
+    let repeats = |word: &str| {
+        !word.is_empty()
+            && text.len().is_multiple_of(word.len())
+            && text
+                .as_bytes()
+                .chunks(word.len())
+                .all(|c| c == word.as_bytes())
+    };
+    let is_setting_name = text.starts_with("inkan_") || text == kid.to_ascii_lowercase();
+    // A short period means a typed pattern: "abcabcabc…", "aaaa…".
+    let periodic = (1..=8).any(|period| {
+        text.len() >= 2 * period
+            && text
+                .as_bytes()
+                .iter()
+                .skip(period)
+                .zip(text.as_bytes())
+                .all(|(a, b)| a == b)
+    });
+    is_setting_name || periodic || PLACEHOLDERS.iter().any(|w| repeats(w))
+}
+
+/// Refuses an HS256 secret that is short, patterned, a placeholder or a
+/// setting name. `encoded` is the text as written in the file and `secret`
+/// the bytes it decodes to: a person who types `changeme…` into the file
+/// (without encoding it) must be caught as surely as one who encodes it.
+pub(super) fn check_secret_strength(
+    kid: &str,
+    encoded: &str,
+    secret: &[u8],
+) -> Result<(), KeySetError> {
     if secret.len() < 32 {
         return Err(KeySetError::SecretTooShort {
             kid: kid.into(),
@@ -66,21 +102,15 @@ pub(super) fn check_secret_strength(kid: &str, secret: &[u8]) -> Result<(), KeyS
         });
     }
     let placeholder = KeySetError::SecretPlaceholder { kid: kid.into() };
-    if secret.iter().all(|b| *b == secret[0]) {
+    let distinct = secret
+        .iter()
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    if distinct < MIN_DISTINCT_BYTES || is_placeholder_text(encoded, kid) {
         return Err(placeholder);
     }
     if let Ok(text) = std::str::from_utf8(secret) {
-        let text = text.trim().to_ascii_lowercase();
-        let repeats = |word: &str| {
-            !word.is_empty()
-                && text.len() % word.len() == 0
-                && text
-                    .as_bytes()
-                    .chunks(word.len())
-                    .all(|c| c == word.as_bytes())
-        };
-        let is_setting_name = text.starts_with("inkan_") || text == kid.to_ascii_lowercase();
-        if is_setting_name || PLACEHOLDERS.iter().any(|w| repeats(w)) {
+        if is_placeholder_text(text, kid) {
             return Err(placeholder);
         }
     }

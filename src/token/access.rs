@@ -364,6 +364,13 @@ pub(super) fn check_claims(
         Profile::Inkan { key_id, .. } => (key_id, false),
         Profile::Legacy { label, .. } => (label, true),
     };
+    // A former system's sid, jti or client_id names nothing of inkan's: a
+    // legacy token must never be taken for one of inkan's sessions.
+    let (session_id, token_id, client_id) = if legacy {
+        (None, None, None)
+    } else {
+        (session_id, token_id, client_id)
+    };
     Ok(VerifiedAccessToken {
         subject,
         session_id,

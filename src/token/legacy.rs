@@ -48,17 +48,18 @@ pub(super) fn verify_legacy(
             Ok(claims) => {
                 // A former system's long-lived refresh JWT, signed with the
                 // same secret, must not pass as an access token.
-                let lifetime = match (
-                    claims.get("iat").and_then(|v| v.as_i64()),
-                    claims.get("exp").and_then(|v| v.as_i64()),
-                ) {
-                    (Some(iat), Some(exp)) => exp.saturating_sub(iat),
-                    _ => {
-                        return Err(VerifyError::Malformed(
-                            "a legacy token needs integer iat and exp claims",
-                        ))
-                    }
+                // From issue if the token says when that was, otherwise from
+                // now: either way no more than an access token's life.
+                let Some(exp) = claims.get("exp").and_then(|v| v.as_i64()) else {
+                    return Err(VerifyError::Malformed(
+                        "its exp claim is missing or not an integer",
+                    ));
                 };
+                let from = claims
+                    .get("iat")
+                    .and_then(|v| v.as_i64())
+                    .unwrap_or(expect.now);
+                let lifetime = exp.saturating_sub(from);
                 if lifetime > LEGACY_MAX_LIFETIME_SECS {
                     return Err(VerifyError::TypeInvalid(
                         "token lives longer than any access token (24 h); it is not an access token",
