@@ -204,6 +204,13 @@ async fn a_bad_new_key_set_is_refused_and_the_old_one_stays() {
         std::fs::read_to_string(&app.keys_path)
             .unwrap()
             .replace("\"active\"", "\"verify_only\""),
+        // Valid on its own, but the kid in service now names other material:
+        // every token it signed would fail.
+        {
+            let mut impostor = KeySetFile::generate(inkan::keys::KeyAlgorithm::EdDSA).unwrap();
+            impostor.keys[0].kid = app.keys.active().kid().to_string();
+            impostor.to_json()
+        },
     ]) {
         std::fs::write(&app.keys_path, bad).unwrap();
         let counted = format!("inkan_key_reloads_total{{outcome=\"refused\"}} {refused}");
@@ -239,7 +246,7 @@ async fn a_bad_new_key_set_is_refused_and_the_old_one_stays() {
     }
     let (_, _, metrics) = http_get(app.http_addr, "/metrics").await;
     assert!(
-        metrics.contains("inkan_key_reloads_total{outcome=\"refused\"} 3"),
+        metrics.contains("inkan_key_reloads_total{outcome=\"refused\"} 4"),
         "{metrics}"
     );
     app.stop().await;

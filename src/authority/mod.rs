@@ -154,11 +154,42 @@ impl Authority {
 
     /// Puts a new key set in service if it passes the self-test; otherwise
     /// the keys in service stay, and the reason comes back.
-    pub fn reload_keys(&self, set: KeySet) -> Result<(), String> {
+    ///
+    /// Against the set in service: a kid that keeps its name but changes its
+    /// material or algorithm is refused (its tokens would all fail, and
+    /// consumers holding the old key would never refetch). Dropping the
+    /// active key, or signing with a key that was never published, is
+    /// allowed (an emergency may need it) but comes back as a warning.
+    pub fn reload_keys(&self, set: KeySet) -> Result<Vec<String>, String> {
+        let current = self.keys.current();
+        let mut warnings = Vec::new();
+        for old in current.set().keys() {
+            match set.keys().iter().find(|new| new.kid() == old.kid()) {
+                Some(new) if new.fingerprint() != old.fingerprint() || new.alg() != old.alg() => {
+                    return Err(format!(
+                        "key {} changed its material or algorithm; a new key needs a new kid",
+                        old.kid()
+                    ));
+                }
+                Some(_) => {}
+                None if old.kid() == current.set().active().kid() => warnings.push(format!(
+                    "the active key {} was removed: tokens it signed are refused from now on",
+                    old.kid()
+                )),
+                None => {}
+            }
+        }
+        let active = set.active().kid();
+        if !current.set().keys().iter().any(|k| k.kid() == active) {
+            warnings.push(format!(
+                "key {active} signs without having been published first: consumers with a cached key set \
+                 will refuse its tokens until they refetch"
+            ));
+        }
         let candidate = Arc::new(PublishedKeys::new(set));
         self.self_test_keys(&candidate)?;
         self.keys.replace_published(candidate);
-        Ok(())
+        Ok(warnings)
     }
 
     fn self_test_keys(&self, keys: &PublishedKeys) -> Result<(), String> {

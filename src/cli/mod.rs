@@ -106,8 +106,10 @@ enum KeysCommand {
         /// and legacy keys past their sunset.
         #[arg(long)]
         drop_retired: bool,
-        /// The longest an access token lives, leeway included.
-        #[arg(long, default_value = "15m 30s", value_parser = humantime::parse_duration)]
+        /// How long after a key retires its last token may still be alive:
+        /// the access-token lifetime and leeway (15m 30s by default), plus
+        /// time for every replica to load the file that retired it.
+        #[arg(long, default_value = "20m 30s", value_parser = humantime::parse_duration)]
         token_lifetime: std::time::Duration,
     },
     /// Add a former system's HS256 secret as a legacy key: it verifies tokens

@@ -115,15 +115,32 @@ impl KeySetFile {
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
         let dir = dir.unwrap_or_else(|| Path::new("."));
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        let tmp = dir.join(format!(".{}.tmp", name.unwrap_or_else(|| "keys".into())));
+        let mut tag = [0u8; 8];
+        OsRng.fill_bytes(&mut tag);
+        let tag: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+        // A fresh name, created new (never following a planted link), with
+        // owner-only permissions set explicitly whatever the umask.
+        let tmp = dir.join(format!(
+            ".{}.{tag}.tmp",
+            name.unwrap_or_else(|| "keys".into())
+        ));
         let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
+        options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut file = options.open(&tmp)?;
-        file.write_all(self.to_json().as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
+        #[cfg(unix)]
+        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        let written = file
+            .write_all(self.to_json().as_bytes())
+            .and_then(|()| file.sync_all())
+            .and_then(|()| std::fs::rename(&tmp, path));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written?;
+        // Make the rename itself durable.
+        std::fs::File::open(dir).and_then(|d| d.sync_all())
     }
 }
 

@@ -87,8 +87,8 @@ impl SigningKey {
     }
 
     /// A fingerprint to compare environments by: the RFC 7638 SHA-256
-    /// thumbprint of the public key, or for a secret an HMAC of a fixed
-    /// label under it (which reveals nothing about the secret).
+    /// thumbprint of the public key, or for a secret a slow PBKDF2 of it
+    /// (so the fingerprint is no cheap test for guesses of the secret).
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
     }
@@ -230,12 +230,19 @@ impl fmt::Debug for SigningKey {
     }
 }
 
+/// Rounds of the shared-secret fingerprint: slow enough that a logged
+/// fingerprint is no practical way to test guesses of a secret.
+const FINGERPRINT_ROUNDS: u32 = 200_000;
+
 fn secret_fingerprint(key: &EncodingKey) -> String {
-    use hmac::{Mac, SimpleHmac};
-    let mut mac = <SimpleHmac<Sha256> as Mac>::new_from_slice(key.as_bytes())
-        .expect("HMAC accepts keys of any length");
-    mac.update(b"inkan key fingerprint");
-    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    let mut out = [0u8; 16];
+    pbkdf2::pbkdf2_hmac::<Sha256>(
+        key.as_bytes(),
+        b"inkan key fingerprint",
+        FINGERPRINT_ROUNDS,
+        &mut out,
+    );
+    URL_SAFE_NO_PAD.encode(out)
 }
 
 /// A validated key set: exactly one active key, unique kids, every key's

@@ -56,13 +56,13 @@ pub(super) async fn watch_ledger(
 /// force stays.
 pub(super) async fn watch_key_file(
     path: PathBuf,
+    loaded: Vec<u8>,
     authority: Arc<Authority>,
     interval: Duration,
     stop: impl Future<Output = ()>,
 ) {
     tokio::pin!(stop);
-    let digest = |bytes: &[u8]| Sha256::digest(bytes).to_vec();
-    let mut seen = tokio::fs::read(&path).await.ok().map(|b| digest(&b));
+    let mut seen = Some(loaded);
     let mut unreadable = false;
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -93,7 +93,10 @@ pub(super) async fn watch_key_file(
             .and_then(|file| KeySet::from_file_contents(&file).map_err(|e| e.to_string()))
             .and_then(|set| authority.reload_keys(set));
         match outcome {
-            Ok(()) => {
+            Ok(warnings) => {
+                for warning in warnings {
+                    warn!(path = %path.display(), "{warning}");
+                }
                 let keys = authority.keys().current();
                 let kids: Vec<String> = keys
                     .set()
@@ -110,6 +113,11 @@ pub(super) async fn watch_key_file(
             }
         }
     }
+}
+
+/// The digest the key-set watcher compares file contents by.
+pub(super) fn digest(bytes: &[u8]) -> Vec<u8> {
+    Sha256::digest(bytes).to_vec()
 }
 
 /// Deletes sessions and refresh tokens that ended more than a day ago.

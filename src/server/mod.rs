@@ -22,7 +22,7 @@ use crate::{
     callers::CallerRegistry,
     config::{Config, KeySource},
     grpc::{health_names, TokenServiceImpl, MAX_REQUEST_BYTES},
-    keys::{KeyAlgorithm, KeySet, KeyStore},
+    keys::{KeyAlgorithm, KeySet, KeySetFile, KeyStore},
     ledger::Ledger,
     metrics::Metrics,
     proto::{self, v1::token_service_server::TokenServiceServer},
@@ -67,7 +67,8 @@ pub enum StartupError {
 /// A server that has started everything but not yet begun to serve.
 pub struct Server {
     authority: Arc<Authority>,
-    key_file: Option<PathBuf>,
+    /// The key-set file and the digest of what was loaded from it.
+    key_file: Option<(PathBuf, Vec<u8>)>,
     key_reload_interval: Duration,
     callers: Arc<CallerRegistry>,
     revocations: Arc<RevocationCache>,
@@ -78,15 +79,33 @@ pub struct Server {
 
 /// Loads the key set the configuration names.
 pub fn load_keys(source: &KeySource) -> Result<KeySet, StartupError> {
-    match source {
-        KeySource::File(path) => KeySet::load(path).map_err(|source| StartupError::Keys {
-            path: path.display().to_string(),
-            source,
-        }),
+    read_keys(source).map(|(set, _)| set)
+}
+
+/// The key set, and the digest of the file's bytes it came from (so the
+/// reload watcher starts from exactly what was loaded).
+fn read_keys(source: &KeySource) -> Result<(KeySet, Option<Vec<u8>>), StartupError> {
+    let path = match source {
+        KeySource::File(path) => path,
         KeySource::Ephemeral => {
-            KeySet::ephemeral(KeyAlgorithm::EdDSA).map_err(StartupError::DevKey)
+            let set = KeySet::ephemeral(KeyAlgorithm::EdDSA).map_err(StartupError::DevKey)?;
+            return Ok((set, None));
         }
-    }
+    };
+    let refused = |source| StartupError::Keys {
+        path: path.display().to_string(),
+        source,
+    };
+    let bytes = std::fs::read(path).map_err(|source| {
+        refused(crate::keys::KeySetError::Read {
+            path: path.clone(),
+            source,
+        })
+    })?;
+    let text = String::from_utf8_lossy(&bytes);
+    let file = KeySetFile::parse(&text).map_err(refused)?;
+    let set = KeySet::from_file_contents(&file).map_err(refused)?;
+    Ok((set, Some(background::digest(&bytes))))
 }
 
 impl Server {
@@ -96,7 +115,7 @@ impl Server {
         if config.dev {
             warn!("DEV MODE: callers are not authenticated, Issue is open to anyone; never expose this server");
         }
-        let keys = load_keys(&config.keys)?;
+        let (keys, loaded_digest) = read_keys(&config.keys)?;
         if config.keys == KeySource::Ephemeral {
             warn!(
                 kid = %keys.active().kid(),
@@ -139,9 +158,9 @@ impl Server {
                 .await
                 .map_err(|source| StartupError::Bind { addr, source })
         };
-        let key_file = match &config.keys {
-            KeySource::File(path) => Some(path.clone()),
-            KeySource::Ephemeral => None,
+        let key_file = match (&config.keys, loaded_digest) {
+            (KeySource::File(path), Some(digest)) => Some((path.clone(), digest)),
+            _ => None,
         };
         Ok(Self {
             authority,
@@ -227,9 +246,10 @@ impl Server {
             stopped(),
         ));
         tasks.spawn(purge_ended(self.authority.ledger().clone(), stopped()));
-        if let Some(path) = self.key_file.clone() {
+        if let Some((path, loaded)) = self.key_file.clone() {
             tasks.spawn(watch_key_file(
                 path,
+                loaded,
                 self.authority.clone(),
                 self.key_reload_interval,
                 stopped(),
