@@ -13,7 +13,7 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::authority::Authority;
+use crate::authority::{Authority, JWKS_MAX_AGE};
 
 /// Where the JWKS is served.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
@@ -31,8 +31,8 @@ pub fn router(authority: Arc<Authority>) -> Router {
 }
 
 async fn jwks(State(authority): State<Arc<Authority>>) -> Response {
-    let jwks = authority.jwks();
-    let cache = format!("public, max-age={}", jwks.max_age.as_secs());
+    let keys = authority.keys().current();
+    let cache = format!("public, max-age={}", JWKS_MAX_AGE.as_secs());
     (
         [
             (
@@ -44,7 +44,7 @@ async fn jwks(State(authority): State<Arc<Authority>>) -> Response {
                 HeaderValue::from_str(&cache).unwrap_or(HeaderValue::from_static("no-cache")),
             ),
         ],
-        jwks.keys.jwks_json().to_owned(),
+        keys.jwks_json().to_owned(),
     )
         .into_response()
 }
@@ -62,9 +62,8 @@ async fn metrics(State(authority): State<Arc<Authority>>) -> Response {
 
 async fn openid_configuration(State(authority): State<Arc<Authority>>) -> Response {
     let issuer = &authority.policy().issuer;
-    let keys = authority.jwks();
+    let keys = authority.keys().current();
     let mut algs: Vec<&str> = keys
-        .keys
         .set()
         .keys()
         .iter()

@@ -66,14 +66,6 @@ impl std::fmt::Debug for TokenPair {
     }
 }
 
-/// The public key set as GetJwks and the HTTP endpoint serve it.
-#[derive(Debug, Clone)]
-pub struct Jwks {
-    pub keys: Arc<PublishedKeys>,
-    /// How long consumers may cache it.
-    pub max_age: Duration,
-}
-
 /// The token authority. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct Authority {
@@ -134,14 +126,6 @@ impl Authority {
     /// The ledger, for health checks and maintenance.
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
-    }
-
-    /// The published keys.
-    pub fn jwks(&self) -> Jwks {
-        Jwks {
-            keys: self.keys.current(),
-            max_age: JWKS_MAX_AGE,
-        }
     }
 
     /// Signs a token with the active key and verifies it through the keys as
