@@ -1,7 +1,7 @@
 //! Keys without surprises: rotation while serving, hot reload under load,
 //! refusal of a bad new key set, legacy HS256 migration, and WatchKeys.
 
-mod common;
+use crate::common;
 
 use std::{
     sync::{

@@ -4,7 +4,7 @@
 //! installs them); without them the test says so and passes, unless
 //! INKAN_REQUIRE_PYJWT is set, as CI sets it.
 
-mod common;
+use crate::common;
 
 use common::{admin, issue_request, TestApp, ISSUER};
 

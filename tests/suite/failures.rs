@@ -1,7 +1,7 @@
 //! Every failure reason the core service can produce, each with the code and
 //! action DESIGN.md binds to it, and a message a person can act on.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

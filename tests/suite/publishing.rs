@@ -1,7 +1,7 @@
 //! What other services rely on without calling Verify: the JWKS over HTTP
 //! and gRPC, OpenID discovery, health, and a ledger that holds no raw token.
 
-mod common;
+use crate::common;
 
 use common::{admin, http_get, issue_request, TestApp, ISSUER};
 use inkan::proto::v1::GetJwksRequest;

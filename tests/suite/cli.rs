@@ -1,7 +1,7 @@
 //! The binary as an operator meets it: key generation, start-up refusals,
 //! `check` and `migrate`.
 
-mod common;
+use crate::common;
 
 use std::{path::Path, process::Output};
 

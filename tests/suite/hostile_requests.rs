@@ -2,7 +2,7 @@
 //! methods that do not exist. Each gets a clear answer and the server keeps
 //! serving.
 
-mod common;
+use crate::common;
 
 use common::{admin, assert_refused, issue_request, with_key, TestApp, VERIFIER_KEY};
 use inkan::proto::v1::{IssueRequest, VerifyRequest};

@@ -1,7 +1,7 @@
 //! Key management as an operator does it: every start-up refusal with its
 //! message, the rotation commands, legacy keys, and `token inspect`.
 
-mod common;
+use crate::common;
 
 use std::{
     path::{Path, PathBuf},

@@ -1,7 +1,7 @@
 //! The life of a session as a client sees it: Issue, Verify, Refresh,
 //! replay, Revoke; and rotation under concurrency.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,8 +2,8 @@
 //! over gRPC and given to the local verifier, must get the same, right
 //! answer; never INTERNAL, never a panic, never an outbound request.
 
-mod common;
-mod hostile;
+use crate::common;
+use crate::hostile;
 
 use std::{collections::BTreeMap, net::TcpListener};
 

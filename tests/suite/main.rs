@@ -1,0 +1,22 @@
+//! The integration suite, as one test binary: every module starts real
+//! inkan servers in-process (or runs the `inkan` binary) and talks to them
+//! as a client would. One binary links tonic and SeaORM once instead of
+//! once per file, which is most of the suite's build time on two cores.
+//! (`tests/no_leaks.rs` stays apart: it owns the global log subscriber.)
+
+#[macro_use]
+#[path = "../common/mod.rs"]
+mod common;
+#[path = "../hostile/mod.rs"]
+mod hostile;
+
+mod cli;
+mod failures;
+mod grpcurl;
+mod hostile_requests;
+mod hostile_tokens;
+mod key_cli;
+mod keys;
+mod lifecycle;
+mod publishing;
+mod pyjwt;
