@@ -26,6 +26,8 @@ const ENV_SETTINGS: &[&str] = &[
     "issuer",
     "grpc_addr",
     "http_addr",
+    "metrics_addr",
+    "http_header_timeout",
     "access_token_ttl",
     "refresh_token_idle_ttl",
     "session_lifetime",
@@ -55,6 +57,13 @@ pub struct Settings {
     pub issuer: Option<String>,
     pub grpc_addr: Option<SocketAddr>,
     pub http_addr: Option<SocketAddr>,
+    /// Where Prometheus `/metrics` is served: its own port, loopback by
+    /// default, never the public JWKS port.
+    pub metrics_addr: Option<SocketAddr>,
+    /// How long an HTTP client may take to send a request's head, on a new
+    /// connection and between keep-alive requests.
+    #[serde(default, with = "humantime_serde")]
+    pub http_header_timeout: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     pub access_token_ttl: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
@@ -112,6 +121,8 @@ pub struct Config {
     pub database_url: SecretString,
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
+    pub metrics_addr: SocketAddr,
+    pub http_header_timeout: Duration,
     pub policy: Policy,
     pub key_reload_interval: Duration,
     pub reflection: bool,
@@ -163,6 +174,7 @@ impl Settings {
         let http_addr = self
             .http_addr
             .unwrap_or(if dev { loopback(8080) } else { any(8080) });
+        let metrics_addr = self.metrics_addr.unwrap_or(loopback(9090));
 
         let keys = match (self.keys_file, dev) {
             (Some(path), _) => KeySource::File(path),
@@ -254,6 +266,12 @@ impl Settings {
             database_url,
             grpc_addr,
             http_addr,
+            metrics_addr,
+            http_header_timeout: positive(
+                "http_header_timeout",
+                self.http_header_timeout,
+                Duration::from_secs(10),
+            )?,
             policy: Policy {
                 issuer,
                 access_token_ttl,

@@ -16,7 +16,7 @@ use crate::{
     keys::{KeyAlgorithm, KeyStore},
     ledger::Ledger,
     revocations::RevocationCache,
-    server::{load_keys, Server},
+    server::{error_chain, load_keys, Server},
     telemetry,
 };
 
@@ -204,13 +204,16 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .database_url
                 .ok_or("no ledger database: set database_url in the config file, INKAN_DATABASE_URL or --database-url")?;
             telemetry::init(settings.log_format.unwrap_or(LogFormat::Pretty));
-            let ledger = Ledger::connect(url.expose_secret())
-                .await
-                .map_err(|e| e.to_string())?;
+            let ledger = Ledger::connect(url.expose_secret()).await.map_err(|e| {
+                format!(
+                    "cannot open the ledger database: {} (check database_url / INKAN_DATABASE_URL)",
+                    error_chain(&e)
+                )
+            })?;
             ledger
                 .migrate()
                 .await
-                .map_err(|e| format!("migration failed: {e:?}"))?;
+                .map_err(|e| format!("migration failed: {}", error_chain(&e)))?;
             println!("ledger schema is up to date");
             Ok(())
         }
@@ -237,14 +240,21 @@ async fn check(config: Config) -> Result<(), String> {
     for line in keys::describe(&keys) {
         println!("{line}");
     }
+    let unreachable = |e: crate::ledger::LedgerError| {
+        format!(
+            "ledger database unreachable: {} (check database_url / INKAN_DATABASE_URL)",
+            error_chain(&e)
+        )
+    };
     let ledger = Ledger::connect(config.database_url.expose_secret())
         .await
-        .map_err(|e| format!("ledger database unreachable: {e}"))?;
-    ledger
-        .ping()
-        .await
-        .map_err(|e| format!("ledger database unreachable: {e}"))?;
-    println!("ledger: reachable ({:?})", ledger.backend());
+        .map_err(unreachable)?;
+    ledger.ping().await.map_err(unreachable)?;
+    let schema = ledger.schema_state().await.map_err(unreachable)?;
+    if !schema.is_current() {
+        return Err(format!("ledger: {schema}"));
+    }
+    println!("ledger: reachable ({:?}), {schema}", ledger.backend());
     let revocations = Arc::new(RevocationCache::new(config.policy.access_token_ttl));
     let authority = Authority::new(
         config.policy,

@@ -8,6 +8,7 @@
 
 pub mod entity;
 mod rotation;
+mod schema;
 mod sessions;
 
 use std::time::Duration;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
 
 pub use rotation::{Refusal, Rotation, RotationPolicy};
+pub use schema::SchemaState;
 pub use sessions::{NewSession, RevokedSession, SessionRecord};
 
 /// The database could not do what was asked. The cause is for the log; a
@@ -25,6 +27,47 @@ pub enum LedgerError {
     Database(#[from] DbErr),
     #[error("ledger holds a record it cannot read: {0}")]
     Corrupt(&'static str),
+    /// No connection could be opened. The pool reports only that it timed
+    /// out (it retries a refused connection, assuming the database is
+    /// starting), so `network` says what a plain TCP connection to the
+    /// database's address met, when that tells more.
+    #[error("cannot connect{}", network.as_ref().map(|n| format!(" ({n})")).unwrap_or_default())]
+    Connect {
+        #[source]
+        source: DbErr,
+        network: Option<String>,
+    },
+}
+
+/// What a TCP connection to the database server in `url` meets, when it
+/// fails: the OS's own words ("Connection refused", "No route to host").
+/// `None` for SQLite, an unparsable address, or a port that answers.
+async fn probe(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let default_port = match scheme {
+        "postgres" | "postgresql" => 5432,
+        "mysql" | "mariadb" => 3306,
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let address = match host_port.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host.to_owned(), port.parse().ok()?),
+        _ => (host_port.to_owned(), default_port),
+    };
+    let host = address.0.trim_start_matches('[').trim_end_matches(']');
+    let attempt = tokio::net::TcpStream::connect((host, address.1));
+    match tokio::time::timeout(Duration::from_secs(3), attempt).await {
+        Ok(Ok(_)) => None,
+        Ok(Err(err)) => Some(format!(
+            "a TCP connection to {host}:{} failed: {err}",
+            address.1
+        )),
+        Err(_) => Some(format!(
+            "a TCP connection to {host}:{} timed out",
+            address.1
+        )),
+    }
 }
 
 /// A handle on the ledger; cheap to clone (it holds a connection pool).
@@ -49,9 +92,13 @@ impl Ledger {
             // "database is locked" instead of waiting their turn.
             options.max_connections(1);
         }
-        Ok(Self {
-            db: Database::connect(options).await?,
-        })
+        match Database::connect(options).await {
+            Ok(db) => Ok(Self { db }),
+            Err(source) => Err(LedgerError::Connect {
+                network: probe(url).await,
+                source,
+            }),
+        }
     }
 
     /// Brings the schema up to date.

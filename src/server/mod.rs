@@ -10,12 +10,15 @@
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use secrecy::ExposeSecret;
-use tokio::{net::TcpListener, sync::watch, task::JoinSet};
-use tokio_stream::wrappers::TcpListenerStream;
+use tokio::{net::TcpListener, sync::watch};
 use tonic_health::{server::HealthReporter, ServingStatus};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 mod background;
+pub mod listener;
+mod supervisor;
+
+pub use supervisor::{error_chain, Supervisor, TaskEnded, TaskResult};
 
 use crate::{
     authority::Authority,
@@ -51,8 +54,14 @@ pub enum StartupError {
     },
     #[error("cannot generate the dev key: {0}")]
     DevKey(crate::keys::KeySetError),
-    #[error("cannot open the ledger database (check database_url / INKAN_DATABASE_URL): {0}")]
-    Ledger(crate::ledger::LedgerError),
+    /// The database could not be reached or used; the driver's own words
+    /// (for the operator's terminal, never for an RPC caller) and what to
+    /// check.
+    #[error("cannot open the ledger database: {cause} (check database_url / INKAN_DATABASE_URL, that the database exists and the server is reachable)")]
+    Ledger { cause: String },
+    /// The database holds a schema this build cannot serve.
+    #[error("cannot serve this ledger: {0}")]
+    Schema(crate::ledger::SchemaState),
     #[error("self-test failed: {0}")]
     SelfTest(String),
     #[error("cannot listen on {addr}: {source}")]
@@ -64,6 +73,14 @@ pub enum StartupError {
     Serve(String),
 }
 
+impl StartupError {
+    fn ledger(err: crate::ledger::LedgerError) -> Self {
+        StartupError::Ledger {
+            cause: error_chain(&err),
+        }
+    }
+}
+
 /// A server that has started everything but not yet begun to serve.
 pub struct Server {
     authority: Arc<Authority>,
@@ -73,8 +90,10 @@ pub struct Server {
     callers: Arc<CallerRegistry>,
     revocations: Arc<RevocationCache>,
     reflection: bool,
+    http_header_timeout: Duration,
     grpc: TcpListener,
     http: TcpListener,
+    metrics: TcpListener,
 }
 
 /// Loads the key set the configuration names.
@@ -128,16 +147,20 @@ impl Server {
         }
         let ledger = Ledger::connect(config.database_url.expose_secret())
             .await
-            .map_err(StartupError::Ledger)?;
+            .map_err(StartupError::ledger)?;
         if config.migrate_on_start {
-            ledger.migrate().await.map_err(StartupError::Ledger)?;
+            ledger.migrate().await.map_err(StartupError::ledger)?;
+        }
+        let schema = ledger.schema_state().await.map_err(StartupError::ledger)?;
+        if !schema.is_current() {
+            return Err(StartupError::Schema(schema));
         }
         let retention = config.policy.access_token_ttl + config.policy.leeway;
         let revocations = Arc::new(RevocationCache::new(retention));
         let loaded = revocations
             .load_all(&ledger)
             .await
-            .map_err(StartupError::Ledger)?;
+            .map_err(StartupError::ledger)?;
         info!(revoked_sessions = loaded, "revocations loaded");
         if config.dev {
             warn!(issuer = %config.policy.issuer, "DEV MODE: issuer derived from the HTTP address");
@@ -169,8 +192,10 @@ impl Server {
             callers: Arc::new(config.callers),
             revocations,
             reflection: config.reflection,
+            http_header_timeout: config.http_header_timeout,
             grpc: bind(config.grpc_addr).await?,
             http: bind(config.http_addr).await?,
+            metrics: bind(config.metrics_addr).await?,
         })
     }
 
@@ -188,13 +213,24 @@ impl Server {
             .expect("a bound listener has an address")
     }
 
+    /// Where Prometheus metrics are served.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
     /// The authority being served.
     pub fn authority(&self) -> &Arc<Authority> {
         &self.authority
     }
 
     /// Serves until `shutdown` resolves, then reports NOT_SERVING, stops
-    /// accepting calls, lets calls in flight finish, and returns.
+    /// accepting calls, lets calls in flight finish, and returns. If any of
+    /// the server's tasks ends first (a server failed, the revocation sync
+    /// panicked), the server stops the same way and returns that as the
+    /// error, so the process exits and is restarted instead of serving on
+    /// half-alive.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -202,7 +238,8 @@ impl Server {
         let (reporter, health_service) = tonic_health::server::health_reporter();
         report(&reporter, &health_names::ALL, ServingStatus::NotServing).await;
 
-        let (grpc_addr, http_addr) = (self.grpc_addr(), self.http_addr());
+        let (grpc_addr, http_addr, metrics_addr) =
+            (self.grpc_addr(), self.http_addr(), self.metrics_addr());
         let (stop_tx, stop_rx) = watch::channel(false);
         let streams_stop = stop_rx.clone();
         let stopped = move || {
@@ -211,7 +248,7 @@ impl Server {
                 let _ = rx.wait_for(|stop| *stop).await;
             }
         };
-        let mut tasks = JoinSet::new();
+        let mut tasks = Supervisor::new();
 
         let reflection_v1 = reflection()
             .build_v1()
@@ -230,34 +267,11 @@ impl Server {
             .add_optional_service(self.reflection.then_some(reflection_v1))
             .add_optional_service(self.reflection.then_some(reflection_v1alpha))
             .add_service(token_service)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.grpc), stopped());
-        let http = axum::serve(self.http, crate::http::router(self.authority.clone()))
-            .with_graceful_shutdown(stopped());
-
-        {
-            let revocations = self.revocations.clone();
-            let ledger = self.authority.ledger().clone();
-            let stop = stopped();
-            tasks.spawn(async move { revocations.sync(ledger, REVOCATION_POLL, stop).await });
-        }
-        tasks.spawn(watch_ledger(
-            self.authority.ledger().clone(),
-            reporter.clone(),
-            stopped(),
-        ));
-        tasks.spawn(purge_ended(self.authority.ledger().clone(), stopped()));
-        if let Some((path, loaded)) = self.key_file.clone() {
-            tasks.spawn(watch_key_file(
-                path,
-                loaded,
-                self.authority.clone(),
-                self.key_reload_interval,
-                stopped(),
-            ));
-        }
-
+            .serve_with_incoming_shutdown(listener::accepted(self.grpc), stopped());
         // The keys were self-tested in build(); test again right before
-        // reporting SERVING, through the keys as now published.
+        // reporting SERVING, through the keys as now published. SERVING is
+        // set before any connection is served, so the first probe to get an
+        // answer already sees it.
         self.authority.self_test().map_err(StartupError::SelfTest)?;
         report(
             &reporter,
@@ -269,30 +283,88 @@ impl Server {
             ServingStatus::Serving,
         )
         .await;
-        info!(grpc = %grpc_addr, http = %http_addr, "serving");
+        tasks.spawn("gRPC server", async move {
+            grpc.await.map_err(|e| error_chain(&e))
+        });
+        let header_timeout = self.http_header_timeout;
+        for (name, listener, router) in [
+            (
+                "HTTP server",
+                self.http,
+                crate::http::router(self.authority.clone()),
+            ),
+            (
+                "metrics server",
+                self.metrics,
+                crate::http::metrics_router(self.authority.clone()),
+            ),
+        ] {
+            let stop = stopped();
+            tasks.spawn(name, async move {
+                crate::http::serve(listener, router, header_timeout, stop).await;
+                Ok(())
+            });
+        }
 
-        let grpc_task = tokio::spawn(grpc);
-        let http_task = tokio::spawn(async move { http.await });
-        shutdown.await;
-        info!("shutting down: reporting NOT_SERVING and finishing calls in flight");
+        {
+            let revocations = self.revocations.clone();
+            let ledger = self.authority.ledger().clone();
+            let stop = stopped();
+            tasks.spawn("revocation sync", async move {
+                revocations.sync(ledger, REVOCATION_POLL, stop).await;
+                Ok(())
+            });
+        }
+        let ledger_health =
+            watch_ledger(self.authority.ledger().clone(), reporter.clone(), stopped());
+        tasks.spawn("ledger health", async move {
+            ledger_health.await;
+            Ok(())
+        });
+        let purge = purge_ended(self.authority.ledger().clone(), stopped());
+        tasks.spawn("purge", async move {
+            purge.await;
+            Ok(())
+        });
+        if let Some((path, loaded)) = self.key_file.clone() {
+            let watch = watch_key_file(
+                path,
+                loaded,
+                self.authority.clone(),
+                self.key_reload_interval,
+                stopped(),
+            );
+            tasks.spawn("key-file watch", async move {
+                watch.await;
+                Ok(())
+            });
+        }
+
+        info!(grpc = %grpc_addr, http = %http_addr, metrics = %metrics_addr, "serving");
+
+        let outcome = tasks.watch(shutdown).await;
         report(&reporter, &health_names::ALL, ServingStatus::NotServing).await;
+        match &outcome {
+            Ok(()) => info!("shutting down: reporting NOT_SERVING and finishing calls in flight"),
+            Err(ended) => error!(
+                task = ended.task,
+                cause = %ended.how,
+                "a server task ended; reporting NOT_SERVING and stopping so the process is restarted"
+            ),
+        }
         let _ = stop_tx.send(true);
         // Calls in flight get until the deadline, which stays inside
         // Kubernetes' default 30 s grace period.
-        let drained = tokio::time::timeout(SHUTDOWN_DEADLINE, async {
-            (grpc_task.await, http_task.await)
-        })
-        .await;
-        let Ok((grpc_result, http_result)) = drained else {
+        let (failed, in_time) = tasks.drain(SHUTDOWN_DEADLINE).await;
+        if !in_time {
             warn!("calls still in flight at the shutdown deadline; exiting anyway");
-            return Ok(());
-        };
-        while tasks.join_next().await.is_some() {}
-        match (grpc_result, http_result) {
-            (Ok(Ok(())), Ok(Ok(()))) => Ok(()),
-            (grpc, http) => Err(StartupError::Serve(format!(
-                "gRPC: {grpc:?}, HTTP: {http:?}"
-            ))),
+        }
+        for ended in &failed {
+            error!(task = ended.task, cause = %ended.how, "a server task failed while stopping");
+        }
+        match (outcome, failed.into_iter().next()) {
+            (Err(ended), _) | (Ok(()), Some(ended)) => Err(StartupError::Serve(ended.to_string())),
+            (Ok(()), None) => Ok(()),
         }
     }
 }

@@ -120,6 +120,8 @@ pub struct Options {
     pub key_reload_interval: Duration,
     /// The key-set file to serve, instead of one fresh EdDSA key.
     pub keys_json: Option<String>,
+    /// How long an HTTP client may take to send a request head.
+    pub http_header_timeout: Duration,
 }
 
 impl Default for Options {
@@ -131,6 +133,7 @@ impl Default for Options {
             access_token_ttl: Duration::from_secs(900),
             key_reload_interval: Duration::from_millis(50),
             keys_json: None,
+            http_header_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -140,6 +143,8 @@ pub struct TestApp {
     pub backend: Backend,
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
+    /// Where Prometheus `/metrics` is served.
+    pub metrics_addr: SocketAddr,
     /// The key set the server signs with, for forging tokens in tests.
     pub keys: KeySet,
     pub keys_path: PathBuf,
@@ -224,6 +229,8 @@ impl TestApp {
             issuer: Some(ISSUER.into()),
             grpc_addr: Some("127.0.0.1:0".parse().unwrap()),
             http_addr: Some("127.0.0.1:0".parse().unwrap()),
+            metrics_addr: Some("127.0.0.1:0".parse().unwrap()),
+            http_header_timeout: Some(options.http_header_timeout),
             reuse_grace: Some(options.reuse_grace),
             refresh_token_idle_ttl: Some(options.refresh_token_idle_ttl),
             session_lifetime: Some(options.session_lifetime),
@@ -244,7 +251,11 @@ impl TestApp {
         let server = Server::build(settings.validate().expect("valid test config"))
             .await
             .expect("server starts");
-        let (grpc_addr, http_addr) = (server.grpc_addr(), server.http_addr());
+        let (grpc_addr, http_addr, metrics_addr) = (
+            server.grpc_addr(),
+            server.http_addr(),
+            server.metrics_addr(),
+        );
         let ledger = server.authority().ledger().clone();
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(async move {
@@ -259,6 +270,7 @@ impl TestApp {
             backend,
             grpc_addr,
             http_addr,
+            metrics_addr,
             keys,
             keys_path,
             database_url,

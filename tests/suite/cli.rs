@@ -163,6 +163,12 @@ fn check_prints_kids_and_fingerprints_but_no_secret() {
         ),
     )
     .unwrap();
+    let migrate = inkan(
+        &["migrate", "--config", config.to_str().unwrap()],
+        dir.path(),
+    );
+    assert!(migrate.status.success(), "{}", stderr(&migrate));
+
     let out = inkan(&["check", "--config", config.to_str().unwrap()], dir.path());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}{stdout}", stderr(&out));
@@ -171,10 +177,4 @@ fn check_prints_kids_and_fingerprints_but_no_secret() {
     assert!(stdout.contains(&format!("key {}", key.kid())), "{stdout}");
     assert!(stdout.contains(key.fingerprint()), "{stdout}");
     assert!(!stdout.contains("PRIVATE"), "{stdout}");
-
-    let migrate = inkan(
-        &["migrate", "--config", config.to_str().unwrap()],
-        dir.path(),
-    );
-    assert!(migrate.status.success(), "{}", stderr(&migrate));
 }

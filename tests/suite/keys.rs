@@ -215,7 +215,7 @@ async fn a_bad_new_key_set_is_refused_and_the_old_one_stays() {
         std::fs::write(&app.keys_path, bad).unwrap();
         let counted = format!("inkan_key_reloads_total{{outcome=\"refused\"}} {refused}");
         let seen = async {
-            while !http_get(app.http_addr, "/metrics")
+            while !http_get(app.metrics_addr, "/metrics")
                 .await
                 .2
                 .contains(&counted)
@@ -244,7 +244,7 @@ async fn a_bad_new_key_set_is_refused_and_the_old_one_stays() {
             .await
             .expect("Issue keeps signing");
     }
-    let (_, _, metrics) = http_get(app.http_addr, "/metrics").await;
+    let (_, _, metrics) = http_get(app.metrics_addr, "/metrics").await;
     assert!(
         metrics.contains("inkan_key_reloads_total{outcome=\"refused\"} 4"),
         "{metrics}"
@@ -271,7 +271,7 @@ async fn a_legacy_secret_accepts_old_tokens_until_its_sunset_and_counts_them() {
     // The reload is visible in /metrics once applied.
     let applied = async {
         loop {
-            let (_, _, metrics) = http_get(app.http_addr, "/metrics").await;
+            let (_, _, metrics) = http_get(app.metrics_addr, "/metrics").await;
             if metrics.contains("inkan_key_reloads_total{outcome=\"applied\"} 1") {
                 return;
             }
@@ -347,7 +347,7 @@ async fn a_legacy_secret_accepts_old_tokens_until_its_sunset_and_counts_them() {
         "ALGORITHM_MISMATCH",
     );
 
-    let (_, _, metrics) = http_get(app.http_addr, "/metrics").await;
+    let (_, _, metrics) = http_get(app.metrics_addr, "/metrics").await;
     assert!(
         metrics.contains("inkan_legacy_tokens_accepted_total{key=\"monolith\"} 1"),
         "{metrics}"
@@ -372,7 +372,7 @@ async fn a_legacy_secret_accepts_old_tokens_until_its_sunset_and_counts_them() {
         );
     });
     let reloaded = async {
-        while !http_get(app.http_addr, "/metrics")
+        while !http_get(app.metrics_addr, "/metrics")
             .await
             .2
             .contains("inkan_key_reloads_total{outcome=\"applied\"} 2")

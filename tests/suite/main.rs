@@ -20,3 +20,5 @@ mod keys;
 mod lifecycle;
 mod publishing;
 mod pyjwt;
+mod serving;
+mod startup;

@@ -1,6 +1,13 @@
 //! The HTTP side: the public keys at `/.well-known/jwks.json` and OpenID
 //! discovery at `/.well-known/openid-configuration`, so any JWT library can
-//! verify inkan's tokens without calling it; and Prometheus `/metrics`.
+//! verify inkan's tokens without calling it; and, on a port of its own,
+//! Prometheus `/metrics`. Metrics are kept off the public port: they show
+//! failure rates and key ids that are nobody's business outside the
+//! cluster's monitoring.
+
+mod serve;
+
+pub use serve::serve;
 
 use std::sync::Arc;
 
@@ -18,7 +25,10 @@ use crate::authority::{Authority, JWKS_MAX_AGE};
 /// Where the JWKS is served.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 
-/// The HTTP routes.
+/// Where metrics are served, on the metrics address.
+pub const METRICS_PATH: &str = "/metrics";
+
+/// The public routes: what consumers need to verify tokens locally.
 pub fn router(authority: Arc<Authority>) -> Router {
     Router::new()
         .route(JWKS_PATH, get(jwks))
@@ -26,7 +36,13 @@ pub fn router(authority: Arc<Authority>) -> Router {
             "/.well-known/openid-configuration",
             get(openid_configuration),
         )
-        .route("/metrics", get(metrics))
+        .with_state(authority)
+}
+
+/// The metrics route, for the metrics address only.
+pub fn metrics_router(authority: Arc<Authority>) -> Router {
+    Router::new()
+        .route(METRICS_PATH, get(metrics))
         .with_state(authority)
 }
 

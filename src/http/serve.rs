@@ -1,0 +1,57 @@
+//! Serving a router over HTTP/1.1 with bounded waits. axum's own `serve`
+//! sets no header-read timeout, so a client that sends half a request line
+//! holds a connection (and a task) open for as long as it likes. Here each
+//! connection must send a whole request head within `header_timeout`, both
+//! when it opens and between keep-alive requests, or it is closed.
+
+use std::{future::Future, time::Duration};
+
+use axum::Router;
+use futures::StreamExt;
+use hyper::server::conn::http1;
+use hyper_util::{
+    rt::{TokioIo, TokioTimer},
+    server::graceful::GracefulShutdown,
+    service::TowerToHyperService,
+};
+use tokio::net::TcpListener;
+use tracing::debug;
+
+use crate::server::listener::accepted;
+
+/// Serves `router` on `listener` until `stop` resolves, then stops
+/// accepting and waits for the requests in flight to finish (the caller
+/// bounds that wait).
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    header_timeout: Duration,
+    stop: impl Future<Output = ()>,
+) {
+    let graceful = GracefulShutdown::new();
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .keep_alive(true);
+    let incoming = accepted(listener);
+    tokio::pin!(incoming, stop);
+    loop {
+        let stream = tokio::select! {
+            _ = &mut stop => break,
+            next = incoming.next() => match next {
+                Some(Ok(stream)) => stream,
+                // `accepted` never ends nor fails; this is for the type.
+                Some(Err(_)) | None => continue,
+            },
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                debug!(error = %err, "HTTP connection ended with an error");
+            }
+        });
+    }
+    graceful.shutdown().await;
+}
