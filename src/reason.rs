@@ -2,7 +2,7 @@
 //! [`Reason`], and every reason implies the one [`Action`] a client must take.
 //!
 //! These names are binding (clients and scripts match on them), so they live
-//! in one place and are spelled exactly as in DESIGN.md.
+//! in one place and are spelled exactly as in docs/contract.md.
 
 use std::fmt;
 
@@ -67,7 +67,7 @@ impl Reason {
         }
     }
 
-    /// The action DESIGN.md binds to this reason.
+    /// The action the contract binds to this reason.
     pub fn action(self) -> Action {
         match self {
             Reason::TokenExpired => Action::Refresh,

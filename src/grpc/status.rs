@@ -13,7 +13,7 @@ use crate::{authority::AuthorityError, reason::Reason};
 /// The `ErrorInfo.domain` of every inkan failure.
 pub const ERROR_DOMAIN: &str = "inkan";
 
-/// The gRPC code DESIGN.md binds to each reason.
+/// The gRPC code the contract (docs/contract.md) binds to each reason.
 pub fn code_of(reason: Reason) -> Code {
     match reason {
         Reason::TokenMalformed
