@@ -6,6 +6,7 @@
 //! number of replicas, one wins), and treats any other replay as theft.
 //! It reports database faults as [`LedgerError`], never as token failures.
 
+mod db_clock;
 pub mod entity;
 mod rotation;
 mod sessions;

@@ -12,6 +12,7 @@ mod hostile;
 
 mod cli;
 mod failures;
+mod grace_clock;
 mod grpcurl;
 mod hostile_requests;
 mod hostile_tokens;
