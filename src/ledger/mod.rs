@@ -4,11 +4,13 @@
 //! stores refresh tokens only as hashes, spends each one exactly once with a
 //! compare-and-set (so of any number of concurrent refreshes, across any
 //! number of replicas, one wins), and treats any other replay as theft.
+//! A spent token keeps its sealed successor only for the grace window.
 //! It reports database faults as [`LedgerError`], never as token failures.
 
 mod db_clock;
 pub mod entity;
 mod rotation;
+mod seals;
 mod sessions;
 
 use std::time::Duration;

@@ -172,6 +172,9 @@ impl Ledger {
 
         let successor_hash = successor.hash();
         let refresh_expires_at = now.saturating_add(policy.idle_ttl).min(session.expires_at);
+        // The seal exists only for a retry within the grace window; with no
+        // window there is nothing to keep.
+        let seal = (policy.reuse_grace > 0).then(|| presented.seal_successor(successor));
         let txn = self.db.begin().await?;
         // The compare-and-set: only a still-unspent token is spent. It is the
         // transaction's first statement, so on SQLite it takes the write lock
@@ -184,10 +187,7 @@ impl Ledger {
                 refresh_token::Column::SuccessorHash,
                 Expr::value(successor_hash.as_str()),
             )
-            .col_expr(
-                refresh_token::Column::SuccessorSeal,
-                Expr::value(presented.seal_successor(successor)),
-            )
+            .col_expr(refresh_token::Column::SuccessorSeal, Expr::value(seal))
             .filter(refresh_token::Column::TokenHash.eq(hash.as_str()))
             .filter(refresh_token::Column::UsedAt.is_null())
             .exec(&txn)
@@ -209,6 +209,21 @@ impl Ledger {
         })
         .exec_without_returning(&txn)
         .await?;
+        if let Some(parent) = &token.parent_hash {
+            // The token spent here was its parent's sealed successor, so no
+            // retry of the parent can succeed any more: drop the seal. Kept,
+            // it would let anyone with a copy of the ledger and an older
+            // token of the session open the seals one after another.
+            refresh_token::Entity::update_many()
+                .col_expr(
+                    refresh_token::Column::SuccessorSeal,
+                    Expr::value(Option::<String>::None),
+                )
+                .filter(refresh_token::Column::TokenHash.eq(parent.as_str()))
+                .filter(refresh_token::Column::SuccessorSeal.is_not_null())
+                .exec(&txn)
+                .await?;
+        }
         // Revocation may have landed since the read above; the session must
         // still be live when the new token becomes visible.
         let touched = session::Entity::update_many()

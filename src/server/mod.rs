@@ -28,7 +28,7 @@ use crate::{
     proto::{self, v1::token_service_server::TokenServiceServer},
     revocations::RevocationCache,
 };
-use background::{purge_ended, watch_key_file, watch_ledger};
+use background::{purge_ended, sweep_seals, watch_key_file, watch_ledger};
 
 /// How often the revocation cache polls the ledger.
 const REVOCATION_POLL: Duration = Duration::from_millis(500);
@@ -40,6 +40,11 @@ const PURGE_INTERVAL: Duration = Duration::from_secs(600);
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(20);
 /// How long ended records are kept before purging, for investigations.
 const PURGE_RETENTION_SECS: i64 = 86_400;
+/// Sealed successors are swept about once per grace window, but at least
+/// every `SEAL_SWEEP_MAX` (so leftovers go soon even with no grace) and at
+/// most every `SEAL_SWEEP_MIN`.
+const SEAL_SWEEP_MIN: Duration = Duration::from_secs(1);
+const SEAL_SWEEP_MAX: Duration = Duration::from_secs(5);
 
 /// Start-up failed. The message is one line naming what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -246,6 +251,11 @@ impl Server {
             stopped(),
         ));
         tasks.spawn(purge_ended(self.authority.ledger().clone(), stopped()));
+        tasks.spawn(sweep_seals(
+            self.authority.ledger().clone(),
+            self.authority.policy().reuse_grace,
+            stopped(),
+        ));
         if let Some((path, loaded)) = self.key_file.clone() {
             tasks.spawn(watch_key_file(
                 path,

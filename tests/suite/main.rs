@@ -21,3 +21,4 @@ mod keys;
 mod lifecycle;
 mod publishing;
 mod pyjwt;
+mod seals;
