@@ -12,6 +12,7 @@ pub mod entity;
 mod rotation;
 mod seals;
 mod sessions;
+mod sqlite_file;
 
 use std::time::Duration;
 
@@ -28,6 +29,11 @@ pub enum LedgerError {
     Database(#[from] DbErr),
     #[error("ledger holds a record it cannot read: {0}")]
     Corrupt(&'static str),
+    #[error("cannot create the SQLite ledger file {}: {source}", path.display())]
+    File {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// A handle on the ledger; cheap to clone (it holds a connection pool).
@@ -38,7 +44,8 @@ pub struct Ledger {
 
 impl Ledger {
     /// Connects to the database at `url` (`sqlite://file.db?mode=rwc`,
-    /// `postgres://...`, `mysql://...`).
+    /// `postgres://...`, `mysql://...`). A SQLite file it creates is readable
+    /// by its owner only.
     pub async fn connect(url: &str) -> Result<Self, LedgerError> {
         let mut options = ConnectOptions::new(url.to_owned());
         options
@@ -47,6 +54,7 @@ impl Ledger {
             // Statements are logged by inkan's own spans, without values.
             .sqlx_logging(false);
         if url.starts_with("sqlite:") {
+            sqlite_file::create_owner_only(url)?;
             // SQLite has one writer at a time; one connection makes that
             // explicit and keeps concurrent rotations from failing with
             // "database is locked" instead of waiting their turn.

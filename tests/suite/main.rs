@@ -18,6 +18,7 @@ mod hostile_requests;
 mod hostile_tokens;
 mod key_cli;
 mod keys;
+mod ledger_file;
 mod lifecycle;
 mod publishing;
 mod pyjwt;
