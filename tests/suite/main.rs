@@ -22,4 +22,5 @@ mod ledger_file;
 mod lifecycle;
 mod publishing;
 mod pyjwt;
+mod revoke_by_token;
 mod seals;
