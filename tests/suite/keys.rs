@@ -353,6 +353,25 @@ async fn a_legacy_secret_accepts_old_tokens_until_its_sunset_and_counts_them() {
         "{metrics}"
     );
 
+    // The former system's refresh JWT, in its last day and without iat,
+    // asked to prove the admin scope: never an access token.
+    let mut refresh_header = legacy_header.clone();
+    refresh_header.typ = Some("refresh+jwt".into());
+    let mut refresh_claims = old_claims.clone();
+    refresh_claims.as_object_mut().unwrap().remove("iat");
+    refresh_claims["exp"] = (now + 23 * 3600).into();
+    refresh_claims["token_use"] = "refresh".into();
+    refresh_claims["scope"] = "orders:read admin".into();
+    let refresh_jwt = jsonwebtoken::encode(
+        &refresh_header,
+        &refresh_claims,
+        &jsonwebtoken::EncodingKey::from_secret(&secret),
+    )
+    .unwrap();
+    let mut as_admin = verify(&refresh_jwt);
+    as_admin.get_mut().required_scopes = vec!["admin".into()];
+    assert_refused(client.verify(as_admin).await, "TOKEN_TYPE_INVALID");
+
     // Many HS256 issuers set no iat: such a token is judged by exp alone.
     let mut no_iat = old_claims.clone();
     no_iat.as_object_mut().unwrap().remove("iat");
