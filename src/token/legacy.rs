@@ -5,7 +5,8 @@
 //! The former system's refresh tokens and ID tokens may be JWTs signed with
 //! the same secret, so a legacy token must also look like an access token:
 //! no `typ` header or claim saying otherwise, and a lifetime no longer than
-//! an access token's.
+//! an access token's, which a token without `iat` cannot show unless its
+//! key says how long such tokens may have left.
 
 use jsonwebtoken::{Algorithm, Header};
 use serde_json::{Map, Value};
@@ -14,7 +15,7 @@ use super::{
     access::{check_claims, decode_claims, Profile},
     Expectations, VerifiedAccessToken, VerifyError,
 };
-use crate::keys::VerifyingKeys;
+use crate::keys::{Legacy, VerifyingKeys};
 
 /// The longest-lived legacy token accepted: longer ones are refresh tokens
 /// or worse.
@@ -65,7 +66,7 @@ pub(super) fn verify_legacy(
         match decode_claims(token, Algorithm::HS256, key.decoding_key(), bad) {
             Ok(claims) => {
                 refuse_other_kinds(header, &claims)?;
-                bound_lifetime(&claims, expect.now)?;
+                bound_lifetime(&claims, key.terms(), expect.now)?;
                 let profile = Profile::Legacy {
                     label: key.label().clone(),
                     issuer: key.terms().issuer.as_deref(),
@@ -111,20 +112,47 @@ fn refuse_other_kinds(header: &Header, claims: &Map<String, Value>) -> Result<()
     Ok(())
 }
 
-/// Refuses a token that lives longer than an access token: a former
-/// system's long-lived refresh JWT would otherwise pass. From issue if the
-/// token says when that was, otherwise from now.
-fn bound_lifetime(claims: &Map<String, Value>, now: i64) -> Result<(), VerifyError> {
+/// Refuses a token that lives, or may live, longer than an access token: a
+/// former system's long-lived refresh JWT would otherwise pass. Lifetime is
+/// counted from `iat`; a token without one is refused unless its key allows
+/// such tokens with at most a set time left, since counting from now would
+/// let any long-lived token pass in its last day.
+fn bound_lifetime(
+    claims: &Map<String, Value>,
+    terms: &Legacy,
+    now: i64,
+) -> Result<(), VerifyError> {
     let Some(exp) = claims.get("exp").and_then(Value::as_i64) else {
         return Err(VerifyError::Malformed(
             "its exp claim is missing or not an integer",
         ));
     };
-    let from = claims.get("iat").and_then(Value::as_i64).unwrap_or(now);
-    if exp.saturating_sub(from) > LEGACY_MAX_LIFETIME_SECS {
-        return Err(VerifyError::TypeInvalid(
-            "token lives longer than any access token (24 h); it is not an access token",
-        ));
+    match claims.get("iat") {
+        Some(iat) => {
+            let iat = iat
+                .as_i64()
+                .ok_or(VerifyError::Malformed("its iat claim is not an integer"))?;
+            if exp.saturating_sub(iat) > LEGACY_MAX_LIFETIME_SECS {
+                return Err(VerifyError::TypeInvalid(
+                    "token lives longer than any access token (24 h); it is not an access token",
+                ));
+            }
+        }
+        None => match terms.max_remaining_without_iat {
+            None => {
+                return Err(VerifyError::TypeInvalid(
+                    "token has no iat, so its lifetime cannot be bounded, and this legacy key \
+                     accepts no such token (see max_remaining_without_iat); log in again",
+                ))
+            }
+            Some(limit) if exp.saturating_sub(now) > limit => {
+                return Err(VerifyError::TypeInvalid(
+                    "token has no iat and more time left than this legacy key allows such tokens \
+                     (max_remaining_without_iat); it is not an access token",
+                ))
+            }
+            Some(_) => {}
+        },
     }
     Ok(())
 }

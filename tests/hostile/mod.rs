@@ -74,7 +74,7 @@ impl Forge {
                 .push(KeyFileEntry::generate(alg, KeyState::VerifyOnly).unwrap());
         }
         let sunset = SystemTime::now() + Duration::from_secs(86_400);
-        rotation::add_legacy(&mut file, "monolith", LEGACY_SECRET, sunset, None).unwrap();
+        rotation::add_legacy(&mut file, "monolith", LEGACY_SECRET, sunset, None, None).unwrap();
         Self::from_file(file)
     }
 
@@ -472,7 +472,7 @@ pub fn cases(f: &Forge) -> Vec<Case> {
 
     // A former system's tokens, on the no-kid legacy path: its refresh and ID
     // tokens are JWTs under the same secret, and must not pass as access
-    // tokens.
+    // tokens. The monolith key takes no token without iat.
     let legacy_claims =
         json!({"sub": "user-42", "iat": now, "exp": now + 600, "scope": "orders:read admin"});
     let legacy = |typ: Option<&str>, changes: Value, remove: &[&str]| {
@@ -540,6 +540,12 @@ pub fn cases(f: &Forge) -> Vec<Case> {
             Refused("TOKEN_TYPE_INVALID"),
         );
     }
+    add(
+        "legacy",
+        "no iat, 10 minutes left (its key takes none)",
+        legacy(Some("JWT"), json!({}), &["iat"]),
+        Refused("TOKEN_TYPE_INVALID"),
+    );
     add(
         "legacy",
         "lives 25 h from its iat",
