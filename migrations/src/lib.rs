@@ -9,6 +9,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_create_ledger;
+mod m20261128_000001_index_sealed_refresh_tokens;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -16,6 +17,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261127_000001_create_ledger::Migration)]
+        vec![
+            Box::new(m20261127_000001_create_ledger::Migration),
+            Box::new(m20261128_000001_index_sealed_refresh_tokens::Migration),
+        ]
     }
 }

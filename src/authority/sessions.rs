@@ -144,7 +144,10 @@ impl Authority {
     }
 
     /// Ends sessions; returns how many this call ended. Revoking what is
-    /// already revoked, or unknown, ends nothing and is not an error.
+    /// already revoked, or unknown, ends nothing and is not an error. By
+    /// refresh token, or by an access token that is still valid, no caller
+    /// is needed; by an expired access token, a session id or a subject,
+    /// `admin` is.
     #[instrument(skip_all, fields(caller = caller.name()))]
     pub async fn revoke(
         &self,
@@ -175,9 +178,12 @@ impl Authority {
                     ));
                 }
                 let mut expect = self.expectations(None, &[], now);
-                // Holding a token proves the right to end its session even
-                // after the token itself has expired.
-                expect.allow_expired = true;
+                // Holding a valid token proves the right to end its session.
+                // An expired one proves little: every log line and resource
+                // server that ever saw it holds it too. Past its expiry (and
+                // the leeway) only an administrator may name a session by it;
+                // anyone else hears TOKEN_EXPIRED, as from Verify.
+                expect.allow_expired = caller.is_authenticated() && caller.may(Permission::Admin);
                 let keys = self.keys.current();
                 let verified = crate::token::verify_access_token(&text, keys.verifying(), &expect)?;
                 match verified.session_id {

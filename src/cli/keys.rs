@@ -81,6 +81,7 @@ pub(super) fn run(command: KeysCommand) -> Result<(), String> {
             sunset,
             label,
             issuer,
+            max_remaining_without_iat,
         } => {
             let mut file = KeySetFile::read(&keys_file).map_err(|e| e.to_string())?;
             let mut secret = std::fs::read(&secret_file)
@@ -88,8 +89,15 @@ pub(super) fn run(command: KeysCommand) -> Result<(), String> {
             while secret.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
                 secret.pop();
             }
-            rotation::add_legacy(&mut file, &label, &secret, sunset, issuer)
-                .map_err(|e| e.to_string())?;
+            rotation::add_legacy(
+                &mut file,
+                &label,
+                &secret,
+                sunset,
+                issuer,
+                max_remaining_without_iat,
+            )
+            .map_err(|e| e.to_string())?;
             write(&file, &keys_file)?;
             println!(
                 "legacy key {label} accepts tokens without a kid until {}",
@@ -143,6 +151,15 @@ pub(super) fn describe(set: &KeySet) -> Vec<String> {
                     "  legacy until {}",
                     time(Some(legacy.sunset)).unwrap_or_default()
                 ));
+                if let Some(secs) = legacy
+                    .max_remaining_without_iat
+                    .and_then(|s| u64::try_from(s).ok())
+                {
+                    line.push_str(&format!(
+                        "  without iat if at most {} left",
+                        humantime::format_duration(std::time::Duration::from_secs(secs))
+                    ));
+                }
             }
             line
         })

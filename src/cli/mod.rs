@@ -129,6 +129,13 @@ enum KeysCommand {
         /// The `iss` the former system's tokens carry, to check it.
         #[arg(long)]
         issuer: Option<String>,
+        /// Accept the former system's tokens that carry no `iat` (PyJWT sets
+        /// none by default), but only with at most this long left before
+        /// their `exp` (e.g. its access-token lifetime, "15m"; at most 24h).
+        /// Without it, such tokens are refused: nothing bounds their
+        /// lifetime, so a long-lived refresh JWT would pass near its end.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        max_remaining_without_iat: Option<std::time::Duration>,
     },
     /// List kids, algorithms, states and fingerprints; never key material.
     Show {

@@ -56,6 +56,12 @@ pub struct KeyFileEntry {
     /// The `iss` a legacy key's tokens must carry, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
+    /// A legacy key accepts tokens without `iat` only when this is set (a
+    /// duration such as `"15m"`, at most 24 h), and only with at most this
+    /// long left before their `exp`: without `iat`, that is all that bounds
+    /// a token's lifetime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_remaining_without_iat: Option<String>,
     /// PKCS#8 PEM private key, for EdDSA, ES256 and RS256.
     #[serde(
         default,
@@ -198,6 +204,7 @@ impl KeyFileEntry {
             legacy: false,
             sunset: None,
             issuer: None,
+            max_remaining_without_iat: None,
             private_key_pem,
             secret,
         })

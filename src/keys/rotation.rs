@@ -114,13 +114,16 @@ pub fn drop_retired(
 }
 
 /// Adds a former system's HS256 secret as a legacy, verify-only key that
-/// accepts tokens without a kid until `sunset`.
+/// accepts tokens without a kid until `sunset`; tokens without `iat` only
+/// when `max_remaining_without_iat` is given, and only with at most that
+/// long left.
 pub fn add_legacy(
     file: &mut KeySetFile,
     label: &str,
     secret: &[u8],
     sunset: SystemTime,
     issuer: Option<String>,
+    max_remaining_without_iat: Option<Duration>,
 ) -> Result<(), KeySetError> {
     use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
     file.keys.push(KeyFileEntry {
@@ -132,6 +135,8 @@ pub fn add_legacy(
         legacy: true,
         sunset: Some(now_rfc3339(sunset)),
         issuer,
+        max_remaining_without_iat: max_remaining_without_iat
+            .map(|d| humantime::format_duration(d).to_string()),
         private_key_pem: None,
         secret: Some(SecretString::from(URL_SAFE_NO_PAD.encode(secret))),
     });
@@ -196,6 +201,7 @@ mod tests {
             b"ACCESS_SECRETACCESS_SECRETACCESS_SECRET",
             sunset,
             None,
+            None,
         );
         assert!(
             matches!(weak, Err(KeySetError::SecretPlaceholder { .. })),
@@ -203,7 +209,7 @@ mod tests {
         );
         let mut secret = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
-        add_legacy(&mut file, "old", &secret, sunset, None).unwrap();
+        add_legacy(&mut file, "old", &secret, sunset, None, None).unwrap();
         let set = KeySet::from_file_contents(&file).unwrap();
         assert_eq!(set.verifying_keys().legacy().len(), 1);
         assert!(

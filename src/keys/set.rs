@@ -31,15 +31,23 @@ pub struct SigningKey {
     legacy: Option<Legacy>,
 }
 
-/// What makes a key a legacy key: when it stops accepting, and what issuer
-/// its tokens carry.
+/// What makes a key a legacy key: when it stops accepting, what issuer its
+/// tokens carry, and whether it takes tokens that do not say when they were
+/// issued.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Legacy {
     /// Unix seconds after which the key accepts nothing.
     pub sunset: i64,
     /// The `iss` its tokens must carry, when set.
     pub issuer: Option<String>,
+    /// When set, tokens without `iat` are accepted with at most this many
+    /// seconds left before their `exp`; when not, they are refused.
+    pub max_remaining_without_iat: Option<i64>,
 }
+
+/// The most `max_remaining_without_iat` may allow: the 24 h no legacy token
+/// may outlive (`token::legacy`).
+const MAX_REMAINING_WITHOUT_IAT: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 fn unix_time(
     kid: &str,
@@ -142,15 +150,36 @@ impl SigningKey {
                         "a legacy key needs a sunset (RFC 3339) after which it accepts nothing",
                 });
             };
+            let max_remaining_without_iat = entry
+                .max_remaining_without_iat
+                .as_deref()
+                .map(|text| {
+                    humantime::parse_duration(text)
+                        .ok()
+                        .filter(|d| !d.is_zero() && *d <= MAX_REMAINING_WITHOUT_IAT)
+                        .and_then(|d| i64::try_from(d.as_secs()).ok())
+                        .ok_or_else(|| KeySetError::LegacyTerms {
+                            kid: name.clone(),
+                            problem:
+                                "max_remaining_without_iat must be a duration such as \"15m\", \
+                                      more than 0 and at most 24h",
+                        })
+                })
+                .transpose()?;
             Some(Legacy {
                 sunset,
                 issuer: entry.issuer.clone(),
+                max_remaining_without_iat,
             })
         } else {
-            if entry.sunset.is_some() || entry.issuer.is_some() {
+            if entry.sunset.is_some()
+                || entry.issuer.is_some()
+                || entry.max_remaining_without_iat.is_some()
+            {
                 return Err(KeySetError::LegacyTerms {
                     kid: name,
-                    problem: "sunset and issuer belong to legacy keys only (set \"legacy\": true)",
+                    problem: "sunset, issuer and max_remaining_without_iat belong to legacy keys \
+                              only (set \"legacy\": true)",
                 });
             }
             None
@@ -344,6 +373,7 @@ mod tests {
             legacy: false,
             sunset: None,
             issuer: None,
+            max_remaining_without_iat: None,
             private_key_pem: None,
             secret: Some(SecretString::from(URL_SAFE_NO_PAD.encode(secret))),
         }
@@ -462,6 +492,7 @@ mod tests {
             legacy: false,
             sunset: None,
             issuer: None,
+            max_remaining_without_iat: None,
             private_key_pem: Some(SecretString::from(pem.as_str())),
             secret: None,
         };
@@ -470,6 +501,38 @@ mod tests {
             err.to_string(),
             "key \"old-rsa\": RSA key has 1024 bits; at least 2048 are required"
         );
+    }
+
+    #[test]
+    fn only_a_legacy_key_may_take_tokens_without_iat_and_for_at_most_a_day() {
+        let mut secret = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+        let legacy = |bound: &str| {
+            let mut entry = hs_entry("old", &secret);
+            entry.state = KeyState::VerifyOnly;
+            entry.legacy = true;
+            entry.sunset = Some("2099-01-01T00:00:00Z".into());
+            entry.max_remaining_without_iat = Some(bound.into());
+            let active = KeyFileEntry::generate(KeyAlgorithm::EdDSA, KeyState::Active).unwrap();
+            load(vec![active, entry])
+        };
+        let set = legacy("15m").unwrap();
+        let terms = set.keys()[1].legacy().unwrap();
+        assert_eq!(terms.max_remaining_without_iat, Some(900));
+        assert!(legacy("24h").is_ok());
+        for bad in ["0s", "25h", "a while"] {
+            let err = legacy(bad).unwrap_err();
+            assert!(
+                err.to_string().contains("max_remaining_without_iat"),
+                "{bad}: {err}"
+            );
+        }
+        let mut current = hs_entry("hs", &secret);
+        current.max_remaining_without_iat = Some("15m".into());
+        assert!(matches!(
+            load(vec![current]).unwrap_err(),
+            KeySetError::LegacyTerms { .. }
+        ));
     }
 
     #[test]

@@ -4,12 +4,16 @@
 //! stores refresh tokens only as hashes, spends each one exactly once with a
 //! compare-and-set (so of any number of concurrent refreshes, across any
 //! number of replicas, one wins), and treats any other replay as theft.
+//! A spent token keeps its sealed successor only for the grace window.
 //! It reports database faults as [`LedgerError`], never as token failures.
 
+mod db_clock;
 pub mod entity;
 mod rotation;
 mod schema;
+mod seals;
 mod sessions;
+mod sqlite_file;
 
 use std::time::Duration;
 
@@ -36,6 +40,11 @@ pub enum LedgerError {
         #[source]
         source: DbErr,
         network: Option<String>,
+    },
+    #[error("cannot create the SQLite ledger file {}: {source}", path.display())]
+    File {
+        path: std::path::PathBuf,
+        source: std::io::Error,
     },
 }
 
@@ -78,7 +87,8 @@ pub struct Ledger {
 
 impl Ledger {
     /// Connects to the database at `url` (`sqlite://file.db?mode=rwc`,
-    /// `postgres://...`, `mysql://...`).
+    /// `postgres://...`, `mysql://...`). A SQLite file it creates is readable
+    /// by its owner only.
     pub async fn connect(url: &str) -> Result<Self, LedgerError> {
         let mut options = ConnectOptions::new(url.to_owned());
         options
@@ -87,6 +97,7 @@ impl Ledger {
             // Statements are logged by inkan's own spans, without values.
             .sqlx_logging(false);
         if url.starts_with("sqlite:") {
+            sqlite_file::create_owner_only(url)?;
             // SQLite has one writer at a time; one connection makes that
             // explicit and keeps concurrent rotations from failing with
             // "database is locked" instead of waiting their turn.

@@ -2,11 +2,13 @@
 //! safe, the grace window for a client's retry, and reuse detection.
 
 use sea_orm::{
-    sea_query::Expr, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
+    sea_query::Expr, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter, QueryResult, QuerySelect, TransactionTrait,
 };
 use tracing::{instrument, warn};
 
 use super::{
+    db_clock::db_now,
     entity::{refresh_token, session},
     Ledger, LedgerError, SessionRecord,
 };
@@ -23,8 +25,8 @@ pub struct RotationPolicy {
     /// seconds. Never past the session's absolute end.
     pub idle_ttl: i64,
     /// How long after a token was spent a replay of it counts as the same
-    /// client retrying (and gets the same successor), in seconds; 0 turns
-    /// the grace window off.
+    /// client retrying (and gets the same successor), in seconds, by the
+    /// database's clock; 0 turns the grace window off: every replay is reuse.
     pub reuse_grace: i64,
 }
 
@@ -66,6 +68,26 @@ impl Refusal {
     }
 }
 
+/// A refresh token's row, read together with the database's clock in the
+/// same statement (so measuring time costs no extra round trip).
+struct Spendable {
+    token: refresh_token::Model,
+    /// The database's time when the row was read, in Unix seconds.
+    read_at: i64,
+}
+
+/// The alias the database's clock is read under.
+const DB_NOW: &str = "inkan_db_now";
+
+impl FromQueryResult for Spendable {
+    fn from_query_result(row: &QueryResult, pre: &str) -> Result<Self, DbErr> {
+        Ok(Self {
+            token: refresh_token::Model::from_query_result(row, pre)?,
+            read_at: row.try_get(pre, DB_NOW)?,
+        })
+    }
+}
+
 /// The outcome of one attempt to spend a token.
 enum Attempt {
     Done(Box<Result<Rotation, Refusal>>),
@@ -78,6 +100,10 @@ impl Ledger {
     /// why not. Of concurrent calls with one token exactly one spends it; the
     /// others see it spent and are treated as retries (within the grace
     /// window) or as reuse.
+    ///
+    /// `now` is this replica's time, for expiry; when the token was spent and
+    /// how long ago that was come from the database's clock, so replicas with
+    /// skewed clocks agree on the grace window.
     #[instrument(skip_all)]
     pub async fn rotate(
         &self,
@@ -110,9 +136,12 @@ impl Ledger {
         now: i64,
         policy: RotationPolicy,
     ) -> Result<Attempt, LedgerError> {
-        let Some(token) = refresh_token::Entity::find_by_id(hash.as_str().to_owned())
-            .one(&self.db)
-            .await?
+        let Some(Spendable { token, read_at }) =
+            refresh_token::Entity::find_by_id(hash.as_str().to_owned())
+                .column_as(db_now(self.backend()), DB_NOW)
+                .into_model::<Spendable>()
+                .one(&self.db)
+                .await?
         else {
             return Ok(Attempt::Done(Box::new(Err(Refusal::Unknown))));
         };
@@ -127,8 +156,10 @@ impl Ledger {
             return Ok(Attempt::Done(Box::new(Err(Refusal::SessionRevoked))));
         }
         if let Some(used_at) = token.used_at {
+            // Both times are the database's: no replica's clock is involved.
+            let elapsed = read_at.saturating_sub(used_at);
             return self
-                .replay(presented, &token, session, used_at, now, policy)
+                .replay(presented, &token, session, elapsed, now, policy)
                 .await
                 .map(|outcome| Attempt::Done(Box::new(outcome)));
         }
@@ -141,20 +172,22 @@ impl Ledger {
 
         let successor_hash = successor.hash();
         let refresh_expires_at = now.saturating_add(policy.idle_ttl).min(session.expires_at);
+        // The seal exists only for a retry within the grace window; with no
+        // window there is nothing to keep.
+        let seal = (policy.reuse_grace > 0).then(|| presented.seal_successor(successor));
         let txn = self.db.begin().await?;
         // The compare-and-set: only a still-unspent token is spent. It is the
         // transaction's first statement, so on SQLite it takes the write lock
         // before anything is read.
         let spent = refresh_token::Entity::update_many()
-            .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
+            // The grace window is measured from this moment, so it is taken
+            // from the one clock every replica shares.
+            .col_expr(refresh_token::Column::UsedAt, db_now(self.backend()))
             .col_expr(
                 refresh_token::Column::SuccessorHash,
                 Expr::value(successor_hash.as_str()),
             )
-            .col_expr(
-                refresh_token::Column::SuccessorSeal,
-                Expr::value(presented.seal_successor(successor)),
-            )
+            .col_expr(refresh_token::Column::SuccessorSeal, Expr::value(seal))
             .filter(refresh_token::Column::TokenHash.eq(hash.as_str()))
             .filter(refresh_token::Column::UsedAt.is_null())
             .exec(&txn)
@@ -176,6 +209,21 @@ impl Ledger {
         })
         .exec_without_returning(&txn)
         .await?;
+        if let Some(parent) = &token.parent_hash {
+            // The token spent here was its parent's sealed successor, so no
+            // retry of the parent can succeed any more: drop the seal. Kept,
+            // it would let anyone with a copy of the ledger and an older
+            // token of the session open the seals one after another.
+            refresh_token::Entity::update_many()
+                .col_expr(
+                    refresh_token::Column::SuccessorSeal,
+                    Expr::value(Option::<String>::None),
+                )
+                .filter(refresh_token::Column::TokenHash.eq(parent.as_str()))
+                .filter(refresh_token::Column::SuccessorSeal.is_not_null())
+                .exec(&txn)
+                .await?;
+        }
         // Revocation may have landed since the read above; the session must
         // still be live when the new token becomes visible.
         let touched = session::Entity::update_many()
@@ -200,20 +248,25 @@ impl Ledger {
         }))))
     }
 
-    /// A spent token came back. Within the grace window, and while its
-    /// successor is still the session's live token, it is the same client
-    /// retrying and gets that successor again. Anything else is reuse: the
-    /// token was copied, so the session ends.
+    /// A spent token came back, `elapsed` seconds after it was spent (by the
+    /// database's clock). Within the grace window, and while its successor
+    /// is still the session's live token, it is the same client retrying and
+    /// gets that successor again. Anything else is reuse: the token was
+    /// copied, so the session ends.
     async fn replay(
         &self,
         presented: &RefreshToken,
         token: &refresh_token::Model,
         session: SessionRecord,
-        used_at: i64,
+        elapsed: i64,
         now: i64,
         policy: RotationPolicy,
     ) -> Result<Result<Rotation, Refusal>, LedgerError> {
-        if now.saturating_sub(used_at) < policy.reuse_grace {
+        // A grace of 0 never retries. A negative elapsed time (the database's
+        // clock stepped back) counts by its size, so no clock step can make
+        // the window longer than the grace itself.
+        let within_grace = policy.reuse_grace > 0 && elapsed.saturating_abs() < policy.reuse_grace;
+        if within_grace {
             if let (Some(next_hash), Some(seal)) = (&token.successor_hash, &token.successor_seal) {
                 let next = refresh_token::Entity::find_by_id(next_hash.clone())
                     .one(&self.db)

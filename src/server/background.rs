@@ -1,13 +1,16 @@
-//! The server's background work: the ledger's health, key-set reloads and
-//! purging ended records. Each task runs until the stop future resolves.
+//! The server's background work: the ledger's health, key-set reloads,
+//! purging ended records and clearing sealed successors past their grace
+//! window. Each task runs until the stop future resolves.
 
 use std::{future::Future, path::PathBuf, sync::Arc, time::Duration};
 
 use sha2::{Digest, Sha256};
 use tonic_health::{server::HealthReporter, ServingStatus};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
-use super::{LEDGER_HEALTH_INTERVAL, PURGE_INTERVAL, PURGE_RETENTION_SECS};
+use super::{
+    LEDGER_HEALTH_INTERVAL, PURGE_INTERVAL, PURGE_RETENTION_SECS, SEAL_SWEEP_MAX, SEAL_SWEEP_MIN,
+};
 use crate::{
     authority::Authority,
     clock::now,
@@ -133,6 +136,43 @@ pub(super) async fn purge_ended(ledger: Ledger, stop: impl Future<Output = ()>) 
             Ok(0) => {}
             Ok(rows) => info!(rows, "purged ended sessions and refresh tokens"),
             Err(err) => warn!(error = ?err, "purging ended records failed; will retry"),
+        }
+    }
+}
+
+/// Clears sealed successors whose grace window has passed, about once per
+/// window, so a spent token keeps the key to its successor no longer than a
+/// client's retry needs it. Each pass is a few short statements; a rotation
+/// never waits on more than one of them.
+pub(super) async fn sweep_seals(
+    ledger: Ledger,
+    reuse_grace: Duration,
+    stop: impl Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    let grace = i64::try_from(reuse_grace.as_secs()).unwrap_or(i64::MAX);
+    let mut ticker = tokio::time::interval(reuse_grace.clamp(SEAL_SWEEP_MIN, SEAL_SWEEP_MAX));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = ticker.tick() => {}
+        }
+        match ledger.clear_stale_seals(grace).await {
+            Ok(cleared) => {
+                if cleared > 0 {
+                    debug!(cleared, "cleared sealed successors past their grace window");
+                }
+                failing = false;
+            }
+            Err(err) => {
+                // Once per outage, not every few seconds.
+                if !failing {
+                    warn!(error = ?err, "clearing sealed successors failed; will retry");
+                }
+                failing = true;
+            }
         }
     }
 }

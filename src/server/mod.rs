@@ -31,7 +31,7 @@ use crate::{
     proto::{self, v1::token_service_server::TokenServiceServer},
     revocations::RevocationCache,
 };
-use background::{purge_ended, watch_key_file, watch_ledger};
+use background::{purge_ended, sweep_seals, watch_key_file, watch_ledger};
 
 /// How often the revocation cache polls the ledger.
 const REVOCATION_POLL: Duration = Duration::from_millis(500);
@@ -43,6 +43,11 @@ const PURGE_INTERVAL: Duration = Duration::from_secs(600);
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(20);
 /// How long ended records are kept before purging, for investigations.
 const PURGE_RETENTION_SECS: i64 = 86_400;
+/// Sealed successors are swept about once per grace window, but at least
+/// every `SEAL_SWEEP_MAX` (so leftovers go soon even with no grace) and at
+/// most every `SEAL_SWEEP_MIN`.
+const SEAL_SWEEP_MIN: Duration = Duration::from_secs(1);
+const SEAL_SWEEP_MAX: Duration = Duration::from_secs(5);
 
 /// Start-up failed. The message is one line naming what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -324,6 +329,15 @@ impl Server {
         let purge = purge_ended(self.authority.ledger().clone(), stopped());
         tasks.spawn("purge", async move {
             purge.await;
+            Ok(())
+        });
+        let sweep = sweep_seals(
+            self.authority.ledger().clone(),
+            self.authority.policy().reuse_grace,
+            stopped(),
+        );
+        tasks.spawn("seal sweep", async move {
+            sweep.await;
             Ok(())
         });
         if let Some((path, loaded)) = self.key_file.clone() {

@@ -74,7 +74,7 @@ impl Forge {
                 .push(KeyFileEntry::generate(alg, KeyState::VerifyOnly).unwrap());
         }
         let sunset = SystemTime::now() + Duration::from_secs(86_400);
-        rotation::add_legacy(&mut file, "monolith", LEGACY_SECRET, sunset, None).unwrap();
+        rotation::add_legacy(&mut file, "monolith", LEGACY_SECRET, sunset, None, None).unwrap();
         Self::from_file(file)
     }
 
@@ -467,6 +467,89 @@ pub fn cases(f: &Forge) -> Vec<Case> {
         "token type",
         "an opaque refresh token",
         inkan::token::RefreshToken::generate().expose().to_owned(),
+        Refused("TOKEN_TYPE_INVALID"),
+    );
+
+    // A former system's tokens, on the no-kid legacy path: its refresh and ID
+    // tokens are JWTs under the same secret, and must not pass as access
+    // tokens. The monolith key takes no token without iat.
+    let legacy_claims =
+        json!({"sub": "user-42", "iat": now, "exp": now + 600, "scope": "orders:read admin"});
+    let legacy = |typ: Option<&str>, changes: Value, remove: &[&str]| {
+        let mut header = json!({"alg": "HS256"});
+        if let Some(typ) = typ {
+            header["typ"] = json!(typ);
+        }
+        let mut c = legacy_claims.clone();
+        for (k, v) in changes.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        for r in remove {
+            c.as_object_mut().unwrap().remove(*r);
+        }
+        f.sign(&header, &c, HS256)
+    };
+    add(
+        "legacy",
+        "a good legacy access token (typ JWT)",
+        legacy(Some("JWT"), json!({}), &[]),
+        Accepted,
+    );
+    add(
+        "legacy",
+        "a legacy token saying token_use access, no typ",
+        legacy(None, json!({"token_use": "access"}), &[]),
+        Accepted,
+    );
+    add(
+        "legacy",
+        "a refresh JWT: typ refresh+jwt, token_use refresh, exp in 23 h, no iat",
+        legacy(
+            Some("refresh+jwt"),
+            json!({"token_use": "refresh", "exp": now + 23 * 3600}),
+            &["iat"],
+        ),
+        Refused("TOKEN_TYPE_INVALID"),
+    );
+    add(
+        "legacy",
+        "typ header refresh+jwt",
+        legacy(Some("refresh+jwt"), json!({}), &[]),
+        Refused("TOKEN_TYPE_INVALID"),
+    );
+    for (name, claim, value) in [
+        ("token_use refresh", "token_use", json!("refresh")),
+        (
+            "token_type refresh_token",
+            "token_type",
+            json!("refresh_token"),
+        ),
+        (
+            "typ claim Refresh (Keycloak-style)",
+            "typ",
+            json!("Refresh"),
+        ),
+        ("typ claim ID (an ID token)", "typ", json!("ID")),
+        ("type claim refresh", "type", json!("refresh")),
+        ("token_use not a string", "token_use", json!(1)),
+    ] {
+        add(
+            "legacy",
+            name,
+            legacy(Some("JWT"), json!({ claim: value }), &[]),
+            Refused("TOKEN_TYPE_INVALID"),
+        );
+    }
+    add(
+        "legacy",
+        "no iat, 10 minutes left (its key takes none)",
+        legacy(Some("JWT"), json!({}), &["iat"]),
+        Refused("TOKEN_TYPE_INVALID"),
+    );
+    add(
+        "legacy",
+        "lives 25 h from its iat",
+        legacy(Some("JWT"), json!({"exp": now + 25 * 3600}), &[]),
         Refused("TOKEN_TYPE_INVALID"),
     );
 

@@ -234,6 +234,8 @@ fn rotation_commands_walk_a_key_set_through_its_life() {
             secret.to_str().unwrap(),
             "--sunset",
             "2099-01-01T00:00:00Z",
+            "--max-remaining-without-iat",
+            "15m",
         ],
         dir.path(),
     );
@@ -241,7 +243,8 @@ fn rotation_commands_walk_a_key_set_through_its_life() {
     let shown = text(&inkan(&["keys", "show", "--keys", k], dir.path()));
     assert!(
         shown.contains("key legacy  alg HS256  state verify_only")
-            && shown.contains("legacy until 2099-01-01"),
+            && shown.contains("legacy until 2099-01-01")
+            && shown.contains("without iat if at most 15m left"),
         "{shown}"
     );
     assert!(

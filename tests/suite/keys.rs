@@ -42,6 +42,23 @@ fn edit_keys(app: &TestApp, change: impl FnOnce(&mut KeySetFile)) {
     file.write(&app.keys_path).unwrap();
 }
 
+/// Waits until `/metrics` counts `count` applied key-set reloads.
+async fn applied_reloads(app: &TestApp, count: usize) {
+    let wanted = format!("inkan_key_reloads_total{{outcome=\"applied\"}} {count}");
+    let reloaded = async {
+        while !http_get(app.metrics_addr, "/metrics")
+            .await
+            .2
+            .contains(&wanted)
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), reloaded)
+        .await
+        .unwrap_or_else(|_| panic!("key-set reload {count} was not applied"));
+}
+
 /// The next key-set snapshot from WatchKeys that satisfies `wanted`.
 async fn watch_until(
     stream: &mut Streaming<GetJwksResponse>,
@@ -265,6 +282,7 @@ async fn a_legacy_secret_accepts_old_tokens_until_its_sunset_and_counts_them() {
             &secret,
             sunset,
             Some("https://old.example".into()),
+            None,
         )
         .unwrap();
     });
@@ -353,15 +371,52 @@ async fn a_legacy_secret_accepts_old_tokens_until_its_sunset_and_counts_them() {
         "{metrics}"
     );
 
-    // Many HS256 issuers set no iat: such a token is judged by exp alone.
+    // The former system's refresh JWT, in its last day and without iat,
+    // asked to prove the admin scope: never an access token.
+    let mut refresh_header = legacy_header.clone();
+    refresh_header.typ = Some("refresh+jwt".into());
+    let mut refresh_claims = old_claims.clone();
+    refresh_claims.as_object_mut().unwrap().remove("iat");
+    refresh_claims["exp"] = (now + 23 * 3600).into();
+    refresh_claims["token_use"] = "refresh".into();
+    refresh_claims["scope"] = "orders:read admin".into();
+    let refresh_jwt = jsonwebtoken::encode(
+        &refresh_header,
+        &refresh_claims,
+        &jsonwebtoken::EncodingKey::from_secret(&secret),
+    )
+    .unwrap();
+    let mut as_admin = verify(&refresh_jwt);
+    as_admin.get_mut().required_scopes = vec!["admin".into()];
+    assert_refused(client.verify(as_admin).await, "TOKEN_TYPE_INVALID");
+
+    // Many HS256 issuers (PyJWT by default) set no iat. Without it nothing
+    // bounds a token's lifetime, so the key refuses such tokens...
     let mut no_iat = old_claims.clone();
     no_iat.as_object_mut().unwrap().remove("iat");
+    let msg = assert_refused(
+        client.verify(verify(&sign(&secret, &no_iat))).await,
+        "TOKEN_TYPE_INVALID",
+    );
+    assert!(msg.contains("lifetime cannot be bounded"), "{msg}");
+    // ...unless the operator says how long they may have left.
+    edit_keys(&app, |file| {
+        let legacy = file.keys.iter_mut().find(|k| k.legacy).unwrap();
+        legacy.max_remaining_without_iat = Some("15m".into());
+    });
+    applied_reloads(&app, 2).await;
     let accepted = client
         .verify(verify(&sign(&secret, &no_iat)))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(accepted.subject, "user-42");
+    let mut no_iat_long = no_iat.clone();
+    no_iat_long["exp"] = (now + 23 * 3600).into();
+    assert_refused(
+        client.verify(verify(&sign(&secret, &no_iat_long))).await,
+        "TOKEN_TYPE_INVALID",
+    );
 
     // After the sunset the legacy key accepts nothing: move it into the past.
     edit_keys(&app, |file| {
@@ -371,18 +426,7 @@ async fn a_legacy_secret_accepts_old_tokens_until_its_sunset_and_counts_them() {
                 .to_string(),
         );
     });
-    let reloaded = async {
-        while !http_get(app.metrics_addr, "/metrics")
-            .await
-            .2
-            .contains("inkan_key_reloads_total{outcome=\"applied\"} 2")
-        {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), reloaded)
-        .await
-        .expect("the key set with the past sunset was applied");
+    applied_reloads(&app, 3).await;
     let msg = assert_refused(client.verify(verify(&old)).await, "KEY_UNKNOWN");
     assert!(msg.contains("no legacy key"), "{msg}");
     app.stop().await;

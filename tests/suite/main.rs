@@ -12,13 +12,17 @@ mod hostile;
 
 mod cli;
 mod failures;
+mod grace_clock;
 mod grpcurl;
 mod hostile_requests;
 mod hostile_tokens;
 mod key_cli;
 mod keys;
+mod ledger_file;
 mod lifecycle;
 mod publishing;
 mod pyjwt;
+mod revoke_by_token;
+mod seals;
 mod serving;
 mod startup;

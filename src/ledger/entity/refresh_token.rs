@@ -15,7 +15,8 @@ pub struct Model {
     pub created_at: i64,
     /// The idle limit: slides with each rotation, capped by the session's end.
     pub expires_at: i64,
-    /// Set once, by the one rotation that spent this token.
+    /// Set once, by the one rotation that spent this token, from the
+    /// database's clock (the grace window is measured against it).
     pub used_at: Option<i64>,
     pub successor_hash: Option<String>,
     /// The successor, sealed under this token (see `RefreshToken::seal_successor`).
