@@ -16,7 +16,7 @@ use std::{
 
 use tracing::{debug, warn};
 
-use crate::{clock::now, ids::SessionId, ledger::Ledger};
+use crate::{clock::now, ids::SessionId, ledger::Ledger, token::RevocationCheck};
 
 /// How far before the last successful poll each poll looks. Revocation
 /// times come from each replica's clock; the margin tolerates that much
@@ -132,6 +132,13 @@ impl RevocationCache {
             }
             self.forget_before(started);
         }
+    }
+}
+
+/// Verification asks the cache, through the core crate's trait.
+impl RevocationCheck for RevocationCache {
+    fn is_revoked(&self, session: &SessionId) -> bool {
+        RevocationCache::is_revoked(self, session)
     }
 }
 

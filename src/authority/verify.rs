@@ -28,7 +28,7 @@ impl Authority {
         }
         let keys = self.keys.current();
         let mut expect = self.expectations(audience.map(Audience::as_str), required_scopes, now());
-        expect.revocations = Some(&self.revocations);
+        expect.revocations = Some(self.revocations.as_ref());
         let verified = verify_access_token(token, keys.verifying(), &expect)?;
         if verified.legacy {
             self.metrics.legacy_token_accepted(verified.key_id.as_str());

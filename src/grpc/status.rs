@@ -15,25 +15,7 @@ pub const ERROR_DOMAIN: &str = "inkan";
 
 /// The gRPC code the contract (docs/contract.md) binds to each reason.
 pub fn code_of(reason: Reason) -> Code {
-    match reason {
-        Reason::TokenMalformed
-        | Reason::TokenExpired
-        | Reason::TokenNotYetValid
-        | Reason::SignatureInvalid
-        | Reason::KeyUnknown
-        | Reason::AlgorithmMismatch
-        | Reason::TokenTypeInvalid
-        | Reason::IssuerMismatch
-        | Reason::AudienceMismatch
-        | Reason::SessionRevoked
-        | Reason::RefreshTokenInvalid
-        | Reason::RefreshTokenExpired
-        | Reason::RefreshTokenReused
-        | Reason::CallerUnauthenticated => Code::Unauthenticated,
-        Reason::InsufficientScope | Reason::CallerForbidden => Code::PermissionDenied,
-        Reason::InvalidRequest => Code::InvalidArgument,
-        Reason::StorageUnavailable => Code::Unavailable,
-    }
+    Code::from_i32(reason.grpc_code())
 }
 
 /// A status for `reason` with `message`, carrying the contract's ErrorInfo.

@@ -12,7 +12,7 @@ use sha2::Sha256;
 
 use super::{
     strength::{check_rsa_size, check_secret_strength},
-    KeyAlgorithm, KeyFileEntry, KeySetError, KeySetFile, KeyState, VerifyingKey,
+    KeyAlgorithm, KeyFileEntry, KeySetError, KeySetFile, KeyState, Legacy, VerifyingKey,
 };
 use crate::ids::Kid;
 
@@ -29,20 +29,6 @@ pub struct SigningKey {
     created_at: Option<i64>,
     retired_at: Option<i64>,
     legacy: Option<Legacy>,
-}
-
-/// What makes a key a legacy key: when it stops accepting, what issuer its
-/// tokens carry, and whether it takes tokens that do not say when they were
-/// issued.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Legacy {
-    /// Unix seconds after which the key accepts nothing.
-    pub sunset: i64,
-    /// The `iss` its tokens must carry, when set.
-    pub issuer: Option<String>,
-    /// When set, tokens without `iat` are accepted with at most this many
-    /// seconds left before their `exp`; when not, they are refused.
-    pub max_remaining_without_iat: Option<i64>,
 }
 
 /// The most `max_remaining_without_iat` may allow: the 24 h no legacy token

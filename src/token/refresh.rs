@@ -13,8 +13,7 @@ use rand::{rngs::OsRng, RngCore};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
-/// What every refresh token starts with.
-pub const REFRESH_TOKEN_PREFIX: &str = "inkan_rt_";
+use super::REFRESH_TOKEN_PREFIX;
 
 const RANDOM_BYTES: usize = 32;
 

@@ -1,45 +1,25 @@
-//! Signing and verifying access tokens. [`verify_access_token`] is the one
+//! Verifying access tokens. [`verify_access_token`] is the one
 //! verification path: the Verify RPC, the start-up self-test and local
 //! verifiers all call it.
 
 use std::time::Duration;
 
-use jsonwebtoken::{errors::ErrorKind, Header, Validation};
+use jsonwebtoken::{errors::ErrorKind, Validation};
 use serde_json::{Map, Value};
 
 use super::{
-    AccessTokenClaims, VerifiedAccessToken, ACCESS_TOKEN_TYPE, MAX_TOKEN_BYTES,
-    REFRESH_TOKEN_PREFIX, RESERVED_CLAIMS,
+    RevocationCheck, VerifiedAccessToken, ACCESS_TOKEN_TYPE, MAX_TOKEN_BYTES, REFRESH_TOKEN_PREFIX,
+    RESERVED_CLAIMS,
 };
 use crate::{
     ids::{ClientId, Kid, Scope, SessionId, Subject, TokenId},
-    keys::{SigningKey, VerifyingKeys},
+    keys::VerifyingKeys,
     reason::Reason,
-    revocations::RevocationCache,
 };
 
-/// Signing failed; only a broken key can cause this, never a request.
-#[derive(Debug, thiserror::Error)]
-#[error("signing with key {kid:?} failed")]
-pub struct SignError {
-    kid: String,
-}
-
-/// Signs `claims` with `key`, with the headers RFC 9068 asks for.
-pub fn sign_access_token(
-    claims: &AccessTokenClaims<'_>,
-    key: &SigningKey,
-) -> Result<String, SignError> {
-    let mut header = Header::new(key.alg().jws());
-    header.typ = Some(ACCESS_TOKEN_TYPE.into());
-    header.kid = Some(key.kid().to_string());
-    jsonwebtoken::encode(&header, claims, key.encoding_key()).map_err(|_| SignError {
-        kid: key.kid().to_string(),
-    })
-}
-
-/// What a token must match besides its signature.
-#[derive(Debug, Clone)]
+/// What a token must match besides its signature. Start from
+/// [`Expectations::new`] and set what a call needs.
+#[derive(Clone)]
 pub struct Expectations<'a> {
     /// The exact `iss` value.
     pub issuer: &'a str,
@@ -54,40 +34,102 @@ pub struct Expectations<'a> {
     /// Accept a token past its `exp` (still checking everything else): for
     /// revoking the session of a token that has already expired.
     pub allow_expired: bool,
-    /// Revoked sessions, when revocation is to be checked.
-    pub revocations: Option<&'a RevocationCache>,
+    /// Who knows about revocations, when revocation is to be checked.
+    pub revocations: Option<&'a dyn RevocationCheck>,
+}
+
+/// The leeway [`Expectations::new`] starts from: the contract's default.
+pub(crate) const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+
+impl<'a> Expectations<'a> {
+    /// Tokens of `issuer`, at `now` (Unix seconds): any audience, no
+    /// required scope, the default 30 s leeway, no revocation check.
+    pub fn new(issuer: &'a str, now: i64) -> Self {
+        Self {
+            issuer,
+            audience: None,
+            required_scopes: &[],
+            leeway: DEFAULT_LEEWAY,
+            now,
+            allow_expired: false,
+            revocations: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Expectations<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Expectations")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("required_scopes", &self.required_scopes)
+            .field("leeway", &self.leeway)
+            .field("now", &self.now)
+            .field("allow_expired", &self.allow_expired)
+            .field("revocations", &self.revocations.is_some())
+            .finish()
+    }
 }
 
 /// Why an access token was refused. Messages are for a person and never
 /// repeat the token or any unbounded part of it.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum VerifyError {
+    /// Not a JWT inkan could read; says what is wrong with it.
     #[error("access token is malformed: {0}")]
     Malformed(&'static str),
+    /// Past its `exp` (beyond the leeway).
     #[error("access token expired {ago} s ago; refresh it")]
-    Expired { ago: i64 },
+    Expired {
+        /// Seconds since `exp`.
+        ago: i64,
+    },
+    /// `nbf` or `iat` in the future (beyond the leeway).
     #[error("access token is not valid for another {wait} s; check the clocks and retry")]
-    NotYetValid { wait: i64 },
+    NotYetValid {
+        /// Seconds until it would be valid.
+        wait: i64,
+    },
+    /// The named key does not verify the signature.
     #[error("access token signature does not verify with key {kid:?}; log in again")]
-    SignatureInvalid { kid: String },
+    SignatureInvalid {
+        /// The key that was tried.
+        kid: String,
+    },
+    /// No key of the set is the one the token names.
     #[error("{0}")]
     KeyUnknown(String),
+    /// The header's `alg` is not the one the key is bound to.
     #[error("access token says alg {claimed} but key {kid:?} is bound to {bound}")]
     AlgorithmMismatch {
+        /// What the header says.
         claimed: String,
+        /// The key it names.
         kid: String,
+        /// The key's own algorithm.
         bound: &'static str,
     },
+    /// Not an access token; says what it looks like instead.
     #[error("{0}")]
     TypeInvalid(&'static str),
+    /// `iss` is not the expected issuer.
     #[error("access token was issued by another issuer")]
     IssuerMismatch,
+    /// The expected audience is not in `aud`.
     #[error("access token is not meant for audience {expected:?}")]
-    AudienceMismatch { expected: String },
+    AudienceMismatch {
+        /// The audience that was expected.
+        expected: String,
+    },
+    /// The session was revoked, or the subject's tokens were cut off.
     #[error("session has been revoked; log in again")]
     SessionRevoked,
+    /// Required scopes are missing.
     #[error("access token lacks the required scopes: {}", missing.join(" "))]
-    InsufficientScope { missing: Vec<String> },
+    InsufficientScope {
+        /// The scopes required but not granted.
+        missing: Vec<String>,
+    },
 }
 
 impl VerifyError {

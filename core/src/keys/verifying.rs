@@ -9,8 +9,22 @@ use jsonwebtoken::{
     DecodingKey,
 };
 
-use super::{set::Legacy, KeyAlgorithm};
+use super::KeyAlgorithm;
 use crate::ids::Kid;
+
+/// What makes a key a legacy key: when it stops accepting, what issuer its
+/// tokens carry, and whether it takes tokens that do not say when they were
+/// issued.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Legacy {
+    /// Unix seconds after which the key accepts nothing.
+    pub sunset: i64,
+    /// The `iss` its tokens must carry, when set.
+    pub issuer: Option<String>,
+    /// When set, tokens without `iat` are accepted with at most this many
+    /// seconds left before their `exp`; when not, they are refused.
+    pub max_remaining_without_iat: Option<i64>,
+}
 
 /// One key that checks signatures, bound to one algorithm.
 #[derive(Clone)]
@@ -21,7 +35,10 @@ pub struct VerifyingKey {
 }
 
 impl VerifyingKey {
-    pub(super) fn new(kid: Kid, alg: KeyAlgorithm, decoding: DecodingKey) -> Self {
+    /// A key bound to `alg`. Public keys normally come from a JWKS
+    /// ([`VerifyingKeys::from_jwks_json`]); this is for the HS256 secrets a
+    /// JWKS never carries.
+    pub fn new(kid: Kid, alg: KeyAlgorithm, decoding: DecodingKey) -> Self {
         Self { kid, alg, decoding }
     }
 
@@ -59,7 +76,8 @@ pub struct LegacyKey {
 }
 
 impl LegacyKey {
-    pub(super) fn new(label: Kid, decoding: DecodingKey, terms: Legacy) -> Self {
+    /// A former system's HS256 secret, named `label`, accepted on `terms`.
+    pub fn new(label: Kid, decoding: DecodingKey, terms: Legacy) -> Self {
         Self {
             label,
             decoding,
@@ -101,7 +119,8 @@ pub struct VerifyingKeys {
 }
 
 impl VerifyingKeys {
-    pub(super) fn new(keys: impl IntoIterator<Item = VerifyingKey>) -> Self {
+    /// A set of `keys`, by kid (a later key with the same kid wins).
+    pub fn new(keys: impl IntoIterator<Item = VerifyingKey>) -> Self {
         Self {
             by_kid: keys
                 .into_iter()
@@ -111,7 +130,16 @@ impl VerifyingKeys {
         }
     }
 
-    pub(super) fn with_legacy(mut self, legacy: impl IntoIterator<Item = LegacyKey>) -> Self {
+    /// The set with `keys` added (HS256 secrets the JWKS does not carry).
+    pub fn with_keys(mut self, keys: impl IntoIterator<Item = VerifyingKey>) -> Self {
+        self.by_kid
+            .extend(keys.into_iter().map(|k| (k.kid.as_str().to_owned(), k)));
+        self
+    }
+
+    /// The set with a former system's keys, tried in this order for tokens
+    /// without a kid.
+    pub fn with_legacy(mut self, legacy: impl IntoIterator<Item = LegacyKey>) -> Self {
         self.legacy = legacy.into_iter().collect();
         self
     }

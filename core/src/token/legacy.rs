@@ -12,7 +12,7 @@ use jsonwebtoken::{Algorithm, Header};
 use serde_json::{Map, Value};
 
 use super::{
-    access::{check_claims, decode_claims, Profile},
+    verify::{check_claims, decode_claims, Profile},
     Expectations, VerifiedAccessToken, VerifyError,
 };
 use crate::keys::{Legacy, VerifyingKeys};
