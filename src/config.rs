@@ -3,6 +3,8 @@
 //! [`Settings`], and validated once into a [`Config`] that cannot hold an
 //! invalid value. No key, secret, database or issuer has a default outside
 //! dev mode; a missing one stops start-up with a message naming the setting.
+//! Dev mode is no setting: only `serve --dev` asks for it, and it refuses
+//! anything that belongs to a real deployment.
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -19,8 +21,8 @@ use crate::{
 };
 
 /// Settings that the environment may set, as `INKAN_<NAME>`.
+/// `dev` is not one of them: dev mode comes only from `serve --dev`.
 const ENV_SETTINGS: &[&str] = &[
-    "dev",
     "keys_file",
     "database_url",
     "issuer",
@@ -44,9 +46,6 @@ const ENV_SETTINGS: &[&str] = &[
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
-    /// Dev mode: local SQLite, no caller authentication, ephemeral keys.
-    #[serde(default)]
-    pub dev: bool,
     /// The key-set file (`INKAN_KEYS_FILE`, `--keys`).
     pub keys_file: Option<PathBuf>,
     /// The ledger's database (`INKAN_DATABASE_URL`, `--database-url`).
@@ -107,6 +106,7 @@ pub enum KeySource {
 /// A validated configuration.
 #[derive(Debug)]
 pub struct Config {
+    /// Dev mode (`serve --dev`): every caller may do everything.
     pub dev: bool,
     pub keys: KeySource,
     pub database_url: SecretString,
@@ -134,6 +134,10 @@ pub const DEV_DATABASE_URL: &str = "sqlite://inkan-dev.db?mode=rwc";
 
 impl Settings {
     /// Reads the config file (if any) and the `INKAN_*` environment.
+    ///
+    /// A file or environment that tries to switch dev mode on is refused:
+    /// dev mode makes every caller an admin, so it must never ride along
+    /// with a production configuration (see [`Settings::validate_dev`]).
     pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
         let mut figment = Figment::new();
         if let Some(path) = file {
@@ -143,7 +147,21 @@ impl Settings {
                     path.display()
                 )));
             }
+            if Figment::from(Toml::file(path)).find_value("dev").is_ok() {
+                return Err(ConfigError::Invalid(format!(
+                    "config file {} sets dev: dev mode cannot be switched on by configuration; remove it \
+                     (dev mode is only `inkan serve --dev`, for trying inkan out)",
+                    path.display()
+                )));
+            }
             figment = figment.merge(Toml::file(path));
+        }
+        if std::env::var_os("INKAN_DEV").is_some() {
+            return Err(ConfigError::Invalid(
+                "INKAN_DEV is set: dev mode cannot be switched on by the environment; unset it \
+                 (dev mode is only `inkan serve --dev`, for trying inkan out)"
+                    .into(),
+            ));
         }
         figment = figment.merge(Env::prefixed("INKAN_").only(ENV_SETTINGS));
         figment
@@ -151,10 +169,56 @@ impl Settings {
             .map_err(|e| ConfigError::Read(e.to_string()))
     }
 
-    /// Checks every setting and fills in the non-secret defaults.
+    /// Checks every setting for serving for real and fills in the
+    /// non-secret defaults.
     pub fn validate(self) -> Result<Config, ConfigError> {
+        self.validate_as(false)
+    }
+
+    /// Checks the settings for `serve --dev`, which lets every caller do
+    /// everything. Dev mode chooses its own database, issuer and loopback
+    /// addresses, so that it can never stand in for a production server by
+    /// accident: configured callers, a database URL, an issuer or a
+    /// non-loopback address are refused, each by name. A key-set file
+    /// (`--keys`) is allowed.
+    pub fn validate_dev(self) -> Result<Config, ConfigError> {
+        let refuse = |what: &str, why: &str| {
+            Err(ConfigError::Invalid(format!(
+                "serve --dev refuses {what}: {why}; serve without --dev to use it"
+            )))
+        };
+        if !self.callers.is_empty() {
+            return refuse(
+                "configured [[callers]]",
+                "dev mode lets every caller do everything and would ignore them",
+            );
+        }
+        if self.database_url.is_some() {
+            return refuse(
+                "a database_url (config file, INKAN_DATABASE_URL or --database-url)",
+                "dev mode keeps its own ledger in ./inkan-dev.db (sqlite://inkan-dev.db?mode=rwc)",
+            );
+        }
+        if self.issuer.is_some() {
+            return refuse(
+                "an issuer (config file, INKAN_ISSUER or --issuer)",
+                "dev mode names itself after its HTTP address, so no consumer of a real issuer \
+                 accepts its tokens",
+            );
+        }
+        for (name, addr) in [("grpc_addr", self.grpc_addr), ("http_addr", self.http_addr)] {
+            if let Some(addr) = addr.filter(|a| !a.ip().is_loopback()) {
+                return Err(ConfigError::Invalid(format!(
+                    "serve --dev listens on loopback only, but {name} is {addr}: use 127.0.0.1 or [::1], \
+                     or serve without --dev"
+                )));
+            }
+        }
+        self.validate_as(true)
+    }
+
+    fn validate_as(self, dev: bool) -> Result<Config, ConfigError> {
         let invalid = |m: String| ConfigError::Invalid(m);
-        let dev = self.dev;
         let loopback = |port| SocketAddr::from(([127, 0, 0, 1], port));
         let any = |port| SocketAddr::from(([0, 0, 0, 0], port));
         let grpc_addr = self
@@ -345,16 +409,49 @@ mod tests {
 
     #[test]
     fn dev_mode_fills_in_local_defaults_but_no_key_file() {
-        let config = Settings {
-            dev: true,
-            ..Settings::default()
-        }
-        .validate()
-        .unwrap();
+        let config = Settings::default().validate_dev().unwrap();
         assert_eq!(config.keys, KeySource::Ephemeral);
         assert_eq!(config.grpc_addr.to_string(), "127.0.0.1:50051");
         assert_eq!(config.policy.issuer, "http://127.0.0.1:8080");
         assert!(config.migrate_on_start);
+    }
+
+    #[test]
+    fn dev_mode_takes_nothing_that_could_make_it_a_production_server() {
+        let dev_refusal = |settings: Settings| settings.validate_dev().unwrap_err().to_string();
+        let with_caller = Settings {
+            callers: vec![CallerConfig {
+                name: "login".into(),
+                api_key_sha256: "ab".repeat(32),
+                permissions: vec![Permission::Issue],
+            }],
+            ..Settings::default()
+        };
+        assert!(dev_refusal(with_caller).contains("[[callers]]"));
+        let msg = dev_refusal(Settings {
+            database_url: Some(SecretString::from("postgres://db/inkan")),
+            ..Settings::default()
+        });
+        assert!(msg.contains("database_url"), "{msg}");
+        let msg = dev_refusal(Settings {
+            grpc_addr: Some("0.0.0.0:50051".parse().unwrap()),
+            ..Settings::default()
+        });
+        assert!(msg.contains("grpc_addr is 0.0.0.0:50051"), "{msg}");
+        let msg = dev_refusal(Settings {
+            http_addr: Some("10.0.0.1:8080".parse().unwrap()),
+            ..Settings::default()
+        });
+        assert!(msg.contains("http_addr is 10.0.0.1:8080"), "{msg}");
+        let local = Settings {
+            keys_file: Some("keys.json".into()),
+            grpc_addr: Some("[::1]:0".parse().unwrap()),
+            ..Settings::default()
+        };
+        assert!(
+            local.validate_dev().is_ok(),
+            "a key file and loopback are fine"
+        );
     }
 
     #[test]

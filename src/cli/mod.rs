@@ -48,7 +48,9 @@ enum Command {
 #[derive(Debug, Args)]
 struct ServeArgs {
     /// Dev mode: local SQLite, unauthenticated callers, an ephemeral key
-    /// unless --keys is given. For trying inkan out only.
+    /// unless --keys is given. For trying inkan out only: it refuses
+    /// configured callers, a database URL, an issuer and non-loopback
+    /// addresses. The only way to switch dev mode on.
     #[arg(long)]
     dev: bool,
     #[command(flatten)]
@@ -150,9 +152,8 @@ enum TokenCommand {
 }
 
 impl ConfigArgs {
-    fn settings(self, dev: bool) -> Result<Settings, String> {
+    fn settings(self) -> Result<Settings, String> {
         let mut settings = Settings::load(self.config.as_deref()).map_err(|e| e.to_string())?;
-        settings.dev |= dev;
         if let Some(v) = self.keys_file {
             settings.keys_file = Some(v);
         }
@@ -172,7 +173,13 @@ impl ConfigArgs {
     }
 
     fn config(self, dev: bool) -> Result<Config, String> {
-        self.settings(dev)?.validate().map_err(|e| e.to_string())
+        let settings = self.settings()?;
+        let config = if dev {
+            settings.validate_dev()
+        } else {
+            settings.validate()
+        };
+        config.map_err(|e| e.to_string())
     }
 }
 
@@ -199,7 +206,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Serve(args) => serve(args.config.config(args.dev)?).await,
         Command::Migrate(args) => {
-            let settings = args.settings(false)?;
+            let settings = args.settings()?;
             let url = settings
                 .database_url
                 .ok_or("no ledger database: set database_url in the config file, INKAN_DATABASE_URL or --database-url")?;
@@ -217,7 +224,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Check(args) => check(args.config(false)?).await,
         Command::Keys(command) => keys::run(command),
         Command::Token(TokenCommand::Inspect { token, config }) => {
-            inspect::run(&token, config.settings(false)?)
+            inspect::run(&token, config.settings()?)
         }
     }
 }

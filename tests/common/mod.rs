@@ -428,6 +428,15 @@ pub fn forge(app: &TestApp, header: &jsonwebtoken::Header, claims: &serde_json::
 /// Runs the built `inkan` binary in `dir` with `args`, and none of the
 /// developer's `INKAN_*` variables: only what the test passes.
 pub fn run_inkan(args: &[&str], dir: &std::path::Path) -> std::process::Output {
+    run_inkan_with_env(args, &[], dir)
+}
+
+/// [`run_inkan`] with the environment variables `env` set.
+pub fn run_inkan_with_env(
+    args: &[&str],
+    env: &[(&str, &str)],
+    dir: &std::path::Path,
+) -> std::process::Output {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_inkan"));
     command.args(args).current_dir(dir);
     for (name, _) in std::env::vars() {
@@ -435,5 +444,6 @@ pub fn run_inkan(args: &[&str], dir: &std::path::Path) -> std::process::Output {
             command.env_remove(name);
         }
     }
+    command.envs(env.iter().copied());
     command.output().expect("run the inkan binary")
 }

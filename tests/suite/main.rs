@@ -11,6 +11,7 @@ mod common;
 mod hostile;
 
 mod cli;
+mod dev_mode;
 mod failures;
 mod grpcurl;
 mod hostile_requests;
