@@ -239,7 +239,11 @@ async fn serve(config: Config) -> Result<(), String> {
 }
 
 async fn check(config: Config) -> Result<(), String> {
-    let keys = load_keys(&config.keys).map_err(|e| e.to_string())?;
+    let loaded = load_keys(&config.keys).map_err(|e| e.to_string())?;
+    for warning in &loaded.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let keys = loaded.set;
     println!("issuer: {}", config.policy.issuer);
     for line in keys::describe(&keys) {
         println!("{line}");

@@ -9,6 +9,7 @@
 
 mod error;
 mod file;
+mod permissions;
 pub mod rotation;
 mod set;
 mod store;
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use error::KeySetError;
 pub use file::{KeyFileEntry, KeySetFile};
+pub use permissions::{read_key_file, KeyFileBytes};
 pub use set::{KeySet, Legacy, SigningKey};
 pub use store::{KeyStore, PublishedKeys};
 pub use verifying::{LegacyKey, VerifyingKey, VerifyingKeys};

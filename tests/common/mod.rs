@@ -205,7 +205,17 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let keys_path = dir.path().join("keys.json");
         match &options.keys_json {
-            Some(json) => std::fs::write(&keys_path, json).unwrap(),
+            Some(json) => {
+                std::fs::write(&keys_path, json).unwrap();
+                // Readable by others whatever the umask: the server warns
+                // about such a file but uses it.
+                #[cfg(unix)]
+                std::fs::set_permissions(
+                    &keys_path,
+                    std::os::unix::fs::PermissionsExt::from_mode(0o644),
+                )
+                .unwrap();
+            }
             None => KeySetFile::generate(KeyAlgorithm::EdDSA)
                 .unwrap()
                 .write(&keys_path)

@@ -17,6 +17,7 @@ mod grpcurl;
 mod hostile_requests;
 mod hostile_tokens;
 mod key_cli;
+mod key_trust;
 mod keys;
 mod lifecycle;
 mod publishing;
