@@ -56,6 +56,11 @@ pub struct KeyFileEntry {
     /// The `iss` a legacy key's tokens must carry, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
+    /// Lets this key sign after a reload although the set in service never
+    /// published it: an emergency swap, which a running server otherwise
+    /// refuses, and logs as a security event when allowed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_unpublished: bool,
     /// PKCS#8 PEM private key, for EdDSA, ES256 and RS256.
     #[serde(
         default,
@@ -198,6 +203,7 @@ impl KeyFileEntry {
             legacy: false,
             sunset: None,
             issuer: None,
+            allow_unpublished: false,
             private_key_pem,
             secret,
         })

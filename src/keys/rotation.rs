@@ -132,6 +132,7 @@ pub fn add_legacy(
         legacy: true,
         sunset: Some(now_rfc3339(sunset)),
         issuer,
+        allow_unpublished: false,
         private_key_pem: None,
         secret: Some(SecretString::from(URL_SAFE_NO_PAD.encode(secret))),
     });

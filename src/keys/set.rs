@@ -29,6 +29,7 @@ pub struct SigningKey {
     created_at: Option<i64>,
     retired_at: Option<i64>,
     legacy: Option<Legacy>,
+    allow_unpublished: bool,
 }
 
 /// What makes a key a legacy key: when it stops accepting, and what issuer
@@ -106,6 +107,12 @@ impl SigningKey {
     /// The legacy terms, if this is a former system's key.
     pub fn legacy(&self) -> Option<&Legacy> {
         self.legacy.as_ref()
+    }
+
+    /// Whether the key file lets this key sign after a reload without
+    /// having been published first (`"allow_unpublished": true`).
+    pub fn allow_unpublished(&self) -> bool {
+        self.allow_unpublished
     }
 
     fn verifying(&self) -> VerifyingKey {
@@ -215,6 +222,7 @@ impl SigningKey {
             created_at,
             retired_at,
             legacy,
+            allow_unpublished: entry.allow_unpublished,
         })
     }
 }
@@ -344,6 +352,7 @@ mod tests {
             legacy: false,
             sunset: None,
             issuer: None,
+            allow_unpublished: false,
             private_key_pem: None,
             secret: Some(SecretString::from(URL_SAFE_NO_PAD.encode(secret))),
         }
@@ -462,6 +471,7 @@ mod tests {
             legacy: false,
             sunset: None,
             issuer: None,
+            allow_unpublished: false,
             private_key_pem: Some(SecretString::from(pem.as_str())),
             secret: None,
         };

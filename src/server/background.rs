@@ -120,16 +120,28 @@ pub(super) async fn watch_key_file(
             // Only the permissions changed back; the content is in service.
             continue;
         }
-        let outcome = std::str::from_utf8(&read.bytes)
+        let parsed = std::str::from_utf8(&read.bytes)
             .map_err(|_| "the file is not UTF-8 text".to_owned())
             .and_then(|text| KeySetFile::parse(text).map_err(|e| e.to_string()))
-            .and_then(|file| KeySet::from_file_contents(&file).map_err(|e| e.to_string()))
-            .and_then(|set| authority.reload_keys(set));
-        match outcome {
-            Ok(warnings) => {
+            .and_then(|file| KeySet::from_file_contents(&file).map_err(|e| e.to_string()));
+        let set = match parsed {
+            Ok(set) => set,
+            Err(reason) => {
+                error!(path = %path.display(), reason = %reason, "new key set refused; the previous one stays in force");
+                authority.metrics().key_reload(false);
+                continue;
+            }
+        };
+        match authority.reload_keys(set) {
+            Ok(reloaded) => {
                 in_service = current;
-                for warning in read.warnings.into_iter().chain(warnings) {
+                for warning in read.warnings.into_iter().chain(reloaded.warnings) {
                     warn!(path = %path.display(), "{warning}");
+                }
+                if let Some(kid) = reloaded.unpublished_active {
+                    warn!(path = %path.display(), kid = %kid, security_event = true,
+                        "key {kid} signs without having been published first, as the key-set file allows \
+                         (allow_unpublished): consumers with a cached key set refuse its tokens until they refetch");
                 }
                 let keys = authority.keys().current();
                 let kids: Vec<String> = keys
@@ -142,7 +154,11 @@ pub(super) async fn watch_key_file(
                 authority.metrics().key_reload(true);
             }
             Err(reason) => {
-                error!(path = %path.display(), reason = %reason, "new key set refused; the previous one stays in force");
+                // A valid set that the set in service rules out (an unseen
+                // key signing, a kid with new material) is what a planted
+                // file looks like.
+                error!(path = %path.display(), reason = %reason, security_event = true,
+                    "new key set refused; the previous one stays in force");
                 authority.metrics().key_reload(false);
             }
         }

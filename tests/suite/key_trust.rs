@@ -6,11 +6,11 @@ use crate::common;
 
 use std::{path::Path, time::Duration};
 
-use common::{http_get, TestApp};
+use common::{admin, assert_refused, http_get, issue_request, with_key, TestApp, VERIFIER_KEY};
 use inkan::{
     config::Settings,
-    keys::{rotation, KeyAlgorithm, KeySetFile},
-    proto::v1::GetJwksRequest,
+    keys::{rotation, KeyAlgorithm, KeySet, KeySetFile, KeyState},
+    proto::v1::{GetJwksRequest, VerifyRequest},
     server::Server,
 };
 use secrecy::SecretString;
@@ -159,4 +159,110 @@ fn check_warns_of_a_key_file_others_can_read_and_refuses_one_they_can_write() {
         err.contains(keys.to_str().unwrap()) && err.contains("writable by others"),
         "{err}"
     );
+}
+
+fn kid_of(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+fn verify(token: &str) -> tonic::Request<VerifyRequest> {
+    with_key(
+        VerifyRequest {
+            access_token: token.into(),
+            ..Default::default()
+        },
+        VERIFIER_KEY,
+    )
+}
+
+/// An attacker's key set: one key of their own, `evil-1`, active.
+fn attackers_set() -> KeySetFile {
+    let mut file = KeySetFile::generate(KeyAlgorithm::EdDSA).unwrap();
+    file.keys[0].kid = "evil-1".into();
+    file
+}
+
+/// A token for the server's issuer, signed with `file`'s active key.
+fn signed_with(file: &KeySetFile) -> String {
+    let set = KeySet::from_file_contents(file).unwrap();
+    let key = set.active();
+    let mut header = jsonwebtoken::Header::new(key.alg().jws());
+    header.typ = Some("at+jwt".into());
+    header.kid = Some(key.kid().to_string());
+    let claims = common::claims_for(&uuid::Uuid::new_v4().to_string());
+    jsonwebtoken::encode(&header, &claims, key.encoding_key()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_file_overwritten_with_an_unpublished_key_never_signs() {
+    let app = TestApp::spawn(common::Backend::Sqlite).await;
+    let mut client = app.client().await;
+    let ours = app.keys.active().kid().to_string();
+
+    // The attacker's set alone, then with our key kept beside theirs (so
+    // our tokens would still verify and nobody would notice).
+    let original = KeySetFile::read(&app.keys_path).unwrap();
+    let alone = attackers_set();
+    alone.write(&app.keys_path).unwrap();
+    metric(&app, &refused(1)).await;
+    let mut beside = original;
+    beside.keys[0].state = KeyState::VerifyOnly;
+    beside.keys.extend(attackers_set().keys);
+    beside.write(&app.keys_path).unwrap();
+    metric(&app, &refused(2)).await;
+
+    let pair = client
+        .issue(admin(issue_request("user-1")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        kid_of(&pair.access_token),
+        ours,
+        "still signing with our key"
+    );
+    client.verify(verify(&pair.access_token)).await.unwrap();
+    for evil in [signed_with(&alone), signed_with(&beside)] {
+        assert_eq!(kid_of(&evil), "evil-1");
+        assert_refused(client.verify(verify(&evil)).await, "KEY_UNKNOWN");
+    }
+    let jwks = client
+        .get_jwks(GetJwksRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!jwks.jwks_json.contains("evil-1"), "{}", jwks.jwks_json);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emergency_swap_to_an_unpublished_key_needs_the_key_files_say_so() {
+    let app = TestApp::spawn(common::Backend::Sqlite).await;
+    let mut client = app.client().await;
+    let before = client
+        .issue(admin(issue_request("user-1")))
+        .await
+        .unwrap()
+        .into_inner();
+
+    // The old key is compromised: sign with a fresh one at once, keeping
+    // the old one only to verify what it signed.
+    let mut swap = KeySetFile::read(&app.keys_path).unwrap();
+    swap.keys[0].state = KeyState::VerifyOnly;
+    let mut fresh = KeySetFile::generate(KeyAlgorithm::EdDSA).unwrap();
+    fresh.keys[0].allow_unpublished = true;
+    let fresh_kid = fresh.keys[0].kid.clone();
+    swap.keys.extend(fresh.keys);
+    swap.write(&app.keys_path).unwrap();
+    metric(&app, &applied(1)).await;
+
+    let after = client
+        .issue(admin(issue_request("user-2")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(kid_of(&after.access_token), fresh_kid);
+    client.verify(verify(&after.access_token)).await.unwrap();
+    client.verify(verify(&before.access_token)).await.unwrap();
+    app.stop().await;
 }
