@@ -9,6 +9,7 @@
 
 mod error;
 mod file;
+mod format_error;
 mod permissions;
 pub mod rotation;
 mod set;

@@ -341,3 +341,177 @@ fn token_inspect_explains_acceptance_and_rejection_in_one_line() {
         )
     );
 }
+
+/// Key-set files with material where it does not belong: a PEM as `alg`,
+/// a PEM as `state`, a number as `kid`. Each with the text that must never
+/// be shown back.
+fn misplaced_material() -> Vec<(&'static str, String, Vec<String>)> {
+    let pem = {
+        let file = inkan::keys::KeySetFile::generate(inkan::keys::KeyAlgorithm::EdDSA).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&file.to_json()).unwrap();
+        json["keys"][0]["private_key_pem"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let pem_json = serde_json::Value::from(pem.as_str()).to_string();
+    let mut secret_parts: Vec<String> = pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .map(str::to_owned)
+        .collect();
+    secret_parts.push("PRIVATE KEY".into());
+    vec![
+        (
+            "a PEM as alg",
+            format!(r#"{{"keys":[{{"kid":"a","alg":{pem_json},"state":"active"}}]}}"#),
+            secret_parts.clone(),
+        ),
+        (
+            "a PEM as state",
+            format!(r#"{{"keys":[{{"kid":"a","alg":"EdDSA","state":{pem_json}}}]}}"#),
+            secret_parts.clone(),
+        ),
+        (
+            "a number as kid",
+            format!(
+                r#"{{"keys":[{{"kid":918273645,"alg":"EdDSA","state":"active","private_key_pem":{pem_json}}}]}}"#
+            ),
+            vec!["918273645".to_owned()],
+        ),
+    ]
+}
+
+fn assert_quotes_nothing(case: &str, output: &str, secret_parts: &[String]) {
+    for part in secret_parts {
+        assert!(
+            !output.contains(part.as_str()),
+            "{case}: the key file's content was shown: {output}"
+        );
+    }
+}
+
+#[test]
+fn keys_show_and_check_report_a_misplaced_key_without_quoting_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.json");
+    let config = write(
+        dir.path(),
+        "inkan.toml",
+        &format!(
+            "keys_file = {:?}\ndatabase_url = \"sqlite://{}/ledger.db?mode=rwc\"\n\
+             issuer = \"https://auth.example\"\nallow_open_issue = true\n",
+            keys.to_str().unwrap(),
+            dir.path().display()
+        ),
+    );
+    for (case, content, secret_parts) in misplaced_material() {
+        std::fs::write(&keys, &content).unwrap();
+        for args in [
+            vec!["keys", "show", "--keys", keys.to_str().unwrap()],
+            vec!["check", "--config", config.to_str().unwrap()],
+        ] {
+            let out = inkan(&args, dir.path());
+            let shown = text(&out);
+            assert!(!out.status.success(), "{case}, {}: accepted", args[0]);
+            assert_quotes_nothing(case, &shown, &secret_parts);
+            assert!(
+                shown.contains("keys[0].") && shown.contains("line 1"),
+                "{case}, {}: says where: {shown}",
+                args[0]
+            );
+        }
+    }
+}
+
+/// The server's log, read as it is written.
+struct ServerLog {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl ServerLog {
+    /// Reads lines until one holds `wanted`. The deadline only keeps a
+    /// regression from hanging the suite.
+    fn wait_for(&mut self, wanted: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(wanted);
+                    self.seen.push(line);
+                    if found {
+                        return;
+                    }
+                }
+                Err(_) => panic!("the server never logged {wanted:?}: {:?}", self.seen),
+            }
+        }
+    }
+}
+
+impl Drop for ServerLog {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_reload_of_a_misplaced_key_is_logged_without_quoting_it() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.json");
+    inkan::keys::KeySetFile::generate(inkan::keys::KeyAlgorithm::EdDSA)
+        .unwrap()
+        .write(&keys)
+        .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_inkan"))
+        .args([
+            "serve",
+            "--dev",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--keys",
+        ])
+        .arg(&keys)
+        .env("INKAN_KEY_RELOAD_INTERVAL", "50ms")
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run the inkan binary");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut log = ServerLog {
+        child,
+        lines,
+        seen: Vec::new(),
+    };
+    log.wait_for("serving");
+    for (case, content, secret_parts) in misplaced_material() {
+        // A finished file renamed into place, as a Secret update does.
+        let next = dir.path().join("keys.next");
+        std::fs::write(&next, &content).unwrap();
+        #[cfg(unix)]
+        std::fs::set_permissions(&next, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        std::fs::rename(&next, &keys).unwrap();
+        log.wait_for("new key set refused");
+        let logged = log.seen.join("\n");
+        assert_quotes_nothing(case, &logged, &secret_parts);
+        assert!(logged.contains("keys[0]."), "{case}: says where: {logged}");
+    }
+}
