@@ -112,9 +112,11 @@ pub fn load_keys(source: &KeySource) -> Result<LoadedKeys, StartupError> {
     let text = String::from_utf8_lossy(&read.bytes);
     let file = KeySetFile::parse(&text).map_err(refused)?;
     let set = KeySet::from_file_contents(&file).map_err(refused)?;
+    let mut warnings = read.warnings;
+    warnings.extend(set.local_verification_warning());
     Ok(LoadedKeys {
         set,
-        warnings: read.warnings,
+        warnings,
         digest: Some(background::digest(&read.bytes)),
     })
 }

@@ -178,3 +178,33 @@ fn check_prints_kids_and_fingerprints_but_no_secret() {
     );
     assert!(migrate.status.success(), "{}", stderr(&migrate));
 }
+
+#[test]
+fn check_warns_that_an_hs256_only_key_set_publishes_nothing_to_verify_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.json");
+    inkan::keys::KeySetFile::generate(inkan::keys::KeyAlgorithm::HS256)
+        .unwrap()
+        .write(&keys)
+        .unwrap();
+    let config = dir.path().join("inkan.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "keys_file = {:?}\ndatabase_url = \"sqlite://{}/ledger.db?mode=rwc\"\n\
+             issuer = \"https://auth.example\"\nallow_open_issue = true\n",
+            keys.to_str().unwrap(),
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = inkan(&["check", "--config", config.to_str().unwrap()], dir.path());
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("warning:")
+            && err.contains("JWKS is empty")
+            && err.contains("only through Verify"),
+        "{err}"
+    );
+}
