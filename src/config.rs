@@ -94,6 +94,19 @@ pub enum LogFormat {
     Pretty,
 }
 
+impl LogFormat {
+    /// The format when `log_format` is not set: readable lines in dev mode,
+    /// JSON for everything else (`serve`, `migrate`), so one collector
+    /// reads every command's logs.
+    pub fn default_for(dev: bool) -> Self {
+        if dev {
+            LogFormat::Pretty
+        } else {
+            LogFormat::Json
+        }
+    }
+}
+
 /// Where the keys come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
@@ -129,8 +142,12 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-/// Where dev mode keeps its ledger.
+/// Where dev mode keeps its ledger: [`DEV_DATABASE_FILE`], in the working
+/// directory.
 pub const DEV_DATABASE_URL: &str = "sqlite://inkan-dev.db?mode=rwc";
+
+/// The file [`DEV_DATABASE_URL`] names, relative to the working directory.
+pub const DEV_DATABASE_FILE: &str = "inkan-dev.db";
 
 impl Settings {
     /// Reads the config file (if any) and the `INKAN_*` environment.
@@ -336,11 +353,7 @@ impl Settings {
             reflection: self.reflection.unwrap_or(true),
             callers,
             migrate_on_start: self.migrate_on_start.unwrap_or(dev),
-            log_format: self.log_format.unwrap_or(if dev {
-                LogFormat::Pretty
-            } else {
-                LogFormat::Json
-            }),
+            log_format: self.log_format.unwrap_or(LogFormat::default_for(dev)),
         })
     }
 }
@@ -452,6 +465,11 @@ mod tests {
             local.validate_dev().is_ok(),
             "a key file and loopback are fine"
         );
+    }
+
+    #[test]
+    fn the_dev_database_url_names_the_dev_database_file() {
+        assert!(DEV_DATABASE_URL.starts_with(&format!("sqlite://{DEV_DATABASE_FILE}?")));
     }
 
     #[test]

@@ -210,7 +210,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let url = settings
                 .database_url
                 .ok_or("no ledger database: set database_url in the config file, INKAN_DATABASE_URL or --database-url")?;
-            telemetry::init(settings.log_format.unwrap_or(LogFormat::Pretty));
+            telemetry::init(settings.log_format.unwrap_or(LogFormat::default_for(false)));
             let ledger = Ledger::connect(url.expose_secret())
                 .await
                 .map_err(|e| e.to_string())?;

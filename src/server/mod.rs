@@ -20,7 +20,7 @@ mod background;
 use crate::{
     authority::Authority,
     callers::CallerRegistry,
-    config::{Config, KeySource},
+    config::{Config, KeySource, DEV_DATABASE_FILE},
     grpc::{health_names, TokenServiceImpl, MAX_REQUEST_BYTES},
     keys::{read_key_file, KeyAlgorithm, KeySet, KeySetFile, KeyStore},
     ledger::Ledger,
@@ -127,6 +127,12 @@ impl Server {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         if config.dev {
             warn!("DEV MODE: callers are not authenticated, Issue is open to anyone; never expose this server");
+            // Relative to where the server was started, which a log reader
+            // cannot know: say where the file is.
+            let database = std::env::current_dir()
+                .map(|dir| dir.join(DEV_DATABASE_FILE).display().to_string())
+                .unwrap_or_else(|_| DEV_DATABASE_FILE.to_owned());
+            warn!(database = %database, "DEV MODE: the ledger is the SQLite file {database}");
         }
         let LoadedKeys {
             set: keys,

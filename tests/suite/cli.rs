@@ -208,3 +208,36 @@ fn check_warns_that_an_hs256_only_key_set_publishes_nothing_to_verify_with() {
         "{err}"
     );
 }
+
+#[test]
+fn migrate_logs_json_like_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/ledger.db?mode=rwc", dir.path().display());
+    let out = inkan(&["migrate", "--database-url", &url], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("Applying"), "migrate logged nothing: {err}");
+    for line in err.lines().filter(|l| !l.is_empty()) {
+        let parsed: Result<serde_json::Value, _> = serde_json::from_str(line);
+        assert!(parsed.is_ok(), "not a JSON log line: {line:?}");
+    }
+}
+
+#[test]
+fn dev_logs_are_not_coloured_into_a_file_and_say_where_the_ledger_is() {
+    let dir = tempfile::tempdir().unwrap();
+    // Stops at loading its keys, after its first log lines.
+    let out = inkan(&["serve", "--dev", "--keys", "missing.json"], dir.path());
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(err.contains("DEV MODE"), "{err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "colour codes written to a pipe: {err:?}"
+    );
+    let ledger = dir.path().canonicalize().unwrap().join("inkan-dev.db");
+    assert!(
+        err.contains(ledger.to_str().unwrap()),
+        "the log does not say where the dev ledger is: {err}"
+    );
+}
