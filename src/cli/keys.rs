@@ -4,7 +4,10 @@
 
 use std::{path::Path, time::SystemTime};
 
-use super::KeysCommand;
+use super::{
+    flags::{print_json, Output},
+    KeysCommand,
+};
 use crate::{
     authority::{JWKS_MAX_AGE, NEXT_KEY_MIN_PUBLISHED},
     keys::{rotation, KeySet, KeySetFile},
@@ -97,10 +100,12 @@ pub(super) fn run(command: KeysCommand) -> Result<(), String> {
             );
             Ok(())
         }
-        KeysCommand::Show { keys_file } => {
+        KeysCommand::Show { keys_file, output } => {
             let set = KeySet::load(&keys_file).map_err(|e| e.to_string())?;
-            for line in describe(&set) {
-                println!("{line}");
+            let views = views(&set);
+            match output.output {
+                Output::Text => views.iter().for_each(|v| println!("{}", v.line())),
+                Output::Json => print_json(&serde_json::json!({ "keys": views })),
             }
             Ok(())
         }
@@ -112,8 +117,43 @@ fn write(file: &KeySetFile, path: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-/// One line per key: what an operator compares between environments.
-pub(super) fn describe(set: &KeySet) -> Vec<String> {
+/// What `check` and `keys show` say of one key: what an operator compares
+/// between environments. Never material. Its field names are the JSON
+/// output's, and stay as they are.
+#[derive(Debug, serde::Serialize)]
+pub(super) struct KeyView {
+    kid: String,
+    alg: &'static str,
+    state: &'static str,
+    fingerprint: String,
+    created_at: Option<String>,
+    retired_at: Option<String>,
+    legacy: bool,
+    sunset: Option<String>,
+}
+
+impl KeyView {
+    /// The key as one line of text.
+    pub(super) fn line(&self) -> String {
+        let mut line = format!(
+            "key {}  alg {}  state {}  fingerprint {}",
+            self.kid, self.alg, self.state, self.fingerprint
+        );
+        if let Some(created) = &self.created_at {
+            line.push_str(&format!("  created {created}"));
+        }
+        if let Some(retired) = &self.retired_at {
+            line.push_str(&format!("  retired {retired}"));
+        }
+        if let Some(sunset) = self.sunset.as_ref().filter(|_| self.legacy) {
+            line.push_str(&format!("  legacy until {sunset}"));
+        }
+        line
+    }
+}
+
+/// Every key of `set`, in file order.
+pub(super) fn views(set: &KeySet) -> Vec<KeyView> {
     let time = |t: Option<i64>| {
         t.and_then(|s| u64::try_from(s).ok()).map(|s| {
             humantime::format_rfc3339_seconds(
@@ -124,27 +164,15 @@ pub(super) fn describe(set: &KeySet) -> Vec<String> {
     };
     set.keys()
         .iter()
-        .map(|k| {
-            let mut line = format!(
-                "key {}  alg {}  state {}  fingerprint {}",
-                k.kid(),
-                k.alg(),
-                k.state(),
-                k.fingerprint()
-            );
-            if let Some(created) = time(k.created_at()) {
-                line.push_str(&format!("  created {created}"));
-            }
-            if let Some(retired) = time(k.retired_at()) {
-                line.push_str(&format!("  retired {retired}"));
-            }
-            if let Some(legacy) = k.legacy() {
-                line.push_str(&format!(
-                    "  legacy until {}",
-                    time(Some(legacy.sunset)).unwrap_or_default()
-                ));
-            }
-            line
+        .map(|k| KeyView {
+            kid: k.kid().to_string(),
+            alg: k.alg().as_str(),
+            state: k.state().as_str(),
+            fingerprint: k.fingerprint().to_owned(),
+            created_at: time(k.created_at()),
+            retired_at: time(k.retired_at()),
+            legacy: k.legacy().is_some(),
+            sunset: time(k.legacy().map(|l| l.sunset)),
         })
         .collect()
 }

@@ -1,23 +1,29 @@
 //! The command line: `serve`, `migrate`, `check`, `keys` and `token`.
 //! Flags are parsed here and layered over the config file and environment;
-//! [`crate::config::Settings::validate`] then decides what is valid.
+//! [`crate::config::Settings::validate`] then decides what is valid. Each
+//! command takes only the flags it uses (see [`flags`]), and every failure,
+//! a mistyped flag included, is one line on standard error.
 
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
+use std::{path::PathBuf, process::ExitCode, sync::Arc};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
+mod flags;
 mod inspect;
 mod keys;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 
 use crate::{
     authority::Authority,
-    config::{Config, LogFormat, Settings},
+    config::{Config, LogFormat},
     keys::{KeyAlgorithm, KeyStore},
     ledger::Ledger,
     revocations::RevocationCache,
     server::{load_keys, Server},
     telemetry,
+};
+use flags::{
+    print_json, ConfigFile, DatabaseFlag, IssuerFlag, KeysFlag, Output, OutputFlag, ServerArgs,
 };
 
 /// inkan: a token authority for internal services.
@@ -31,52 +37,38 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the token service (gRPC) and its public keys (HTTP).
-    Serve(ServeArgs),
+    Serve {
+        /// Dev mode: local SQLite, unauthenticated callers, an ephemeral key
+        /// unless --keys is given. For trying inkan out only: it refuses
+        /// configured callers, a database URL, an issuer and non-loopback
+        /// addresses. The only way to switch dev mode on.
+        #[arg(long)]
+        dev: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Bring the ledger's schema up to date.
-    Migrate(ConfigArgs),
-    /// Validate the configuration, and print each key's kid and fingerprint
-    /// (never a secret), so two environments can be compared.
-    Check(ConfigArgs),
+    Migrate {
+        #[command(flatten)]
+        file: ConfigFile,
+        #[command(flatten)]
+        database: DatabaseFlag,
+    },
+    /// Validate the configuration `serve` would start with, and print each
+    /// key's kid and fingerprint (never a secret), so two environments can
+    /// be compared.
+    Check {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[command(flatten)]
+        output: OutputFlag,
+    },
     /// Create, rotate and inspect key sets.
     #[command(subcommand)]
     Keys(KeysCommand),
     /// Look inside tokens.
     #[command(subcommand)]
     Token(TokenCommand),
-}
-
-#[derive(Debug, Args)]
-struct ServeArgs {
-    /// Dev mode: local SQLite, unauthenticated callers, an ephemeral key
-    /// unless --keys is given. For trying inkan out only: it refuses
-    /// configured callers, a database URL, an issuer and non-loopback
-    /// addresses. The only way to switch dev mode on.
-    #[arg(long)]
-    dev: bool,
-    #[command(flatten)]
-    config: ConfigArgs,
-}
-
-#[derive(Debug, Args)]
-struct ConfigArgs {
-    /// TOML configuration file.
-    #[arg(long, env = "INKAN_CONFIG")]
-    config: Option<PathBuf>,
-    /// Key-set file.
-    #[arg(long = "keys", env = "INKAN_KEYS_FILE")]
-    keys_file: Option<PathBuf>,
-    /// Ledger database URL (sqlite://, postgres://, mysql://).
-    #[arg(long, env = "INKAN_DATABASE_URL", hide_env_values = true)]
-    database_url: Option<String>,
-    /// The `iss` of every token, e.g. https://auth.example.com.
-    #[arg(long, env = "INKAN_ISSUER")]
-    issuer: Option<String>,
-    /// gRPC listen address [default: 0.0.0.0:50051; dev: 127.0.0.1:50051].
-    #[arg(long, env = "INKAN_GRPC_ADDR")]
-    grpc_addr: Option<SocketAddr>,
-    /// HTTP listen address [default: 0.0.0.0:8080; dev: 127.0.0.1:8080].
-    #[arg(long, env = "INKAN_HTTP_ADDR")]
-    http_addr: Option<SocketAddr>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -136,6 +128,8 @@ enum KeysCommand {
     Show {
         #[arg(long = "keys", env = "INKAN_KEYS_FILE")]
         keys_file: PathBuf,
+        #[command(flatten)]
+        output: OutputFlag,
     },
 }
 
@@ -144,49 +138,35 @@ enum TokenCommand {
     /// Decode a token's header and claims, and say in one line whether the
     /// configured keys accept it, and if not, why.
     Inspect {
-        /// The JWT.
-        token: String,
+        /// The JWT. Leave it out (or give `-`) to read it from standard
+        /// input, where shell history and `ps` cannot see it.
+        token: Option<String>,
         #[command(flatten)]
-        config: ConfigArgs,
+        file: ConfigFile,
+        #[command(flatten)]
+        keys: KeysFlag,
+        #[command(flatten)]
+        issuer: IssuerFlag,
+        #[command(flatten)]
+        output: OutputFlag,
     },
-}
-
-impl ConfigArgs {
-    fn settings(self) -> Result<Settings, String> {
-        let mut settings = Settings::load(self.config.as_deref()).map_err(|e| e.to_string())?;
-        if let Some(v) = self.keys_file {
-            settings.keys_file = Some(v);
-        }
-        if let Some(v) = self.database_url {
-            settings.database_url = Some(SecretString::from(v));
-        }
-        if let Some(v) = self.issuer {
-            settings.issuer = Some(v);
-        }
-        if let Some(v) = self.grpc_addr {
-            settings.grpc_addr = Some(v);
-        }
-        if let Some(v) = self.http_addr {
-            settings.http_addr = Some(v);
-        }
-        Ok(settings)
-    }
-
-    fn config(self, dev: bool) -> Result<Config, String> {
-        let settings = self.settings()?;
-        let config = if dev {
-            settings.validate_dev()
-        } else {
-            settings.validate()
-        };
-        config.map_err(|e| e.to_string())
-    }
 }
 
 /// Runs the command line; returns the process's exit code. Every failure is
 /// one line on standard error.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version go to standard output as clap writes them.
+        Err(err) if !err.use_stderr() => err.exit(),
+        Err(err) => {
+            // clap's first line says what is wrong; the rest is usage.
+            let rendered = err.render().to_string();
+            let first = rendered.lines().next().unwrap_or_default();
+            eprintln!("{first} (see --help)");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => return fail(format!("cannot start the async runtime: {err}")),
@@ -204,9 +184,18 @@ fn fail(message: String) -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Command::Serve(args) => serve(args.config.config(args.dev)?).await,
-        Command::Migrate(args) => {
-            let settings = args.settings()?;
+        Command::Serve { dev, server } => {
+            let settings = server.settings()?;
+            let config = if dev {
+                settings.validate_dev()
+            } else {
+                settings.validate()
+            };
+            serve(config.map_err(|e| e.to_string())?).await
+        }
+        Command::Migrate { file, database } => {
+            let mut settings = file.load()?;
+            database.apply(&mut settings);
             let url = settings
                 .database_url
                 .ok_or("no ledger database: set database_url in the config file, INKAN_DATABASE_URL or --database-url")?;
@@ -221,10 +210,23 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("ledger schema is up to date");
             Ok(())
         }
-        Command::Check(args) => check(args.config(false)?).await,
+        Command::Check { server, output } => {
+            let config = server.settings()?.validate().map_err(|e| e.to_string())?;
+            check(config, output.output).await
+        }
         Command::Keys(command) => keys::run(command),
-        Command::Token(TokenCommand::Inspect { token, config }) => {
-            inspect::run(&token, config.settings()?)
+        Command::Token(TokenCommand::Inspect {
+            token,
+            file,
+            keys,
+            issuer,
+            output,
+        }) => {
+            let mut settings = file.load()?;
+            keys.apply(&mut settings);
+            issuer.apply(&mut settings);
+            let token = inspect::read_token(token)?;
+            inspect::run(&token, settings, output.output)
         }
     }
 }
@@ -238,15 +240,21 @@ async fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-async fn check(config: Config) -> Result<(), String> {
+/// Checks everything `serve` would, without serving: the keys (and what to
+/// warn of), the ledger, and a token signed and verified through the keys
+/// as published. Warnings go to standard error in either output.
+async fn check(config: Config, output: Output) -> Result<(), String> {
+    let text = output == Output::Text;
     let loaded = load_keys(&config.keys).map_err(|e| e.to_string())?;
     for warning in &loaded.warnings {
         eprintln!("warning: {warning}");
     }
-    let keys = loaded.set;
-    println!("issuer: {}", config.policy.issuer);
-    for line in keys::describe(&keys) {
-        println!("{line}");
+    let views = keys::views(&loaded.set);
+    if text {
+        println!("issuer: {}", config.policy.issuer);
+        for view in &views {
+            println!("{}", view.line());
+        }
     }
     let ledger = Ledger::connect(config.database_url.expose_secret())
         .await
@@ -255,11 +263,19 @@ async fn check(config: Config) -> Result<(), String> {
         .ping()
         .await
         .map_err(|e| format!("ledger database unreachable: {e}"))?;
-    println!("ledger: reachable ({:?})", ledger.backend());
+    let backend = match ledger.backend() {
+        sea_orm::DbBackend::Sqlite => "sqlite",
+        sea_orm::DbBackend::Postgres => "postgres",
+        sea_orm::DbBackend::MySql => "mysql",
+    };
+    if text {
+        println!("ledger: reachable ({backend})");
+    }
     let revocations = Arc::new(RevocationCache::new(config.policy.access_token_ttl));
+    let issuer = config.policy.issuer.clone();
     let authority = Authority::new(
         config.policy,
-        KeyStore::new(keys),
+        KeyStore::new(loaded.set),
         ledger,
         revocations,
         Arc::new(crate::metrics::Metrics::new()),
@@ -267,8 +283,21 @@ async fn check(config: Config) -> Result<(), String> {
     authority
         .self_test()
         .map_err(|e| format!("self-test failed: {e}"))?;
-    println!("self-test: a token signed with the active key verifies through the published keys");
-    println!("configuration is valid");
+    if text {
+        println!(
+            "self-test: a token signed with the active key verifies through the published keys"
+        );
+        println!("configuration is valid");
+    } else {
+        print_json(&serde_json::json!({
+            "valid": true,
+            "issuer": issuer,
+            "keys": views,
+            "ledger": { "reachable": true, "backend": backend },
+            "self_test": "passed",
+            "warnings": loaded.warnings,
+        }));
+    }
     Ok(())
 }
 

@@ -447,6 +447,41 @@ pub fn run_inkan_with_env(
     env: &[(&str, &str)],
     dir: &std::path::Path,
 ) -> std::process::Output {
+    inkan_command(args, env, dir)
+        .output()
+        .expect("run the inkan binary")
+}
+
+/// [`run_inkan`] with `input` on its standard input.
+pub fn run_inkan_with_stdin(
+    args: &[&str],
+    input: &str,
+    dir: &std::path::Path,
+) -> std::process::Output {
+    use std::io::Write;
+    let mut child = inkan_command(args, &[], dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run the inkan binary");
+    // Written from a thread, so a child that does not read cannot block
+    // the test on a full pipe.
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_owned();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(input.as_bytes());
+    });
+    let output = child.wait_with_output().expect("wait for the inkan binary");
+    let _ = writer.join();
+    output
+}
+
+fn inkan_command(
+    args: &[&str],
+    env: &[(&str, &str)],
+    dir: &std::path::Path,
+) -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_inkan"));
     command.args(args).current_dir(dir);
     for (name, _) in std::env::vars() {
@@ -455,5 +490,5 @@ pub fn run_inkan_with_env(
         }
     }
     command.envs(env.iter().copied());
-    command.output().expect("run the inkan binary")
+    command
 }

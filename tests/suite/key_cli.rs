@@ -269,20 +269,10 @@ fn rotation_commands_walk_a_key_set_through_its_life() {
     assert!(!refused.status.success(), "a weak legacy secret was added");
 }
 
-#[test]
-fn token_inspect_explains_acceptance_and_rejection_in_one_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let keys = dir.path().join("keys.json");
-    let other = dir.path().join("other.json");
-    for path in [&keys, &other] {
-        assert!(inkan(
-            &["keys", "generate", "--out", path.to_str().unwrap()],
-            dir.path()
-        )
-        .status
-        .success());
-    }
-    let set = inkan::keys::KeySet::load(&keys).unwrap();
+/// A token for `https://auth.example` signed with the active key of the
+/// key set at `keys`.
+fn token_signed_by(keys: &Path) -> String {
+    let set = inkan::keys::KeySet::load(keys).unwrap();
     let now = inkan::clock::now();
     let claims = inkan::token::AccessTokenClaims {
         iss: "https://auth.example",
@@ -297,18 +287,36 @@ fn token_inspect_explains_acceptance_and_rejection_in_one_line() {
         scope: String::new(),
         custom: &Default::default(),
     };
-    let token = inkan::token::sign_access_token(&claims, set.active()).unwrap();
+    inkan::token::sign_access_token(&claims, set.active()).unwrap()
+}
 
-    let ok = inkan(
+fn generated(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    inkan::keys::KeySetFile::generate(inkan::keys::KeyAlgorithm::EdDSA)
+        .unwrap()
+        .write(&path)
+        .unwrap();
+    path
+}
+
+#[test]
+fn token_inspect_explains_acceptance_and_rejection_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = generated(dir.path(), "keys.json");
+    let other = generated(dir.path(), "other.json");
+    let set = inkan::keys::KeySet::load(&keys).unwrap();
+    let token = token_signed_by(&keys);
+
+    let ok = common::run_inkan_with_stdin(
         &[
             "token",
             "inspect",
-            &token,
             "--keys",
             keys.to_str().unwrap(),
             "--issuer",
             "https://auth.example",
         ],
+        &token,
         dir.path(),
     );
     assert!(ok.status.success(), "{}", text(&ok));
@@ -319,14 +327,9 @@ fn token_inspect_explains_acceptance_and_rejection_in_one_line() {
         "{out}"
     );
 
-    let no = inkan(
-        &[
-            "token",
-            "inspect",
-            &token,
-            "--keys",
-            other.to_str().unwrap(),
-        ],
+    let no = common::run_inkan_with_stdin(
+        &["token", "inspect", "-", "--keys", other.to_str().unwrap()],
+        &token,
         dir.path(),
     );
     assert!(!no.status.success());
@@ -340,6 +343,168 @@ fn token_inspect_explains_acceptance_and_rejection_in_one_line() {
             known.active().kid()
         )
     );
+}
+
+#[test]
+fn token_inspect_reads_stdin_and_warns_of_a_token_typed_as_an_argument() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = generated(dir.path(), "keys.json");
+    let token = token_signed_by(&keys);
+    let k = keys.to_str().unwrap();
+    for args in [
+        vec!["token", "inspect", "--keys", k],
+        vec!["token", "inspect", "-", "--keys", k],
+    ] {
+        let out = common::run_inkan_with_stdin(&args, &format!("{token}\n"), dir.path());
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        assert!(text(&out).contains("accepted"), "{}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("warning"), "{args:?}: {err}");
+        assert!(
+            !text(&out).contains(&token),
+            "the token is never printed back"
+        );
+    }
+    // Still works as an argument, with a warning saying why not to.
+    let out = inkan(&["token", "inspect", &token, "--keys", k], dir.path());
+    assert!(out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("warning:") && err.contains("shell history") && err.contains("`ps`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_keys_show_and_token_inspect_speak_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = generated(dir.path(), "keys.json");
+    let k = keys.to_str().unwrap();
+    let set = inkan::keys::KeySet::load(&keys).unwrap();
+    let kid = set.active().kid().to_string();
+    let json = |out: &Output| -> serde_json::Value {
+        assert!(out.status.success(), "{}", text(out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(stdout.lines().count(), 1, "one JSON object: {stdout}");
+        assert!(!stdout.contains("PRIVATE"), "{stdout}");
+        serde_json::from_str(&stdout).unwrap()
+    };
+    let key_fields = |key: &serde_json::Value| {
+        let mut fields: Vec<&str> = key
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        fields.sort_unstable();
+        assert_eq!(
+            fields,
+            [
+                "alg",
+                "created_at",
+                "fingerprint",
+                "kid",
+                "legacy",
+                "retired_at",
+                "state",
+                "sunset"
+            ]
+        );
+        assert_eq!(key["kid"], kid.as_str());
+        assert_eq!(key["state"], "active");
+        assert_eq!(key["fingerprint"], set.active().fingerprint());
+    };
+
+    let shown = json(&inkan(
+        &["keys", "show", "--keys", k, "--output", "json"],
+        dir.path(),
+    ));
+    key_fields(&shown["keys"][0]);
+
+    let config = write(
+        dir.path(),
+        "inkan.toml",
+        &format!(
+            "keys_file = {k:?}\ndatabase_url = \"sqlite://{}/ledger.db?mode=rwc\"\n\
+             issuer = \"https://auth.example\"\nallow_open_issue = true\n",
+            dir.path().display()
+        ),
+    );
+    let checked = json(&inkan(
+        &[
+            "check",
+            "--config",
+            config.to_str().unwrap(),
+            "--output",
+            "json",
+        ],
+        dir.path(),
+    ));
+    assert_eq!(checked["valid"], true);
+    assert_eq!(checked["issuer"], "https://auth.example");
+    assert_eq!(checked["ledger"]["backend"], "sqlite");
+    assert_eq!(checked["self_test"], "passed");
+    assert!(checked["warnings"].is_array());
+    key_fields(&checked["keys"][0]);
+
+    let token = token_signed_by(&keys);
+    let inspected = json(&common::run_inkan_with_stdin(
+        &["token", "inspect", "--keys", k, "--output", "json"],
+        &token,
+        dir.path(),
+    ));
+    assert_eq!(inspected["header"]["kid"], kid.as_str());
+    assert_eq!(inspected["claims"]["sub"], "user-42");
+    assert_eq!(inspected["verdict"]["accepted"], true);
+    assert_eq!(inspected["verdict"]["kid"], kid.as_str());
+    assert!(!inspected.to_string().contains(&token));
+
+    let other = generated(dir.path(), "other.json");
+    let refused = common::run_inkan_with_stdin(
+        &[
+            "token",
+            "inspect",
+            "--keys",
+            other.to_str().unwrap(),
+            "--output",
+            "json",
+        ],
+        &token,
+        dir.path(),
+    );
+    assert!(!refused.status.success());
+    let verdict: serde_json::Value =
+        serde_json::from_slice(&refused.stdout).expect("the verdict is JSON on stdout");
+    assert_eq!(verdict["verdict"]["accepted"], false);
+    assert_eq!(verdict["verdict"]["reason"], "KEY_UNKNOWN");
+}
+
+#[test]
+fn commands_refuse_flags_they_would_ignore() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, flag) in [
+        (vec!["migrate", "--grpc-addr", "127.0.0.1:1"], "--grpc-addr"),
+        (vec!["migrate", "--http-addr", "127.0.0.1:1"], "--http-addr"),
+        (vec!["migrate", "--issuer", "https://a.example"], "--issuer"),
+        (vec!["migrate", "--keys", "keys.json"], "--keys"),
+        (
+            vec!["token", "inspect", "-", "--database-url", "sqlite://x.db"],
+            "--database-url",
+        ),
+        (
+            vec!["token", "inspect", "-", "--grpc-addr", "127.0.0.1:1"],
+            "--grpc-addr",
+        ),
+    ] {
+        let out = common::run_inkan_with_stdin(&args, "", dir.path());
+        assert!(!out.status.success(), "{args:?} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
+        assert!(
+            err.contains(&format!("unexpected argument '{flag}'")),
+            "{args:?}: {err}"
+        );
+    }
 }
 
 /// Key-set files with material where it does not belong: a PEM as `alg`,
