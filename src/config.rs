@@ -234,8 +234,50 @@ impl Settings {
         self.validate_as(true)
     }
 
+    /// How long a retired key's tokens may still be alive, from the same
+    /// settings the server runs with: what `keys rotate --drop-retired`
+    /// waits for.
+    pub fn retired_key_lifetime(&self) -> Result<RetiredKeyLifetime, ConfigError> {
+        Ok(RetiredKeyLifetime {
+            access_token_ttl: self.access_token_ttl()?,
+            leeway: self.leeway()?,
+            key_reload_interval: self.key_reload_interval()?,
+            rollout: KEY_ROLLOUT_ALLOWANCE,
+        })
+    }
+
+    fn access_token_ttl(&self) -> Result<Duration, ConfigError> {
+        positive(
+            "access_token_ttl",
+            self.access_token_ttl,
+            Duration::from_secs(15 * 60),
+        )
+    }
+
+    fn leeway(&self) -> Result<Duration, ConfigError> {
+        let leeway = self.leeway.unwrap_or(Duration::from_secs(30));
+        if leeway > Duration::from_secs(300) {
+            return Err(ConfigError::Invalid("leeway may be at most 5m".into()));
+        }
+        Ok(leeway)
+    }
+
+    fn key_reload_interval(&self) -> Result<Duration, ConfigError> {
+        positive(
+            "key_reload_interval",
+            self.key_reload_interval,
+            Duration::from_secs(2),
+        )
+    }
+
     fn validate_as(self, dev: bool) -> Result<Config, ConfigError> {
         let invalid = |m: String| ConfigError::Invalid(m);
+        // Read before the fields move; reported in their turn below.
+        let (access_token_ttl, leeway, key_reload_interval) = (
+            self.access_token_ttl(),
+            self.leeway(),
+            self.key_reload_interval(),
+        );
         let loopback = |port| SocketAddr::from(([127, 0, 0, 1], port));
         let any = |port| SocketAddr::from(([0, 0, 0, 0], port));
         let grpc_addr = self
@@ -251,7 +293,7 @@ impl Settings {
             (None, false) => {
                 return Err(invalid(
                     "no key set: set keys_file in the config file, INKAN_KEYS_FILE or --keys \
-                     (create one with `inkan keys generate --alg EdDSA --out keys.json`)"
+                     (create one with `inkan keys generate --alg EdDSA --keys keys.json`)"
                         .into(),
                 ))
             }
@@ -279,18 +321,7 @@ impl Settings {
         };
         validate_issuer(&issuer)?;
 
-        let positive = |name: &str, value: Option<Duration>, default: Duration| {
-            let value = value.unwrap_or(default);
-            if value.is_zero() {
-                return Err(invalid(format!("{name} must be longer than zero")));
-            }
-            Ok(value)
-        };
-        let access_token_ttl = positive(
-            "access_token_ttl",
-            self.access_token_ttl,
-            Duration::from_secs(15 * 60),
-        )?;
+        let access_token_ttl = access_token_ttl?;
         let refresh_token_idle_ttl = positive(
             "refresh_token_idle_ttl",
             self.refresh_token_idle_ttl,
@@ -301,10 +332,7 @@ impl Settings {
             self.session_lifetime,
             Duration::from_secs(90 * 86_400),
         )?;
-        let leeway = self.leeway.unwrap_or(Duration::from_secs(30));
-        if leeway > Duration::from_secs(300) {
-            return Err(invalid("leeway may be at most 5m".into()));
-        }
+        let leeway = leeway?;
         let reuse_grace = self.reuse_grace.unwrap_or(Duration::from_secs(5));
         if reuse_grace > Duration::from_secs(60) {
             return Err(invalid("reuse_grace may be at most 60s".into()));
@@ -345,16 +373,68 @@ impl Settings {
                 refresh_needs_permission: self.refresh_requires_permission,
                 open_issue,
             },
-            key_reload_interval: positive(
-                "key_reload_interval",
-                self.key_reload_interval,
-                Duration::from_secs(2),
-            )?,
+            key_reload_interval: key_reload_interval?,
             reflection: self.reflection.unwrap_or(true),
             callers,
             migrate_on_start: self.migrate_on_start.unwrap_or(dev),
             log_format: self.log_format.unwrap_or(LogFormat::default_for(dev)),
         })
+    }
+}
+
+fn positive(
+    name: &str,
+    value: Option<Duration>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    let value = value.unwrap_or(default);
+    if value.is_zero() {
+        return Err(ConfigError::Invalid(format!(
+            "{name} must be longer than zero"
+        )));
+    }
+    Ok(value)
+}
+
+/// Time allowed, beyond one reload interval, for a changed key-set file to
+/// reach every replica. A Kubernetes Secret update reaches a pod's volume
+/// within the kubelet's sync period plus its cache's TTL, a minute or two
+/// by default; five minutes leaves room for a slow rollout.
+pub const KEY_ROLLOUT_ALLOWANCE: Duration = Duration::from_secs(5 * 60);
+
+/// How long after a key stops signing a token it signed may still be
+/// accepted: every replica must first load the file that retired it (one
+/// reload interval and [`KEY_ROLLOUT_ALLOWANCE`]); the last token it signed
+/// then lives for the access-token lifetime, plus the leeway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetiredKeyLifetime {
+    pub access_token_ttl: Duration,
+    pub leeway: Duration,
+    pub key_reload_interval: Duration,
+    /// Time for every replica to load the file that retired the key.
+    pub rollout: Duration,
+}
+
+impl RetiredKeyLifetime {
+    /// The whole wait.
+    pub fn total(&self) -> Duration {
+        self.access_token_ttl + self.leeway + self.key_reload_interval + self.rollout
+    }
+}
+
+impl std::fmt::Display for RetiredKeyLifetime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let show = humantime::format_duration;
+        write!(
+            f,
+            "{} (access_token_ttl {} + leeway {} + key_reload_interval {} + {} for every replica to \
+             load the file that retired the key)",
+            show(self.total()),
+            show(self.access_token_ttl),
+            show(self.leeway),
+            show(self.key_reload_interval),
+            show(self.rollout)
+        )
     }
 }
 
@@ -470,6 +550,25 @@ mod tests {
     #[test]
     fn the_dev_database_url_names_the_dev_database_file() {
         assert!(DEV_DATABASE_URL.starts_with(&format!("sqlite://{DEV_DATABASE_FILE}?")));
+    }
+
+    #[test]
+    fn a_retired_key_waits_for_the_tokens_the_server_would_issue() {
+        let lifetime = Settings::default().retired_key_lifetime().unwrap();
+        assert_eq!(lifetime.total(), Duration::from_secs(20 * 60 + 32));
+        assert!(lifetime
+            .to_string()
+            .starts_with("20m 32s (access_token_ttl 15m"));
+        let short = Settings {
+            access_token_ttl: Some(Duration::from_secs(60)),
+            leeway: Some(Duration::ZERO),
+            key_reload_interval: Some(Duration::from_secs(1)),
+            ..Settings::default()
+        };
+        assert_eq!(
+            short.retired_key_lifetime().unwrap().total(),
+            Duration::from_secs(6 * 60 + 1)
+        );
     }
 
     #[test]

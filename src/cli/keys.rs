@@ -2,7 +2,10 @@
 //! change is validated as a whole key set before the file is replaced
 //! (atomically), so a running server never reads a half-made set.
 
-use std::{path::Path, time::SystemTime};
+use std::{
+    path::Path,
+    time::{Duration, SystemTime},
+};
 
 use super::{
     flags::{print_json, Output},
@@ -10,14 +13,15 @@ use super::{
 };
 use crate::{
     authority::{JWKS_MAX_AGE, NEXT_KEY_MIN_PUBLISHED},
+    config::Settings,
     keys::{rotation, KeySet, KeySetFile},
 };
 
 pub(super) fn run(command: KeysCommand) -> Result<(), String> {
     match command {
-        KeysCommand::Generate { alg, out } => {
+        KeysCommand::Generate { alg, keys_file } => {
             let file = KeySetFile::generate(alg).map_err(|e| e.to_string())?;
-            match out {
+            match keys_file {
                 Some(path) => {
                     if path.exists() {
                         return Err(format!(
@@ -39,18 +43,32 @@ pub(super) fn run(command: KeysCommand) -> Result<(), String> {
             Ok(())
         }
         KeysCommand::Rotate {
-            keys_file,
+            file: config,
+            keys,
             alg,
             force,
             drop_retired,
             token_lifetime,
         } => {
+            let mut settings = config.load()?;
+            keys.apply(&mut settings);
+            let keys_file = settings.keys_file.clone().ok_or(
+                "no key set: pass --keys FILE, set INKAN_KEYS_FILE, or give a --config with keys_file",
+            )?;
             let mut file = KeySetFile::read(&keys_file).map_err(|e| e.to_string())?;
             let now = SystemTime::now();
             if drop_retired {
-                let dropped = rotation::drop_retired(&mut file, now, token_lifetime);
+                let lifetime = retired_key_lifetime(&settings, token_lifetime, force)?;
+                let dropped = rotation::drop_retired(&mut file, now, lifetime);
                 if dropped.is_empty() {
-                    println!("no key is past its last token's expiry; nothing dropped");
+                    match rotation::earliest_drop(&file, lifetime) {
+                        Some((kid, when)) => println!(
+                            "nothing dropped: no key is past its last token's expiry; the first to go, {kid}, \
+                             may be dropped from {}",
+                            humantime::format_rfc3339_seconds(when)
+                        ),
+                        None => println!("nothing dropped: no key is retired or past a sunset"),
+                    }
                     return Ok(());
                 }
                 KeySet::from_file_contents(&file).map_err(|e| e.to_string())?;
@@ -110,6 +128,35 @@ pub(super) fn run(command: KeysCommand) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// How long after retiring a key `--drop-retired` waits: what the
+/// configuration says a retired key's tokens may live, or a
+/// `--token-lifetime` that is longer, or shorter only with `--force`.
+fn retired_key_lifetime(
+    settings: &Settings,
+    token_lifetime: Option<Duration>,
+    force: bool,
+) -> Result<Duration, String> {
+    let minimum = settings.retired_key_lifetime().map_err(|e| e.to_string())?;
+    let Some(given) = token_lifetime else {
+        return Ok(minimum.total());
+    };
+    if given >= minimum.total() {
+        return Ok(given);
+    }
+    let given_text = humantime::format_duration(given);
+    if !force {
+        return Err(format!(
+            "--token-lifetime {given_text} is shorter than the {minimum} that a retired key's tokens may \
+             still be alive, by --config / INKAN_*; drop it later, or pass --force to drop it anyway"
+        ));
+    }
+    eprintln!(
+        "warning: --token-lifetime {given_text} is shorter than the {minimum} that a retired key's tokens \
+         may still be alive: tokens it signed are refused with KEY_UNKNOWN from now on"
+    );
+    Ok(given)
 }
 
 fn write(file: &KeySetFile, path: &Path) -> Result<(), String> {

@@ -76,57 +76,67 @@ enum KeysCommand {
     /// Create a key set with one new active key.
     Generate {
         /// EdDSA (recommended), ES256, RS256, or HS256 (a shared secret,
-        /// never published: only when every verifier can hold it).
+        /// never published: only when every verifier can hold it); any case.
         #[arg(long, default_value = "EdDSA")]
         alg: KeyAlgorithm,
-        /// Where to write the key set (mode 0600). Without it, the key set
-        /// is printed to standard output.
-        #[arg(long)]
-        out: Option<PathBuf>,
+        /// Where to write the key set (mode 0600; never overwrites a file).
+        /// Without it, the key set is printed to standard output.
+        #[arg(long = "keys", alias = "out", value_name = "FILE")]
+        keys_file: Option<PathBuf>,
     },
     /// One safe rotation step: add a `next` key; run again (10 minutes later,
-    /// twice the JWKS max-age) to promote it to active and retire the old active key; with
-    /// --drop-retired, remove keys whose tokens have all expired.
+    /// twice the JWKS max-age) to promote it to active and retire the old
+    /// active key; with --drop-retired, remove keys whose tokens have all
+    /// expired, by the lifetimes in --config / INKAN_*.
     Rotate {
-        #[arg(long = "keys", env = "INKAN_KEYS_FILE")]
-        keys_file: PathBuf,
-        /// Algorithm of the new key [default: the active key's].
+        // The configuration the servers run with: its access_token_ttl,
+        // leeway and key_reload_interval decide when a retired key may go,
+        // and its keys_file is used when --keys is not given.
+        #[command(flatten)]
+        file: ConfigFile,
+        #[command(flatten)]
+        keys: KeysFlag,
+        /// Algorithm of the new key, in any case [default: the active key's].
         #[arg(long)]
         alg: Option<KeyAlgorithm>,
-        /// Promote even if the next key was published only moments ago.
+        /// Promote a next key published only moments ago, or drop keys with
+        /// a --token-lifetime shorter than the configuration's.
         #[arg(long)]
         force: bool,
-        /// Remove verify_only keys retired longer ago than --token-lifetime,
+        /// Remove verify_only keys whose last token has expired (retired
+        /// longer ago than the sum of access_token_ttl, leeway,
+        /// key_reload_interval and 5m for every replica to load the file),
         /// and legacy keys past their sunset.
         #[arg(long)]
         drop_retired: bool,
-        /// How long after a key retires its last token may still be alive:
-        /// the access-token lifetime and leeway (15m 30s by default), plus
-        /// time for every replica to load the file that retired it.
-        #[arg(long, default_value = "20m 30s", value_parser = humantime::parse_duration)]
-        token_lifetime: std::time::Duration,
+        /// Wait this long after a key retired instead; longer than the
+        /// configuration's wait, or shorter only with --force.
+        #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+        token_lifetime: Option<std::time::Duration>,
     },
     /// Add a former system's HS256 secret as a legacy key: it verifies tokens
     /// without a kid, until its sunset.
     AddLegacy {
-        #[arg(long = "keys", env = "INKAN_KEYS_FILE")]
+        /// Key-set file to add the legacy key to.
+        #[arg(long = "keys", env = "INKAN_KEYS_FILE", value_name = "FILE")]
         keys_file: PathBuf,
         /// File holding the secret's raw bytes (a trailing newline is dropped).
-        #[arg(long)]
+        #[arg(long, value_name = "FILE")]
         secret_file: PathBuf,
         /// When the key stops accepting tokens (RFC 3339).
-        #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
+        #[arg(long, value_parser = humantime::parse_rfc3339_weak, value_name = "TIME")]
         sunset: std::time::SystemTime,
         /// The key's name in the key set.
         #[arg(long, default_value = "legacy")]
         label: String,
         /// The `iss` the former system's tokens carry, to check it.
-        #[arg(long)]
+        #[arg(long, value_name = "URL")]
         issuer: Option<String>,
     },
     /// List kids, algorithms, states and fingerprints; never key material.
     Show {
-        #[arg(long = "keys", env = "INKAN_KEYS_FILE")]
+        /// Key-set file to show.
+        #[arg(long = "keys", env = "INKAN_KEYS_FILE", value_name = "FILE")]
         keys_file: PathBuf,
         #[command(flatten)]
         output: OutputFlag,
@@ -320,5 +330,38 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every command and flag says what it is for in `--help`.
+    #[test]
+    fn every_command_and_flag_has_help() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} --{id}"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                let path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(path.clone());
+                }
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "inkan", &mut missing);
+        assert!(missing.is_empty(), "without help: {missing:?}");
     }
 }

@@ -21,7 +21,7 @@ fn generate(dir: &Path, alg: &str) -> std::path::PathBuf {
             "generate",
             "--alg",
             alg,
-            "--out",
+            "--keys",
             path.to_str().unwrap(),
         ],
         dir,
@@ -49,6 +49,7 @@ fn generated_key_sets_are_private_files_with_one_active_key() {
         assert_eq!(keys[0]["state"], "active");
         assert!(inkan::keys::KeySet::load(&path).is_ok());
     }
+    // --out, the flag's former name, still works.
     let again = inkan(
         &[
             "keys",

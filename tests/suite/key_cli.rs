@@ -6,6 +6,7 @@ use crate::common;
 use std::{
     path::{Path, PathBuf},
     process::Output,
+    time::{Duration, SystemTime},
 };
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
@@ -162,7 +163,7 @@ fn rotation_commands_walk_a_key_set_through_its_life() {
     let keys = dir.path().join("keys.json");
     let k = keys.to_str().unwrap();
     assert!(inkan(
-        &["keys", "generate", "--alg", "EdDSA", "--out", k],
+        &["keys", "generate", "--alg", "eddsa", "--keys", k],
         dir.path()
     )
     .status
@@ -203,6 +204,7 @@ fn rotation_commands_walk_a_key_set_through_its_life() {
         dir.path(),
     );
     assert!(text(&kept).contains("nothing dropped"), "{}", text(&kept));
+    // Only --force drops a key sooner than its tokens may live.
     let dropped = inkan(
         &[
             "keys",
@@ -212,6 +214,7 @@ fn rotation_commands_walk_a_key_set_through_its_life() {
             "--drop-retired",
             "--token-lifetime",
             "0s",
+            "--force",
         ],
         dir.path(),
     );
@@ -297,6 +300,73 @@ fn generated(dir: &Path, name: &str) -> PathBuf {
         .write(&path)
         .unwrap();
     path
+}
+
+#[test]
+fn a_retired_key_is_kept_as_long_as_the_configuration_says_its_tokens_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = generated(dir.path(), "keys.json");
+    let k = keys.to_str().unwrap();
+    let rotate = |extra: &[&str]| {
+        let mut args = vec!["keys", "rotate", "--keys", k];
+        args.extend_from_slice(extra);
+        inkan(&args, dir.path())
+    };
+    assert!(rotate(&[]).status.success());
+    assert!(rotate(&["--force"]).status.success());
+    let key_count = || {
+        text(&inkan(&["keys", "show", "--keys", k], dir.path()))
+            .lines()
+            .count()
+    };
+    assert_eq!(key_count(), 2);
+
+    // The review's case: a lifetime of 1 s dropped a key whose tokens were
+    // still valid. Below the configured lifetime it is refused, saying why.
+    let refused = rotate(&["--drop-retired", "--token-lifetime", "1s"]);
+    assert!(!refused.status.success(), "{}", text(&refused));
+    let err = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("shorter than the 20m 32s")
+            && err.contains("access_token_ttl 15m")
+            && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(key_count(), 2, "nothing was dropped");
+
+    // Nothing to drop yet: says from when.
+    let retired_at = SystemTime::now();
+    let kept = rotate(&["--drop-retired"]);
+    assert!(kept.status.success(), "{}", text(&kept));
+    let said = text(&kept);
+    let when = said
+        .trim()
+        .rsplit(' ')
+        .next()
+        .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
+        .unwrap_or_else(|| panic!("no time in {said:?}"));
+    let wait = when.duration_since(retired_at).unwrap_or_default();
+    assert!(
+        said.contains("nothing dropped") && wait > Duration::from_secs(20 * 60),
+        "{said}"
+    );
+
+    // The lifetime is the servers' configuration, not a separate number.
+    let config = write(
+        dir.path(),
+        "inkan.toml",
+        "access_token_ttl = \"1m\"\nleeway = \"0s\"\nkey_reload_interval = \"1s\"\n",
+    );
+    let short = rotate(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--drop-retired",
+        "--token-lifetime",
+        "1s",
+    ]);
+    let err = String::from_utf8_lossy(&short.stderr).into_owned();
+    assert!(err.contains("shorter than the 6m 1s"), "{err}");
 }
 
 #[test]
