@@ -1,4 +1,5 @@
-//! The command line: `serve`, `migrate`, `check`, `keys` and `token`.
+//! The command line: `serve`, `migrate`, `check`, `keys`, `token` and
+//! `callers`.
 //! Flags are parsed here and layered over the config file and environment;
 //! [`crate::config::Settings::validate`] then decides what is valid. Each
 //! command takes only the flags it uses (see [`flags`]), and every failure,
@@ -8,6 +9,7 @@ use std::{path::PathBuf, process::ExitCode, sync::Arc};
 
 use clap::{Parser, Subcommand};
 
+mod callers;
 mod flags;
 mod inspect;
 mod keys;
@@ -15,6 +17,7 @@ use secrecy::ExposeSecret;
 
 use crate::{
     authority::Authority,
+    callers::Permission,
     config::{Config, LogFormat},
     keys::{KeyAlgorithm, KeyStore},
     ledger::Ledger,
@@ -69,6 +72,26 @@ enum Command {
     /// Look inside tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Make API keys for the services that call inkan.
+    #[command(subcommand)]
+    Callers(CallersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CallersCommand {
+    /// Make an API key for a caller: prints the key, once, and the
+    /// [[callers]] stanza for the configuration, which holds only its
+    /// SHA-256.
+    Add {
+        /// The caller's name, for logs: letters, digits, '-', '_' and '.'.
+        #[arg(long)]
+        name: String,
+        /// What it may do beyond Verify: issue (start sessions), refresh
+        /// (when refresh_requires_permission is set) or admin (list and end
+        /// any session). Repeat for several.
+        #[arg(long = "permission", value_name = "PERMISSION")]
+        permissions: Vec<Permission>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -225,6 +248,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             check(config, output.output).await
         }
         Command::Keys(command) => keys::run(command),
+        Command::Callers(command) => callers::run(command),
         Command::Token(TokenCommand::Inspect {
             token,
             file,

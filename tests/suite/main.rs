@@ -10,6 +10,7 @@ mod common;
 #[path = "../hostile/mod.rs"]
 mod hostile;
 
+mod callers;
 mod cli;
 mod dev_mode;
 mod failures;
