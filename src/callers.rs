@@ -6,6 +6,7 @@
 
 use std::{collections::HashMap, fmt};
 
+use secrecy::SecretString;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -30,6 +31,42 @@ impl Permission {
             Permission::Admin => "admin",
         }
     }
+}
+
+impl std::str::FromStr for Permission {
+    type Err = String;
+
+    /// Parses a permission's configuration name, in any case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Permission::Issue, Permission::Refresh, Permission::Admin]
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown permission {s:?}; use issue, refresh or admin"))
+    }
+}
+
+/// The prefix of every API key inkan makes, so that people and secret
+/// scanners recognise one in a chat log or a repository.
+pub const API_KEY_PREFIX: &str = "inkan_";
+
+/// A new API key: 32 random bytes (256 bits), base64url, after
+/// [`API_KEY_PREFIX`]. Only its [`api_key_sha256`] is ever configured.
+pub fn generate_api_key() -> SecretString {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    SecretString::from(format!("{API_KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)))
+}
+
+/// The SHA-256 of an API key as 64 lowercase hex digits: what a
+/// `[[callers]]` entry's `api_key_sha256` holds, and what a presented key
+/// is looked up by.
+pub fn api_key_sha256(key: &str) -> String {
+    Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Who is calling.
@@ -164,9 +201,10 @@ impl CallerRegistry {
         let Some(key) = api_key else {
             return Ok(Caller::anonymous());
         };
-        let digest = Sha256::digest(key.as_bytes());
-        let hash: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        self.by_hash.get(&hash).cloned().ok_or(UnknownApiKey)
+        self.by_hash
+            .get(&api_key_sha256(key))
+            .cloned()
+            .ok_or(UnknownApiKey)
     }
 }
 
@@ -193,6 +231,26 @@ mod tests {
         assert_eq!(caller.name(), "login");
         assert!(caller.may(Permission::Issue));
         assert!(!caller.may(Permission::Admin));
+    }
+
+    #[test]
+    fn generated_keys_are_long_random_and_known_by_their_hash() {
+        use secrecy::ExposeSecret;
+        let (a, b) = (generate_api_key(), generate_api_key());
+        let a = a.expose_secret();
+        assert!(
+            a.starts_with(API_KEY_PREFIX) && a.len() == API_KEY_PREFIX.len() + 43,
+            "{a}"
+        );
+        assert_ne!(a, b.expose_secret());
+        let registry = CallerRegistry::from_config(&[CallerConfig {
+            name: "orders".into(),
+            api_key_sha256: api_key_sha256(a),
+            permissions: vec!["refresh".parse().unwrap()],
+        }])
+        .unwrap();
+        let caller = registry.identify(Some(a)).unwrap();
+        assert!(caller.may(Permission::Refresh) && !caller.may(Permission::Issue));
     }
 
     #[test]

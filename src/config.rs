@@ -3,6 +3,8 @@
 //! [`Settings`], and validated once into a [`Config`] that cannot hold an
 //! invalid value. No key, secret, database or issuer has a default outside
 //! dev mode; a missing one stops start-up with a message naming the setting.
+//! Dev mode is no setting: only `serve --dev` asks for it, and it refuses
+//! anything that belongs to a real deployment.
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -19,8 +21,8 @@ use crate::{
 };
 
 /// Settings that the environment may set, as `INKAN_<NAME>`.
+/// `dev` is not one of them: dev mode comes only from `serve --dev`.
 const ENV_SETTINGS: &[&str] = &[
-    "dev",
     "keys_file",
     "database_url",
     "issuer",
@@ -46,9 +48,6 @@ const ENV_SETTINGS: &[&str] = &[
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
-    /// Dev mode: local SQLite, no caller authentication, ephemeral keys.
-    #[serde(default)]
-    pub dev: bool,
     /// The key-set file (`INKAN_KEYS_FILE`, `--keys`).
     pub keys_file: Option<PathBuf>,
     /// The ledger's database (`INKAN_DATABASE_URL`, `--database-url`).
@@ -104,6 +103,19 @@ pub enum LogFormat {
     Pretty,
 }
 
+impl LogFormat {
+    /// The format when `log_format` is not set: readable lines in dev mode,
+    /// JSON for everything else (`serve`, `migrate`), so one collector
+    /// reads every command's logs.
+    pub fn default_for(dev: bool) -> Self {
+        if dev {
+            LogFormat::Pretty
+        } else {
+            LogFormat::Json
+        }
+    }
+}
+
 /// Where the keys come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
@@ -116,6 +128,7 @@ pub enum KeySource {
 /// A validated configuration.
 #[derive(Debug)]
 pub struct Config {
+    /// Dev mode (`serve --dev`): every caller may do everything.
     pub dev: bool,
     pub keys: KeySource,
     pub database_url: SecretString,
@@ -140,11 +153,19 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-/// Where dev mode keeps its ledger.
+/// Where dev mode keeps its ledger: [`DEV_DATABASE_FILE`], in the working
+/// directory.
 pub const DEV_DATABASE_URL: &str = "sqlite://inkan-dev.db?mode=rwc";
+
+/// The file [`DEV_DATABASE_URL`] names, relative to the working directory.
+pub const DEV_DATABASE_FILE: &str = "inkan-dev.db";
 
 impl Settings {
     /// Reads the config file (if any) and the `INKAN_*` environment.
+    ///
+    /// A file or environment that tries to switch dev mode on is refused:
+    /// dev mode makes every caller an admin, so it must never ride along
+    /// with a production configuration (see [`Settings::validate_dev`]).
     pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
         let mut figment = Figment::new();
         if let Some(path) = file {
@@ -154,7 +175,21 @@ impl Settings {
                     path.display()
                 )));
             }
+            if Figment::from(Toml::file(path)).find_value("dev").is_ok() {
+                return Err(ConfigError::Invalid(format!(
+                    "config file {} sets dev: dev mode cannot be switched on by configuration; remove it \
+                     (dev mode is only `inkan serve --dev`, for trying inkan out)",
+                    path.display()
+                )));
+            }
             figment = figment.merge(Toml::file(path));
+        }
+        if std::env::var_os("INKAN_DEV").is_some() {
+            return Err(ConfigError::Invalid(
+                "INKAN_DEV is set: dev mode cannot be switched on by the environment; unset it \
+                 (dev mode is only `inkan serve --dev`, for trying inkan out)"
+                    .into(),
+            ));
         }
         figment = figment.merge(Env::prefixed("INKAN_").only(ENV_SETTINGS));
         figment
@@ -162,10 +197,98 @@ impl Settings {
             .map_err(|e| ConfigError::Read(e.to_string()))
     }
 
-    /// Checks every setting and fills in the non-secret defaults.
+    /// Checks every setting for serving for real and fills in the
+    /// non-secret defaults.
     pub fn validate(self) -> Result<Config, ConfigError> {
+        self.validate_as(false)
+    }
+
+    /// Checks the settings for `serve --dev`, which lets every caller do
+    /// everything. Dev mode chooses its own database, issuer and loopback
+    /// addresses, so that it can never stand in for a production server by
+    /// accident: configured callers, a database URL, an issuer or a
+    /// non-loopback address are refused, each by name. A key-set file
+    /// (`--keys`) is allowed.
+    pub fn validate_dev(self) -> Result<Config, ConfigError> {
+        let refuse = |what: &str, why: &str| {
+            Err(ConfigError::Invalid(format!(
+                "serve --dev refuses {what}: {why}; serve without --dev to use it"
+            )))
+        };
+        if !self.callers.is_empty() {
+            return refuse(
+                "configured [[callers]]",
+                "dev mode lets every caller do everything and would ignore them",
+            );
+        }
+        if self.database_url.is_some() {
+            return refuse(
+                "a database_url (config file, INKAN_DATABASE_URL or --database-url)",
+                "dev mode keeps its own ledger in ./inkan-dev.db (sqlite://inkan-dev.db?mode=rwc)",
+            );
+        }
+        if self.issuer.is_some() {
+            return refuse(
+                "an issuer (config file, INKAN_ISSUER or --issuer)",
+                "dev mode names itself after its HTTP address, so no consumer of a real issuer \
+                 accepts its tokens",
+            );
+        }
+        for (name, addr) in [("grpc_addr", self.grpc_addr), ("http_addr", self.http_addr)] {
+            if let Some(addr) = addr.filter(|a| !a.ip().is_loopback()) {
+                return Err(ConfigError::Invalid(format!(
+                    "serve --dev listens on loopback only, but {name} is {addr}: use 127.0.0.1 or [::1], \
+                     or serve without --dev"
+                )));
+            }
+        }
+        self.validate_as(true)
+    }
+
+    /// How long a retired key's tokens may still be alive, from the same
+    /// settings the server runs with: what `keys rotate --drop-retired`
+    /// waits for.
+    pub fn retired_key_lifetime(&self) -> Result<RetiredKeyLifetime, ConfigError> {
+        Ok(RetiredKeyLifetime {
+            access_token_ttl: self.access_token_ttl()?,
+            leeway: self.leeway()?,
+            key_reload_interval: self.key_reload_interval()?,
+            rollout: KEY_ROLLOUT_ALLOWANCE,
+        })
+    }
+
+    fn access_token_ttl(&self) -> Result<Duration, ConfigError> {
+        positive(
+            "access_token_ttl",
+            self.access_token_ttl,
+            Duration::from_secs(15 * 60),
+        )
+    }
+
+    fn leeway(&self) -> Result<Duration, ConfigError> {
+        let leeway = self.leeway.unwrap_or(Duration::from_secs(30));
+        if leeway > Duration::from_secs(300) {
+            return Err(ConfigError::Invalid("leeway may be at most 5m".into()));
+        }
+        Ok(leeway)
+    }
+
+    fn key_reload_interval(&self) -> Result<Duration, ConfigError> {
+        positive(
+            "key_reload_interval",
+            self.key_reload_interval,
+            Duration::from_secs(2),
+        )
+    }
+
+    fn validate_as(self, dev: bool) -> Result<Config, ConfigError> {
         let invalid = |m: String| ConfigError::Invalid(m);
-        let dev = self.dev;
+        // Read before the fields move; reported in their turn below.
+        let (access_token_ttl, leeway, key_reload_interval) = (
+            self.access_token_ttl(),
+            self.leeway(),
+            self.key_reload_interval(),
+        );
         let loopback = |port| SocketAddr::from(([127, 0, 0, 1], port));
         let any = |port| SocketAddr::from(([0, 0, 0, 0], port));
         let grpc_addr = self
@@ -182,7 +305,7 @@ impl Settings {
             (None, false) => {
                 return Err(invalid(
                     "no key set: set keys_file in the config file, INKAN_KEYS_FILE or --keys \
-                     (create one with `inkan keys generate --alg EdDSA --out keys.json`)"
+                     (create one with `inkan keys generate --alg EdDSA --keys keys.json`)"
                         .into(),
                 ))
             }
@@ -210,18 +333,7 @@ impl Settings {
         };
         validate_issuer(&issuer)?;
 
-        let positive = |name: &str, value: Option<Duration>, default: Duration| {
-            let value = value.unwrap_or(default);
-            if value.is_zero() {
-                return Err(invalid(format!("{name} must be longer than zero")));
-            }
-            Ok(value)
-        };
-        let access_token_ttl = positive(
-            "access_token_ttl",
-            self.access_token_ttl,
-            Duration::from_secs(15 * 60),
-        )?;
+        let access_token_ttl = access_token_ttl?;
         let refresh_token_idle_ttl = positive(
             "refresh_token_idle_ttl",
             self.refresh_token_idle_ttl,
@@ -232,10 +344,7 @@ impl Settings {
             self.session_lifetime,
             Duration::from_secs(90 * 86_400),
         )?;
-        let leeway = self.leeway.unwrap_or(Duration::from_secs(30));
-        if leeway > Duration::from_secs(300) {
-            return Err(invalid("leeway may be at most 5m".into()));
-        }
+        let leeway = leeway?;
         let reuse_grace = self.reuse_grace.unwrap_or(Duration::from_secs(5));
         if reuse_grace > Duration::from_secs(60) {
             return Err(invalid("reuse_grace may be at most 60s".into()));
@@ -282,20 +391,68 @@ impl Settings {
                 refresh_needs_permission: self.refresh_requires_permission,
                 open_issue,
             },
-            key_reload_interval: positive(
-                "key_reload_interval",
-                self.key_reload_interval,
-                Duration::from_secs(2),
-            )?,
+            key_reload_interval: key_reload_interval?,
             reflection: self.reflection.unwrap_or(true),
             callers,
             migrate_on_start: self.migrate_on_start.unwrap_or(dev),
-            log_format: self.log_format.unwrap_or(if dev {
-                LogFormat::Pretty
-            } else {
-                LogFormat::Json
-            }),
+            log_format: self.log_format.unwrap_or(LogFormat::default_for(dev)),
         })
+    }
+}
+
+fn positive(
+    name: &str,
+    value: Option<Duration>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    let value = value.unwrap_or(default);
+    if value.is_zero() {
+        return Err(ConfigError::Invalid(format!(
+            "{name} must be longer than zero"
+        )));
+    }
+    Ok(value)
+}
+
+/// Time allowed, beyond one reload interval, for a changed key-set file to
+/// reach every replica. A Kubernetes Secret update reaches a pod's volume
+/// within the kubelet's sync period plus its cache's TTL, a minute or two
+/// by default; five minutes leaves room for a slow rollout.
+pub const KEY_ROLLOUT_ALLOWANCE: Duration = Duration::from_secs(5 * 60);
+
+/// How long after a key stops signing a token it signed may still be
+/// accepted: every replica must first load the file that retired it (one
+/// reload interval and [`KEY_ROLLOUT_ALLOWANCE`]); the last token it signed
+/// then lives for the access-token lifetime, plus the leeway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetiredKeyLifetime {
+    pub access_token_ttl: Duration,
+    pub leeway: Duration,
+    pub key_reload_interval: Duration,
+    /// Time for every replica to load the file that retired the key.
+    pub rollout: Duration,
+}
+
+impl RetiredKeyLifetime {
+    /// The whole wait.
+    pub fn total(&self) -> Duration {
+        self.access_token_ttl + self.leeway + self.key_reload_interval + self.rollout
+    }
+}
+
+impl std::fmt::Display for RetiredKeyLifetime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let show = humantime::format_duration;
+        write!(
+            f,
+            "{} (access_token_ttl {} + leeway {} + key_reload_interval {} + {} for every replica to \
+             load the file that retired the key)",
+            show(self.total()),
+            show(self.access_token_ttl),
+            show(self.leeway),
+            show(self.key_reload_interval),
+            show(self.rollout)
+        )
     }
 }
 
@@ -363,16 +520,73 @@ mod tests {
 
     #[test]
     fn dev_mode_fills_in_local_defaults_but_no_key_file() {
-        let config = Settings {
-            dev: true,
-            ..Settings::default()
-        }
-        .validate()
-        .unwrap();
+        let config = Settings::default().validate_dev().unwrap();
         assert_eq!(config.keys, KeySource::Ephemeral);
         assert_eq!(config.grpc_addr.to_string(), "127.0.0.1:50051");
         assert_eq!(config.policy.issuer, "http://127.0.0.1:8080");
         assert!(config.migrate_on_start);
+    }
+
+    #[test]
+    fn dev_mode_takes_nothing_that_could_make_it_a_production_server() {
+        let dev_refusal = |settings: Settings| settings.validate_dev().unwrap_err().to_string();
+        let with_caller = Settings {
+            callers: vec![CallerConfig {
+                name: "login".into(),
+                api_key_sha256: "ab".repeat(32),
+                permissions: vec![Permission::Issue],
+            }],
+            ..Settings::default()
+        };
+        assert!(dev_refusal(with_caller).contains("[[callers]]"));
+        let msg = dev_refusal(Settings {
+            database_url: Some(SecretString::from("postgres://db/inkan")),
+            ..Settings::default()
+        });
+        assert!(msg.contains("database_url"), "{msg}");
+        let msg = dev_refusal(Settings {
+            grpc_addr: Some("0.0.0.0:50051".parse().unwrap()),
+            ..Settings::default()
+        });
+        assert!(msg.contains("grpc_addr is 0.0.0.0:50051"), "{msg}");
+        let msg = dev_refusal(Settings {
+            http_addr: Some("10.0.0.1:8080".parse().unwrap()),
+            ..Settings::default()
+        });
+        assert!(msg.contains("http_addr is 10.0.0.1:8080"), "{msg}");
+        let local = Settings {
+            keys_file: Some("keys.json".into()),
+            grpc_addr: Some("[::1]:0".parse().unwrap()),
+            ..Settings::default()
+        };
+        assert!(
+            local.validate_dev().is_ok(),
+            "a key file and loopback are fine"
+        );
+    }
+
+    #[test]
+    fn the_dev_database_url_names_the_dev_database_file() {
+        assert!(DEV_DATABASE_URL.starts_with(&format!("sqlite://{DEV_DATABASE_FILE}?")));
+    }
+
+    #[test]
+    fn a_retired_key_waits_for_the_tokens_the_server_would_issue() {
+        let lifetime = Settings::default().retired_key_lifetime().unwrap();
+        assert_eq!(lifetime.total(), Duration::from_secs(20 * 60 + 32));
+        assert!(lifetime
+            .to_string()
+            .starts_with("20m 32s (access_token_ttl 15m"));
+        let short = Settings {
+            access_token_ttl: Some(Duration::from_secs(60)),
+            leeway: Some(Duration::ZERO),
+            key_reload_interval: Some(Duration::from_secs(1)),
+            ..Settings::default()
+        };
+        assert_eq!(
+            short.retired_key_lifetime().unwrap().total(),
+            Duration::from_secs(6 * 60 + 1)
+        );
     }
 
     #[test]

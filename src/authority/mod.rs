@@ -18,7 +18,7 @@ pub use requests::{
 use crate::{
     callers::{Caller, Permission},
     clock::now,
-    ids::{ClientId, SessionId, Subject, TokenId},
+    ids::{ClientId, Kid, SessionId, Subject, TokenId},
     keys::{KeySet, KeyStore, PublishedKeys, SigningKey, VerifyingKeys},
     ledger::Ledger,
     metrics::Metrics,
@@ -64,6 +64,16 @@ impl std::fmt::Debug for TokenPair {
             .field("session_id", &self.session_id)
             .finish_non_exhaustive()
     }
+}
+
+/// What a key-set reload put in service that the operator should hear of.
+#[derive(Debug, Default)]
+pub struct Reloaded {
+    /// Problems that did not stop the reload, one sentence each.
+    pub warnings: Vec<String>,
+    /// The active key, when it signs without having been published first
+    /// because the key file allows it: a security event.
+    pub unpublished_active: Option<Kid>,
 }
 
 /// The token authority. Cheap to share behind an `Arc`.
@@ -141,12 +151,16 @@ impl Authority {
     ///
     /// Against the set in service: a kid that keeps its name but changes its
     /// material or algorithm is refused (its tokens would all fail, and
-    /// consumers holding the old key would never refetch). Dropping the
-    /// active key, or signing with a key that was never published, is
-    /// allowed (an emergency may need it) but comes back as a warning.
-    pub fn reload_keys(&self, set: KeySet) -> Result<Vec<String>, String> {
+    /// consumers holding the old key would never refetch). So is an active
+    /// key the set in service never published: a key nobody has seen must
+    /// not start signing because a file changed, unless the key file says
+    /// so for that key (`"allow_unpublished": true`, an emergency swap),
+    /// which [`Reloaded::unpublished_active`] reports. Dropping the active
+    /// key is allowed (an emergency may need it) but comes back as a
+    /// warning.
+    pub fn reload_keys(&self, set: KeySet) -> Result<Reloaded, String> {
         let current = self.keys.current();
-        let mut warnings = Vec::new();
+        let mut reloaded = Reloaded::default();
         for old in current.set().keys() {
             match set.keys().iter().find(|new| new.kid() == old.kid()) {
                 Some(new) if new.fingerprint() != old.fingerprint() || new.alg() != old.alg() => {
@@ -156,24 +170,31 @@ impl Authority {
                     ));
                 }
                 Some(_) => {}
-                None if old.kid() == current.set().active().kid() => warnings.push(format!(
-                    "the active key {} was removed: tokens it signed are refused from now on",
-                    old.kid()
-                )),
+                None if old.kid() == current.set().active().kid() => {
+                    reloaded.warnings.push(format!(
+                        "the active key {} was removed: tokens it signed are refused from now on",
+                        old.kid()
+                    ))
+                }
                 None => {}
             }
         }
-        let active = set.active().kid();
-        if !current.set().keys().iter().any(|k| k.kid() == active) {
-            warnings.push(format!(
-                "key {active} signs without having been published first: consumers with a cached key set \
-                 will refuse its tokens until they refetch"
-            ));
+        let active = set.active();
+        if !current.set().keys().iter().any(|k| k.kid() == active.kid()) {
+            if !active.allow_unpublished() {
+                return Err(format!(
+                    "key {} would sign without having been published first: publish it as next \
+                     (inkan keys rotate) and promote it later, or, for an emergency swap, set \
+                     \"allow_unpublished\": true on it in the key-set file",
+                    active.kid()
+                ));
+            }
+            reloaded.unpublished_active = Some(active.kid().clone());
         }
         let candidate = Arc::new(PublishedKeys::new(set));
         self.self_test_keys(&candidate)?;
         self.keys.replace_published(candidate);
-        Ok(warnings)
+        Ok(reloaded)
     }
 
     fn self_test_keys(&self, keys: &PublishedKeys) -> Result<(), String> {

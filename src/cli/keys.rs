@@ -2,19 +2,26 @@
 //! change is validated as a whole key set before the file is replaced
 //! (atomically), so a running server never reads a half-made set.
 
-use std::{path::Path, time::SystemTime};
+use std::{
+    path::Path,
+    time::{Duration, SystemTime},
+};
 
-use super::KeysCommand;
+use super::{
+    flags::{print_json, Output},
+    KeysCommand,
+};
 use crate::{
     authority::{JWKS_MAX_AGE, NEXT_KEY_MIN_PUBLISHED},
+    config::Settings,
     keys::{rotation, KeySet, KeySetFile},
 };
 
 pub(super) fn run(command: KeysCommand) -> Result<(), String> {
     match command {
-        KeysCommand::Generate { alg, out } => {
+        KeysCommand::Generate { alg, keys_file } => {
             let file = KeySetFile::generate(alg).map_err(|e| e.to_string())?;
-            match out {
+            match keys_file {
                 Some(path) => {
                     if path.exists() {
                         return Err(format!(
@@ -36,18 +43,32 @@ pub(super) fn run(command: KeysCommand) -> Result<(), String> {
             Ok(())
         }
         KeysCommand::Rotate {
-            keys_file,
+            file: config,
+            keys,
             alg,
             force,
             drop_retired,
             token_lifetime,
         } => {
+            let mut settings = config.load()?;
+            keys.apply(&mut settings);
+            let keys_file = settings.keys_file.clone().ok_or(
+                "no key set: pass --keys FILE, set INKAN_KEYS_FILE, or give a --config with keys_file",
+            )?;
             let mut file = KeySetFile::read(&keys_file).map_err(|e| e.to_string())?;
             let now = SystemTime::now();
             if drop_retired {
-                let dropped = rotation::drop_retired(&mut file, now, token_lifetime);
+                let lifetime = retired_key_lifetime(&settings, token_lifetime, force)?;
+                let dropped = rotation::drop_retired(&mut file, now, lifetime);
                 if dropped.is_empty() {
-                    println!("no key is past its last token's expiry; nothing dropped");
+                    match rotation::earliest_drop(&file, lifetime) {
+                        Some((kid, when)) => println!(
+                            "nothing dropped: no key is past its last token's expiry; the first to go, {kid}, \
+                             may be dropped from {}",
+                            humantime::format_rfc3339_seconds(when)
+                        ),
+                        None => println!("nothing dropped: no key is retired or past a sunset"),
+                    }
                     return Ok(());
                 }
                 KeySet::from_file_contents(&file).map_err(|e| e.to_string())?;
@@ -105,14 +126,45 @@ pub(super) fn run(command: KeysCommand) -> Result<(), String> {
             );
             Ok(())
         }
-        KeysCommand::Show { keys_file } => {
+        KeysCommand::Show { keys_file, output } => {
             let set = KeySet::load(&keys_file).map_err(|e| e.to_string())?;
-            for line in describe(&set) {
-                println!("{line}");
+            let views = views(&set);
+            match output.output {
+                Output::Text => views.iter().for_each(|v| println!("{}", v.line())),
+                Output::Json => print_json(&serde_json::json!({ "keys": views })),
             }
             Ok(())
         }
     }
+}
+
+/// How long after retiring a key `--drop-retired` waits: what the
+/// configuration says a retired key's tokens may live, or a
+/// `--token-lifetime` that is longer, or shorter only with `--force`.
+fn retired_key_lifetime(
+    settings: &Settings,
+    token_lifetime: Option<Duration>,
+    force: bool,
+) -> Result<Duration, String> {
+    let minimum = settings.retired_key_lifetime().map_err(|e| e.to_string())?;
+    let Some(given) = token_lifetime else {
+        return Ok(minimum.total());
+    };
+    if given >= minimum.total() {
+        return Ok(given);
+    }
+    let given_text = humantime::format_duration(given);
+    if !force {
+        return Err(format!(
+            "--token-lifetime {given_text} is shorter than the {minimum} that a retired key's tokens may \
+             still be alive, by --config / INKAN_*; drop it later, or pass --force to drop it anyway"
+        ));
+    }
+    eprintln!(
+        "warning: --token-lifetime {given_text} is shorter than the {minimum} that a retired key's tokens \
+         may still be alive: tokens it signed are refused with KEY_UNKNOWN from now on"
+    );
+    Ok(given)
 }
 
 fn write(file: &KeySetFile, path: &Path) -> Result<(), String> {
@@ -120,8 +172,49 @@ fn write(file: &KeySetFile, path: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-/// One line per key: what an operator compares between environments.
-pub(super) fn describe(set: &KeySet) -> Vec<String> {
+/// What `check` and `keys show` say of one key: what an operator compares
+/// between environments. Never material. Its field names are the JSON
+/// output's, and stay as they are.
+#[derive(Debug, serde::Serialize)]
+pub(super) struct KeyView {
+    kid: String,
+    alg: &'static str,
+    state: &'static str,
+    fingerprint: String,
+    created_at: Option<String>,
+    retired_at: Option<String>,
+    legacy: bool,
+    sunset: Option<String>,
+    /// For a legacy key: how long a token without `iat` may have left.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_remaining_without_iat: Option<String>,
+}
+
+impl KeyView {
+    /// The key as one line of text.
+    pub(super) fn line(&self) -> String {
+        let mut line = format!(
+            "key {}  alg {}  state {}  fingerprint {}",
+            self.kid, self.alg, self.state, self.fingerprint
+        );
+        if let Some(created) = &self.created_at {
+            line.push_str(&format!("  created {created}"));
+        }
+        if let Some(retired) = &self.retired_at {
+            line.push_str(&format!("  retired {retired}"));
+        }
+        if let Some(sunset) = self.sunset.as_ref().filter(|_| self.legacy) {
+            line.push_str(&format!("  legacy until {sunset}"));
+        }
+        if let Some(left) = &self.max_remaining_without_iat {
+            line.push_str(&format!("  without iat if at most {left} left"));
+        }
+        line
+    }
+}
+
+/// Every key of `set`, in file order.
+pub(super) fn views(set: &KeySet) -> Vec<KeyView> {
     let time = |t: Option<i64>| {
         t.and_then(|s| u64::try_from(s).ok()).map(|s| {
             humantime::format_rfc3339_seconds(
@@ -132,36 +225,20 @@ pub(super) fn describe(set: &KeySet) -> Vec<String> {
     };
     set.keys()
         .iter()
-        .map(|k| {
-            let mut line = format!(
-                "key {}  alg {}  state {}  fingerprint {}",
-                k.kid(),
-                k.alg(),
-                k.state(),
-                k.fingerprint()
-            );
-            if let Some(created) = time(k.created_at()) {
-                line.push_str(&format!("  created {created}"));
-            }
-            if let Some(retired) = time(k.retired_at()) {
-                line.push_str(&format!("  retired {retired}"));
-            }
-            if let Some(legacy) = k.legacy() {
-                line.push_str(&format!(
-                    "  legacy until {}",
-                    time(Some(legacy.sunset)).unwrap_or_default()
-                ));
-                if let Some(secs) = legacy
-                    .max_remaining_without_iat
-                    .and_then(|s| u64::try_from(s).ok())
-                {
-                    line.push_str(&format!(
-                        "  without iat if at most {} left",
-                        humantime::format_duration(std::time::Duration::from_secs(secs))
-                    ));
-                }
-            }
-            line
+        .map(|k| KeyView {
+            kid: k.kid().to_string(),
+            alg: k.alg().as_str(),
+            state: k.state().as_str(),
+            fingerprint: k.fingerprint().to_owned(),
+            created_at: time(k.created_at()),
+            retired_at: time(k.retired_at()),
+            legacy: k.legacy().is_some(),
+            sunset: time(k.legacy().map(|l| l.sunset)),
+            max_remaining_without_iat: k
+                .legacy()
+                .and_then(|l| l.max_remaining_without_iat)
+                .and_then(|s| u64::try_from(s).ok())
+                .map(|s| humantime::format_duration(std::time::Duration::from_secs(s)).to_string()),
         })
         .collect()
 }

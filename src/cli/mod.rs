@@ -1,23 +1,32 @@
-//! The command line: `serve`, `migrate`, `check`, `keys` and `token`.
+//! The command line: `serve`, `migrate`, `check`, `keys`, `token` and
+//! `callers`.
 //! Flags are parsed here and layered over the config file and environment;
-//! [`crate::config::Settings::validate`] then decides what is valid.
+//! [`crate::config::Settings::validate`] then decides what is valid. Each
+//! command takes only the flags it uses (see [`flags`]), and every failure,
+//! a mistyped flag included, is one line on standard error.
 
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
+use std::{path::PathBuf, process::ExitCode, sync::Arc};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
+mod callers;
+mod flags;
 mod inspect;
 mod keys;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 
 use crate::{
     authority::Authority,
-    config::{Config, LogFormat, Settings},
+    callers::Permission,
+    config::{Config, LogFormat},
     keys::{KeyAlgorithm, KeyStore},
     ledger::Ledger,
     revocations::RevocationCache,
     server::{error_chain, load_keys, Server},
     telemetry,
+};
+use flags::{
+    print_json, ConfigFile, DatabaseFlag, IssuerFlag, KeysFlag, Output, OutputFlag, ServerArgs,
 };
 
 /// inkan: a token authority for internal services.
@@ -31,50 +40,58 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the token service (gRPC) and its public keys (HTTP).
-    Serve(ServeArgs),
+    Serve {
+        /// Dev mode: local SQLite, unauthenticated callers, an ephemeral key
+        /// unless --keys is given. For trying inkan out only: it refuses
+        /// configured callers, a database URL, an issuer and non-loopback
+        /// addresses. The only way to switch dev mode on.
+        #[arg(long)]
+        dev: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Bring the ledger's schema up to date.
-    Migrate(ConfigArgs),
-    /// Validate the configuration, and print each key's kid and fingerprint
-    /// (never a secret), so two environments can be compared.
-    Check(ConfigArgs),
+    Migrate {
+        #[command(flatten)]
+        file: ConfigFile,
+        #[command(flatten)]
+        database: DatabaseFlag,
+    },
+    /// Validate the configuration `serve` would start with, and print each
+    /// key's kid and fingerprint (never a secret), so two environments can
+    /// be compared.
+    Check {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[command(flatten)]
+        output: OutputFlag,
+    },
     /// Create, rotate and inspect key sets.
     #[command(subcommand)]
     Keys(KeysCommand),
     /// Look inside tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Make API keys for the services that call inkan.
+    #[command(subcommand)]
+    Callers(CallersCommand),
 }
 
-#[derive(Debug, Args)]
-struct ServeArgs {
-    /// Dev mode: local SQLite, unauthenticated callers, an ephemeral key
-    /// unless --keys is given. For trying inkan out only.
-    #[arg(long)]
-    dev: bool,
-    #[command(flatten)]
-    config: ConfigArgs,
-}
-
-#[derive(Debug, Args)]
-struct ConfigArgs {
-    /// TOML configuration file.
-    #[arg(long, env = "INKAN_CONFIG")]
-    config: Option<PathBuf>,
-    /// Key-set file.
-    #[arg(long = "keys", env = "INKAN_KEYS_FILE")]
-    keys_file: Option<PathBuf>,
-    /// Ledger database URL (sqlite://, postgres://, mysql://).
-    #[arg(long, env = "INKAN_DATABASE_URL", hide_env_values = true)]
-    database_url: Option<String>,
-    /// The `iss` of every token, e.g. https://auth.example.com.
-    #[arg(long, env = "INKAN_ISSUER")]
-    issuer: Option<String>,
-    /// gRPC listen address [default: 0.0.0.0:50051; dev: 127.0.0.1:50051].
-    #[arg(long, env = "INKAN_GRPC_ADDR")]
-    grpc_addr: Option<SocketAddr>,
-    /// HTTP listen address [default: 0.0.0.0:8080; dev: 127.0.0.1:8080].
-    #[arg(long, env = "INKAN_HTTP_ADDR")]
-    http_addr: Option<SocketAddr>,
+#[derive(Debug, Subcommand)]
+enum CallersCommand {
+    /// Make an API key for a caller: prints the key, once, and the
+    /// [[callers]] stanza for the configuration, which holds only its
+    /// SHA-256.
+    Add {
+        /// The caller's name, for logs: letters, digits, '-', '_' and '.'.
+        #[arg(long)]
+        name: String,
+        /// What it may do beyond Verify: issue (start sessions), refresh
+        /// (when refresh_requires_permission is set) or admin (list and end
+        /// any session). Repeat for several.
+        #[arg(long = "permission", value_name = "PERMISSION")]
+        permissions: Vec<Permission>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,52 +99,61 @@ enum KeysCommand {
     /// Create a key set with one new active key.
     Generate {
         /// EdDSA (recommended), ES256, RS256, or HS256 (a shared secret,
-        /// never published: only when every verifier can hold it).
+        /// never published: only when every verifier can hold it); any case.
         #[arg(long, default_value = "EdDSA")]
         alg: KeyAlgorithm,
-        /// Where to write the key set (mode 0600). Without it, the key set
-        /// is printed to standard output.
-        #[arg(long)]
-        out: Option<PathBuf>,
+        /// Where to write the key set (mode 0600; never overwrites a file).
+        /// Without it, the key set is printed to standard output.
+        #[arg(long = "keys", alias = "out", value_name = "FILE")]
+        keys_file: Option<PathBuf>,
     },
     /// One safe rotation step: add a `next` key; run again (10 minutes later,
-    /// twice the JWKS max-age) to promote it to active and retire the old active key; with
-    /// --drop-retired, remove keys whose tokens have all expired.
+    /// twice the JWKS max-age) to promote it to active and retire the old
+    /// active key; with --drop-retired, remove keys whose tokens have all
+    /// expired, by the lifetimes in --config / INKAN_*.
     Rotate {
-        #[arg(long = "keys", env = "INKAN_KEYS_FILE")]
-        keys_file: PathBuf,
-        /// Algorithm of the new key [default: the active key's].
+        // The configuration the servers run with: its access_token_ttl,
+        // leeway and key_reload_interval decide when a retired key may go,
+        // and its keys_file is used when --keys is not given.
+        #[command(flatten)]
+        file: ConfigFile,
+        #[command(flatten)]
+        keys: KeysFlag,
+        /// Algorithm of the new key, in any case [default: the active key's].
         #[arg(long)]
         alg: Option<KeyAlgorithm>,
-        /// Promote even if the next key was published only moments ago.
+        /// Promote a next key published only moments ago, or drop keys with
+        /// a --token-lifetime shorter than the configuration's.
         #[arg(long)]
         force: bool,
-        /// Remove verify_only keys retired longer ago than --token-lifetime,
+        /// Remove verify_only keys whose last token has expired (retired
+        /// longer ago than the sum of access_token_ttl, leeway,
+        /// key_reload_interval and 5m for every replica to load the file),
         /// and legacy keys past their sunset.
         #[arg(long)]
         drop_retired: bool,
-        /// How long after a key retires its last token may still be alive:
-        /// the access-token lifetime and leeway (15m 30s by default), plus
-        /// time for every replica to load the file that retired it.
-        #[arg(long, default_value = "20m 30s", value_parser = humantime::parse_duration)]
-        token_lifetime: std::time::Duration,
+        /// Wait this long after a key retired instead; longer than the
+        /// configuration's wait, or shorter only with --force.
+        #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+        token_lifetime: Option<std::time::Duration>,
     },
     /// Add a former system's HS256 secret as a legacy key: it verifies tokens
     /// without a kid, until its sunset.
     AddLegacy {
-        #[arg(long = "keys", env = "INKAN_KEYS_FILE")]
+        /// Key-set file to add the legacy key to.
+        #[arg(long = "keys", env = "INKAN_KEYS_FILE", value_name = "FILE")]
         keys_file: PathBuf,
         /// File holding the secret's raw bytes (a trailing newline is dropped).
-        #[arg(long)]
+        #[arg(long, value_name = "FILE")]
         secret_file: PathBuf,
         /// When the key stops accepting tokens (RFC 3339).
-        #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
+        #[arg(long, value_parser = humantime::parse_rfc3339_weak, value_name = "TIME")]
         sunset: std::time::SystemTime,
         /// The key's name in the key set.
         #[arg(long, default_value = "legacy")]
         label: String,
         /// The `iss` the former system's tokens carry, to check it.
-        #[arg(long)]
+        #[arg(long, value_name = "URL")]
         issuer: Option<String>,
         /// Accept the former system's tokens that carry no `iat` (PyJWT sets
         /// none by default), but only with at most this long left before
@@ -139,8 +165,11 @@ enum KeysCommand {
     },
     /// List kids, algorithms, states and fingerprints; never key material.
     Show {
-        #[arg(long = "keys", env = "INKAN_KEYS_FILE")]
+        /// Key-set file to show.
+        #[arg(long = "keys", env = "INKAN_KEYS_FILE", value_name = "FILE")]
         keys_file: PathBuf,
+        #[command(flatten)]
+        output: OutputFlag,
     },
 }
 
@@ -149,44 +178,35 @@ enum TokenCommand {
     /// Decode a token's header and claims, and say in one line whether the
     /// configured keys accept it, and if not, why.
     Inspect {
-        /// The JWT.
-        token: String,
+        /// The JWT. Leave it out (or give `-`) to read it from standard
+        /// input, where shell history and `ps` cannot see it.
+        token: Option<String>,
         #[command(flatten)]
-        config: ConfigArgs,
+        file: ConfigFile,
+        #[command(flatten)]
+        keys: KeysFlag,
+        #[command(flatten)]
+        issuer: IssuerFlag,
+        #[command(flatten)]
+        output: OutputFlag,
     },
-}
-
-impl ConfigArgs {
-    fn settings(self, dev: bool) -> Result<Settings, String> {
-        let mut settings = Settings::load(self.config.as_deref()).map_err(|e| e.to_string())?;
-        settings.dev |= dev;
-        if let Some(v) = self.keys_file {
-            settings.keys_file = Some(v);
-        }
-        if let Some(v) = self.database_url {
-            settings.database_url = Some(SecretString::from(v));
-        }
-        if let Some(v) = self.issuer {
-            settings.issuer = Some(v);
-        }
-        if let Some(v) = self.grpc_addr {
-            settings.grpc_addr = Some(v);
-        }
-        if let Some(v) = self.http_addr {
-            settings.http_addr = Some(v);
-        }
-        Ok(settings)
-    }
-
-    fn config(self, dev: bool) -> Result<Config, String> {
-        self.settings(dev)?.validate().map_err(|e| e.to_string())
-    }
 }
 
 /// Runs the command line; returns the process's exit code. Every failure is
 /// one line on standard error.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version go to standard output as clap writes them.
+        Err(err) if !err.use_stderr() => err.exit(),
+        Err(err) => {
+            // clap's first line says what is wrong; the rest is usage.
+            let rendered = err.render().to_string();
+            let first = rendered.lines().next().unwrap_or_default();
+            eprintln!("{first} (see --help)");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => return fail(format!("cannot start the async runtime: {err}")),
@@ -204,13 +224,22 @@ fn fail(message: String) -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Command::Serve(args) => serve(args.config.config(args.dev)?).await,
-        Command::Migrate(args) => {
-            let settings = args.settings(false)?;
+        Command::Serve { dev, server } => {
+            let settings = server.settings()?;
+            let config = if dev {
+                settings.validate_dev()
+            } else {
+                settings.validate()
+            };
+            serve(config.map_err(|e| e.to_string())?).await
+        }
+        Command::Migrate { file, database } => {
+            let mut settings = file.load()?;
+            database.apply(&mut settings);
             let url = settings
                 .database_url
                 .ok_or("no ledger database: set database_url in the config file, INKAN_DATABASE_URL or --database-url")?;
-            telemetry::init(settings.log_format.unwrap_or(LogFormat::Pretty));
+            telemetry::init(settings.log_format.unwrap_or(LogFormat::default_for(false)));
             let ledger = Ledger::connect(url.expose_secret()).await.map_err(|e| {
                 format!(
                     "cannot open the ledger database: {} (check database_url / INKAN_DATABASE_URL)",
@@ -224,10 +253,24 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("ledger schema is up to date");
             Ok(())
         }
-        Command::Check(args) => check(args.config(false)?).await,
+        Command::Check { server, output } => {
+            let config = server.settings()?.validate().map_err(|e| e.to_string())?;
+            check(config, output.output).await
+        }
         Command::Keys(command) => keys::run(command),
-        Command::Token(TokenCommand::Inspect { token, config }) => {
-            inspect::run(&token, config.settings(false)?)
+        Command::Callers(command) => callers::run(command),
+        Command::Token(TokenCommand::Inspect {
+            token,
+            file,
+            keys,
+            issuer,
+            output,
+        }) => {
+            let mut settings = file.load()?;
+            keys.apply(&mut settings);
+            issuer.apply(&mut settings);
+            let token = inspect::read_token(token)?;
+            inspect::run(&token, settings, output.output)
         }
     }
 }
@@ -241,11 +284,21 @@ async fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-async fn check(config: Config) -> Result<(), String> {
-    let keys = load_keys(&config.keys).map_err(|e| e.to_string())?;
-    println!("issuer: {}", config.policy.issuer);
-    for line in keys::describe(&keys) {
-        println!("{line}");
+/// Checks everything `serve` would, without serving: the keys (and what to
+/// warn of), the ledger, and a token signed and verified through the keys
+/// as published. Warnings go to standard error in either output.
+async fn check(config: Config, output: Output) -> Result<(), String> {
+    let text = output == Output::Text;
+    let loaded = load_keys(&config.keys).map_err(|e| e.to_string())?;
+    for warning in &loaded.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let views = keys::views(&loaded.set);
+    if text {
+        println!("issuer: {}", config.policy.issuer);
+        for view in &views {
+            println!("{}", view.line());
+        }
     }
     let unreachable = |e: crate::ledger::LedgerError| {
         format!(
@@ -261,11 +314,19 @@ async fn check(config: Config) -> Result<(), String> {
     if !schema.is_current() {
         return Err(format!("ledger: {schema}"));
     }
-    println!("ledger: reachable ({:?}), {schema}", ledger.backend());
+    let backend = match ledger.backend() {
+        sea_orm::DbBackend::Sqlite => "sqlite",
+        sea_orm::DbBackend::Postgres => "postgres",
+        sea_orm::DbBackend::MySql => "mysql",
+    };
+    if text {
+        println!("ledger: reachable ({backend}), {schema}");
+    }
     let revocations = Arc::new(RevocationCache::new(config.policy.access_token_ttl));
+    let issuer = config.policy.issuer.clone();
     let authority = Authority::new(
         config.policy,
-        KeyStore::new(keys),
+        KeyStore::new(loaded.set),
         ledger,
         revocations,
         Arc::new(crate::metrics::Metrics::new()),
@@ -273,8 +334,21 @@ async fn check(config: Config) -> Result<(), String> {
     authority
         .self_test()
         .map_err(|e| format!("self-test failed: {e}"))?;
-    println!("self-test: a token signed with the active key verifies through the published keys");
-    println!("configuration is valid");
+    if text {
+        println!(
+            "self-test: a token signed with the active key verifies through the published keys"
+        );
+        println!("configuration is valid");
+    } else {
+        print_json(&serde_json::json!({
+            "valid": true,
+            "issuer": issuer,
+            "keys": views,
+            "ledger": { "reachable": true, "backend": backend, "schema": "current" },
+            "self_test": "passed",
+            "warnings": loaded.warnings,
+        }));
+    }
     Ok(())
 }
 
@@ -297,5 +371,38 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every command and flag says what it is for in `--help`.
+    #[test]
+    fn every_command_and_flag_has_help() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} --{id}"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                let path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(path.clone());
+                }
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "inkan", &mut missing);
+        assert!(missing.is_empty(), "without help: {missing:?}");
     }
 }

@@ -12,6 +12,10 @@ pub enum KeySetError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The file or its directory may be written by others than its owner
+    /// (the message says which, and the command that fixes it).
+    #[error("{0}")]
+    Unprotected(String),
     #[error("key set is not valid JSON of the documented format: {0}")]
     Format(String),
     #[error("key set holds no keys")]

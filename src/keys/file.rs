@@ -18,7 +18,7 @@ use rsa::pkcs8::{self, EncodePrivateKey, LineEnding};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::{KeyAlgorithm, KeySetError, KeyState};
+use super::{format_error, KeyAlgorithm, KeySetError, KeyState};
 
 /// The key-set file as written on disk, before validation.
 #[derive(Debug, Serialize, Deserialize)]
@@ -62,6 +62,11 @@ pub struct KeyFileEntry {
     /// a token's lifetime.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_remaining_without_iat: Option<String>,
+    /// Lets this key sign after a reload although the set in service never
+    /// published it: an emergency swap, which a running server otherwise
+    /// refuses, and logs as a security event when allowed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_unpublished: bool,
     /// PKCS#8 PEM private key, for EdDSA, ES256 and RS256.
     #[serde(
         default,
@@ -87,10 +92,16 @@ fn expose<S: Serializer>(value: &Option<SecretString>, serializer: S) -> Result<
 }
 
 impl KeySetFile {
-    /// Parses the JSON text of a key-set file.
+    /// Parses the JSON text of a key-set file. A refusal says where and
+    /// what kind of problem, never the value found: a private key put in
+    /// the wrong field must not reach a terminal or a log.
     pub fn parse(text: &str) -> Result<Self, KeySetError> {
-        // serde_json's messages give a line and column, never the value.
-        serde_json::from_str(text).map_err(|err| KeySetError::Format(err.to_string()))
+        let mut json = serde_json::Deserializer::from_str(text);
+        let file = serde_path_to_error::deserialize(&mut json)
+            .map_err(|err| KeySetError::Format(format_error::describe(&err)))?;
+        json.end()
+            .map_err(|err| KeySetError::Format(format_error::syntax(&err)))?;
+        Ok(file)
     }
 
     /// Reads and parses a key-set file.
@@ -205,6 +216,7 @@ impl KeyFileEntry {
             sunset: None,
             issuer: None,
             max_remaining_without_iat: None,
+            allow_unpublished: false,
             private_key_pem,
             secret,
         })

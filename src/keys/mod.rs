@@ -9,6 +9,8 @@
 
 mod error;
 mod file;
+mod format_error;
+mod permissions;
 pub mod rotation;
 mod set;
 mod store;
@@ -23,6 +25,7 @@ pub use file::{KeyFileEntry, KeySetFile};
 /// The verifying side of keys lives in the core crate, which consumers
 /// share: one algorithm enum, one way to look keys up.
 pub use inkan_core::keys::{KeyAlgorithm, Legacy, LegacyKey, VerifyingKey, VerifyingKeys};
+pub use permissions::{read_key_file, KeyFileBytes};
 pub use set::{KeySet, SigningKey};
 pub use store::{KeyStore, PublishedKeys};
 

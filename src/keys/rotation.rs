@@ -113,6 +113,27 @@ pub fn drop_retired(
     dropped
 }
 
+/// When [`drop_retired`] with `token_lifetime` will first remove a key, and
+/// which: the earliest of every retired key's retirement plus
+/// `token_lifetime`, and every legacy key's sunset. `None` when no key
+/// is waiting to go.
+pub fn earliest_drop(file: &KeySetFile, token_lifetime: Duration) -> Option<(String, SystemTime)> {
+    let time = |text: Option<&str>| humantime::parse_rfc3339_weak(text?).ok();
+    file.keys
+        .iter()
+        .filter_map(|k| {
+            let when = if k.legacy {
+                time(k.sunset.as_deref())?
+            } else if k.state == KeyState::VerifyOnly {
+                time(k.retired_at.as_deref())? + token_lifetime
+            } else {
+                return None;
+            };
+            Some((k.kid.clone(), when))
+        })
+        .min_by_key(|(_, when)| *when)
+}
+
 /// Adds a former system's HS256 secret as a legacy, verify-only key that
 /// accepts tokens without a kid until `sunset`; tokens without `iat` only
 /// when `max_remaining_without_iat` is given, and only with at most that
@@ -137,6 +158,7 @@ pub fn add_legacy(
         issuer,
         max_remaining_without_iat: max_remaining_without_iat
             .map(|d| humantime::format_duration(d).to_string()),
+        allow_unpublished: false,
         private_key_pem: None,
         secret: Some(SecretString::from(URL_SAFE_NO_PAD.encode(secret))),
     });
@@ -186,8 +208,13 @@ mod tests {
         );
 
         assert!(drop_retired(&mut file, later + Duration::from_secs(60), HOUR).is_empty());
+        let (kid, when) = earliest_drop(&file, HOUR).unwrap();
+        assert_eq!(kid, first);
+        let retired = humantime::parse_rfc3339_weak(&now_rfc3339(later)).unwrap();
+        assert_eq!(when, retired + HOUR);
         assert_eq!(drop_retired(&mut file, later + HOUR, HOUR), [first]);
         assert_eq!(states(&file), [KeyState::Active]);
+        assert_eq!(earliest_drop(&file, HOUR), None);
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub struct SigningKey {
     created_at: Option<i64>,
     retired_at: Option<i64>,
     legacy: Option<Legacy>,
+    allow_unpublished: bool,
 }
 
 /// The most `max_remaining_without_iat` may allow: the 24 h no legacy token
@@ -100,6 +101,12 @@ impl SigningKey {
     /// The legacy terms, if this is a former system's key.
     pub fn legacy(&self) -> Option<&Legacy> {
         self.legacy.as_ref()
+    }
+
+    /// Whether the key file lets this key sign after a reload without
+    /// having been published first (`"allow_unpublished": true`).
+    pub fn allow_unpublished(&self) -> bool {
+        self.allow_unpublished
     }
 
     fn verifying(&self) -> VerifyingKey {
@@ -230,6 +237,7 @@ impl SigningKey {
             created_at,
             retired_at,
             legacy,
+            allow_unpublished: entry.allow_unpublished,
         })
     }
 }
@@ -325,6 +333,27 @@ impl KeySet {
         }
     }
 
+    /// Why consumers cannot check this set's new tokens themselves, if
+    /// they cannot: the active key is a shared secret, which is never
+    /// published, so only Verify can check its tokens.
+    pub fn local_verification_warning(&self) -> Option<String> {
+        let active = self.active();
+        if !active.alg.is_symmetric() {
+            return None;
+        }
+        Some(if self.jwks().keys.is_empty() {
+            "the key set holds only HS256 keys, which are never published: the JWKS is empty, so no \
+             consumer can verify tokens locally, only through Verify"
+                .to_owned()
+        } else {
+            format!(
+                "the active key {} is HS256, which is never published: no consumer can verify the tokens \
+                 it signs locally, only through Verify",
+                active.kid
+            )
+        })
+    }
+
     /// The keys this set accepts signatures from: by kid, and the legacy
     /// keys apart (they are tried only for tokens without a kid).
     pub fn verifying_keys(&self) -> super::VerifyingKeys {
@@ -360,6 +389,7 @@ mod tests {
             sunset: None,
             issuer: None,
             max_remaining_without_iat: None,
+            allow_unpublished: false,
             private_key_pem: None,
             secret: Some(SecretString::from(URL_SAFE_NO_PAD.encode(secret))),
         }
@@ -400,6 +430,28 @@ mod tests {
         assert!(set.jwks().keys.is_empty());
         let shown = format!("{set:?} {:?}", hs_entry("hs", &secret));
         assert!(!shown.contains(&URL_SAFE_NO_PAD.encode(secret)), "{shown}");
+    }
+
+    #[test]
+    fn a_set_that_signs_with_a_secret_says_it_cannot_be_verified_locally() {
+        let mut secret = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+        let only = load(vec![hs_entry("hs", &secret)]).unwrap();
+        let warning = only.local_verification_warning().unwrap();
+        assert!(
+            warning.contains("JWKS is empty") && warning.contains("only through Verify"),
+            "{warning}"
+        );
+        let mut published =
+            KeyFileEntry::generate(KeyAlgorithm::EdDSA, KeyState::VerifyOnly).unwrap();
+        published.kid = "ed".into();
+        let mixed = load(vec![hs_entry("hs", &secret), published]).unwrap();
+        assert!(mixed
+            .local_verification_warning()
+            .unwrap()
+            .contains("active key hs is HS256"));
+        let ed = KeySet::ephemeral(KeyAlgorithm::EdDSA).unwrap();
+        assert_eq!(ed.local_verification_warning(), None);
     }
 
     #[test]
@@ -479,6 +531,7 @@ mod tests {
             sunset: None,
             issuer: None,
             max_remaining_without_iat: None,
+            allow_unpublished: false,
             private_key_pem: Some(SecretString::from(pem.as_str())),
             secret: None,
         };

@@ -15,7 +15,7 @@ use crate::{
     authority::Authority,
     clock::now,
     grpc::health_names,
-    keys::{KeySet, KeySetFile},
+    keys::{read_key_file, KeySet, KeySetError, KeySetFile},
     ledger::Ledger,
 };
 
@@ -54,8 +54,9 @@ pub(super) async fn watch_ledger(
 
 /// Reloads the key-set file when its content changes. Polling the content
 /// (not watching inodes) also catches a Kubernetes Secret update, which
-/// swaps a symlink. A new set is put in service only if it is valid and
-/// passes the self-test; otherwise it is logged, counted, and the set in
+/// swaps a symlink. A new set is put in service only if the file is
+/// writable by its owner alone, and the set is valid and passes the
+/// self-test; otherwise it is logged, counted as refused, and the set in
 /// force stays.
 pub(super) async fn watch_key_file(
     path: PathBuf,
@@ -65,7 +66,12 @@ pub(super) async fn watch_key_file(
     stop: impl Future<Output = ()>,
 ) {
     tokio::pin!(stop);
-    let mut seen = Some(loaded);
+    // What is in service, and what was last looked at: the content's
+    // digest and whether the file could be trusted. A file that becomes
+    // writable by others is refused even before its content changes, and
+    // is looked at again once its permissions are fixed.
+    let mut in_service = loaded.clone();
+    let mut seen = (loaded, true);
     let mut unreadable = false;
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -74,31 +80,71 @@ pub(super) async fn watch_key_file(
             _ = &mut stop => return,
             _ = ticker.tick() => {}
         }
-        let bytes = match tokio::fs::read(&path).await {
-            Ok(bytes) => bytes,
-            Err(err) => {
+        let read = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || read_key_file(&path)).await
+        };
+        let read = match read {
+            Ok(Ok(read)) => {
+                unreadable = false;
+                read
+            }
+            Ok(Err(KeySetError::Read { source, .. })) => {
                 if !unreadable {
-                    warn!(path = %path.display(), error = %err, "key-set file unreadable; keeping the keys in force");
+                    warn!(path = %path.display(), error = %source, "key-set file unreadable; keeping the keys in force");
                     unreadable = true;
                 }
                 continue;
             }
+            Ok(Err(refused)) => {
+                unreadable = false;
+                // The content is not even parsed: whoever could write the
+                // file could have written any key into it.
+                let current = (digest_of_file(&path).await, false);
+                if seen != current {
+                    seen = current;
+                    error!(path = %path.display(), reason = %refused, security_event = true,
+                        "key-set file refused: others than its owner may write it; the keys in force stay");
+                    authority.metrics().key_reload(false);
+                }
+                continue;
+            }
+            Err(join) => {
+                error!(error = %join, "reading the key-set file failed; keeping the keys in force");
+                continue;
+            }
         };
-        unreadable = false;
-        let current = digest(&bytes);
-        if seen.as_ref() == Some(&current) {
+        let current = digest(&read.bytes);
+        if seen == (current.clone(), true) {
             continue;
         }
-        seen = Some(current);
-        let outcome = std::str::from_utf8(&bytes)
+        seen = (current.clone(), true);
+        if current == in_service {
+            // Only the permissions changed back; the content is in service.
+            continue;
+        }
+        let parsed = std::str::from_utf8(&read.bytes)
             .map_err(|_| "the file is not UTF-8 text".to_owned())
             .and_then(|text| KeySetFile::parse(text).map_err(|e| e.to_string()))
-            .and_then(|file| KeySet::from_file_contents(&file).map_err(|e| e.to_string()))
-            .and_then(|set| authority.reload_keys(set));
-        match outcome {
-            Ok(warnings) => {
-                for warning in warnings {
+            .and_then(|file| KeySet::from_file_contents(&file).map_err(|e| e.to_string()));
+        let set = match parsed {
+            Ok(set) => set,
+            Err(reason) => {
+                error!(path = %path.display(), reason = %reason, "new key set refused; the previous one stays in force");
+                authority.metrics().key_reload(false);
+                continue;
+            }
+        };
+        match authority.reload_keys(set) {
+            Ok(reloaded) => {
+                in_service = current;
+                for warning in read.warnings.into_iter().chain(reloaded.warnings) {
                     warn!(path = %path.display(), "{warning}");
+                }
+                if let Some(kid) = reloaded.unpublished_active {
+                    warn!(path = %path.display(), kid = %kid, security_event = true,
+                        "key {kid} signs without having been published first, as the key-set file allows \
+                         (allow_unpublished): consumers with a cached key set refuse its tokens until they refetch");
                 }
                 let keys = authority.keys().current();
                 let kids: Vec<String> = keys
@@ -111,11 +157,24 @@ pub(super) async fn watch_key_file(
                 authority.metrics().key_reload(true);
             }
             Err(reason) => {
-                error!(path = %path.display(), reason = %reason, "new key set refused; the previous one stays in force");
+                // A valid set that the set in service rules out (an unseen
+                // key signing, a kid with new material) is what a planted
+                // file looks like.
+                error!(path = %path.display(), reason = %reason, security_event = true,
+                    "new key set refused; the previous one stays in force");
                 authority.metrics().key_reload(false);
             }
         }
     }
+}
+
+/// The digest of the file's content, read without trusting it, so that a
+/// refused file is reported again only when it changes.
+async fn digest_of_file(path: &std::path::Path) -> Vec<u8> {
+    tokio::fs::read(path)
+        .await
+        .map(|bytes| digest(&bytes))
+        .unwrap_or_default()
 }
 
 /// The digest the key-set watcher compares file contents by.

@@ -23,9 +23,9 @@ pub use supervisor::{error_chain, Supervisor, TaskEnded, TaskResult};
 use crate::{
     authority::Authority,
     callers::CallerRegistry,
-    config::{Config, KeySource},
+    config::{Config, KeySource, DEV_DATABASE_FILE},
     grpc::{health_names, TokenServiceImpl, MAX_REQUEST_BYTES},
-    keys::{KeyAlgorithm, KeySet, KeySetFile, KeyStore},
+    keys::{read_key_file, KeyAlgorithm, KeySet, KeySetFile, KeyStore},
     ledger::Ledger,
     metrics::Metrics,
     proto::{self, v1::token_service_server::TokenServiceServer},
@@ -101,35 +101,48 @@ pub struct Server {
     metrics: TcpListener,
 }
 
-/// Loads the key set the configuration names.
-pub fn load_keys(source: &KeySource) -> Result<KeySet, StartupError> {
-    read_keys(source).map(|(set, _)| set)
+/// A key set as loaded at start-up, and what the operator should hear
+/// about it.
+#[derive(Debug)]
+pub struct LoadedKeys {
+    /// The validated key set.
+    pub set: KeySet,
+    /// Problems that do not stop it being used, one sentence each.
+    pub warnings: Vec<String>,
+    /// The digest of the file's bytes it came from (so the reload watcher
+    /// starts from exactly what was loaded); `None` for an ephemeral key.
+    digest: Option<Vec<u8>>,
 }
 
-/// The key set, and the digest of the file's bytes it came from (so the
-/// reload watcher starts from exactly what was loaded).
-fn read_keys(source: &KeySource) -> Result<(KeySet, Option<Vec<u8>>), StartupError> {
+/// Loads the key set the configuration names, refusing a file that others
+/// than its owner may write (see [`crate::keys::read_key_file`]).
+pub fn load_keys(source: &KeySource) -> Result<LoadedKeys, StartupError> {
     let path = match source {
         KeySource::File(path) => path,
         KeySource::Ephemeral => {
             let set = KeySet::ephemeral(KeyAlgorithm::EdDSA).map_err(StartupError::DevKey)?;
-            return Ok((set, None));
+            return Ok(LoadedKeys {
+                set,
+                warnings: Vec::new(),
+                digest: None,
+            });
         }
     };
     let refused = |source| StartupError::Keys {
         path: path.display().to_string(),
         source,
     };
-    let bytes = std::fs::read(path).map_err(|source| {
-        refused(crate::keys::KeySetError::Read {
-            path: path.clone(),
-            source,
-        })
-    })?;
-    let text = String::from_utf8_lossy(&bytes);
+    let read = read_key_file(path).map_err(refused)?;
+    let text = String::from_utf8_lossy(&read.bytes);
     let file = KeySetFile::parse(&text).map_err(refused)?;
     let set = KeySet::from_file_contents(&file).map_err(refused)?;
-    Ok((set, Some(background::digest(&bytes))))
+    let mut warnings = read.warnings;
+    warnings.extend(set.local_verification_warning());
+    Ok(LoadedKeys {
+        set,
+        warnings,
+        digest: Some(background::digest(&read.bytes)),
+    })
 }
 
 impl Server {
@@ -138,8 +151,21 @@ impl Server {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         if config.dev {
             warn!("DEV MODE: callers are not authenticated, Issue is open to anyone; never expose this server");
+            // Relative to where the server was started, which a log reader
+            // cannot know: say where the file is.
+            let database = std::env::current_dir()
+                .map(|dir| dir.join(DEV_DATABASE_FILE).display().to_string())
+                .unwrap_or_else(|_| DEV_DATABASE_FILE.to_owned());
+            warn!(database = %database, "DEV MODE: the ledger is the SQLite file {database}");
         }
-        let (keys, loaded_digest) = read_keys(&config.keys)?;
+        let LoadedKeys {
+            set: keys,
+            warnings,
+            digest: loaded_digest,
+        } = load_keys(&config.keys)?;
+        for warning in warnings {
+            warn!("{warning}");
+        }
         if config.keys == KeySource::Ephemeral {
             warn!(
                 kid = %keys.active().kid(),

@@ -210,7 +210,17 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let keys_path = dir.path().join("keys.json");
         match &options.keys_json {
-            Some(json) => std::fs::write(&keys_path, json).unwrap(),
+            Some(json) => {
+                std::fs::write(&keys_path, json).unwrap();
+                // Readable by others whatever the umask: the server warns
+                // about such a file but uses it.
+                #[cfg(unix)]
+                std::fs::set_permissions(
+                    &keys_path,
+                    std::os::unix::fs::PermissionsExt::from_mode(0o644),
+                )
+                .unwrap();
+            }
             None => KeySetFile::generate(KeyAlgorithm::EdDSA)
                 .unwrap()
                 .write(&keys_path)
@@ -440,6 +450,50 @@ pub fn forge(app: &TestApp, header: &jsonwebtoken::Header, claims: &serde_json::
 /// Runs the built `inkan` binary in `dir` with `args`, and none of the
 /// developer's `INKAN_*` variables: only what the test passes.
 pub fn run_inkan(args: &[&str], dir: &std::path::Path) -> std::process::Output {
+    run_inkan_with_env(args, &[], dir)
+}
+
+/// [`run_inkan`] with the environment variables `env` set.
+pub fn run_inkan_with_env(
+    args: &[&str],
+    env: &[(&str, &str)],
+    dir: &std::path::Path,
+) -> std::process::Output {
+    inkan_command(args, env, dir)
+        .output()
+        .expect("run the inkan binary")
+}
+
+/// [`run_inkan`] with `input` on its standard input.
+pub fn run_inkan_with_stdin(
+    args: &[&str],
+    input: &str,
+    dir: &std::path::Path,
+) -> std::process::Output {
+    use std::io::Write;
+    let mut child = inkan_command(args, &[], dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run the inkan binary");
+    // Written from a thread, so a child that does not read cannot block
+    // the test on a full pipe.
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_owned();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(input.as_bytes());
+    });
+    let output = child.wait_with_output().expect("wait for the inkan binary");
+    let _ = writer.join();
+    output
+}
+
+fn inkan_command(
+    args: &[&str],
+    env: &[(&str, &str)],
+    dir: &std::path::Path,
+) -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_inkan"));
     command.args(args).current_dir(dir);
     for (name, _) in std::env::vars() {
@@ -447,5 +501,17 @@ pub fn run_inkan(args: &[&str], dir: &std::path::Path) -> std::process::Output {
             command.env_remove(name);
         }
     }
-    command.output().expect("run the inkan binary")
+    command.envs(env.iter().copied());
+    command
+}
+
+/// Runs `inkan migrate` with `config`, as an operator does before `check`
+/// or `serve` on a new ledger; panics with its output if it fails.
+pub fn migrate_with(config: &str, dir: &std::path::Path) {
+    let out = run_inkan(&["migrate", "--config", config], dir);
+    assert!(
+        out.status.success(),
+        "inkan migrate failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -21,7 +21,7 @@ fn generate(dir: &Path, alg: &str) -> std::path::PathBuf {
             "generate",
             "--alg",
             alg,
-            "--out",
+            "--keys",
             path.to_str().unwrap(),
         ],
         dir,
@@ -49,6 +49,7 @@ fn generated_key_sets_are_private_files_with_one_active_key() {
         assert_eq!(keys[0]["state"], "active");
         assert!(inkan::keys::KeySet::load(&path).is_ok());
     }
+    // --out, the flag's former name, still works.
     let again = inkan(
         &[
             "keys",
@@ -177,4 +178,68 @@ fn check_prints_kids_and_fingerprints_but_no_secret() {
     assert!(stdout.contains(&format!("key {}", key.kid())), "{stdout}");
     assert!(stdout.contains(key.fingerprint()), "{stdout}");
     assert!(!stdout.contains("PRIVATE"), "{stdout}");
+}
+
+#[test]
+fn check_warns_that_an_hs256_only_key_set_publishes_nothing_to_verify_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.json");
+    inkan::keys::KeySetFile::generate(inkan::keys::KeyAlgorithm::HS256)
+        .unwrap()
+        .write(&keys)
+        .unwrap();
+    let config = dir.path().join("inkan.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "keys_file = {:?}\ndatabase_url = \"sqlite://{}/ledger.db?mode=rwc\"\n\
+             issuer = \"https://auth.example\"\nallow_open_issue = true\n",
+            keys.to_str().unwrap(),
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    common::migrate_with(config.to_str().unwrap(), dir.path());
+    let out = inkan(&["check", "--config", config.to_str().unwrap()], dir.path());
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("warning:")
+            && err.contains("JWKS is empty")
+            && err.contains("only through Verify"),
+        "{err}"
+    );
+}
+
+#[test]
+fn migrate_logs_json_like_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/ledger.db?mode=rwc", dir.path().display());
+    let out = inkan(&["migrate", "--database-url", &url], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("Applying"), "migrate logged nothing: {err}");
+    for line in err.lines().filter(|l| !l.is_empty()) {
+        let parsed: Result<serde_json::Value, _> = serde_json::from_str(line);
+        assert!(parsed.is_ok(), "not a JSON log line: {line:?}");
+    }
+}
+
+#[test]
+fn dev_logs_are_not_coloured_into_a_file_and_say_where_the_ledger_is() {
+    let dir = tempfile::tempdir().unwrap();
+    // Stops at loading its keys, after its first log lines.
+    let out = inkan(&["serve", "--dev", "--keys", "missing.json"], dir.path());
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(err.contains("DEV MODE"), "{err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "colour codes written to a pipe: {err:?}"
+    );
+    let ledger = dir.path().canonicalize().unwrap().join("inkan-dev.db");
+    assert!(
+        err.contains(ledger.to_str().unwrap()),
+        "the log does not say where the dev ledger is: {err}"
+    );
 }

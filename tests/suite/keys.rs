@@ -59,6 +59,21 @@ async fn applied_reloads(app: &TestApp, count: usize) {
         .unwrap_or_else(|_| panic!("key-set reload {count} was not applied"));
 }
 
+/// Replaces the server's key-set file in one step (a private sibling,
+/// renamed over it), as `inkan keys` and a Kubernetes Secret update do: a
+/// watcher reading a half-written file would count a refusal of its own.
+fn replace_keys(app: &TestApp, content: &str) {
+    let sibling = app.keys_path.with_extension("new");
+    std::fs::write(&sibling, content).unwrap();
+    #[cfg(unix)]
+    std::fs::set_permissions(
+        &sibling,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    std::fs::rename(&sibling, &app.keys_path).unwrap();
+}
+
 /// The next key-set snapshot from WatchKeys that satisfies `wanted`.
 async fn watch_until(
     stream: &mut Streaming<GetJwksResponse>,
@@ -229,7 +244,7 @@ async fn a_bad_new_key_set_is_refused_and_the_old_one_stays() {
             impostor.to_json()
         },
     ]) {
-        std::fs::write(&app.keys_path, bad).unwrap();
+        replace_keys(&app, &bad);
         let counted = format!("inkan_key_reloads_total{{outcome=\"refused\"}} {refused}");
         let seen = async {
             while !http_get(app.metrics_addr, "/metrics")

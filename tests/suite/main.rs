@@ -10,13 +10,16 @@ mod common;
 #[path = "../hostile/mod.rs"]
 mod hostile;
 
+mod callers;
 mod cli;
+mod dev_mode;
 mod failures;
 mod grace_clock;
 mod grpcurl;
 mod hostile_requests;
 mod hostile_tokens;
 mod key_cli;
+mod key_trust;
 mod keys;
 mod ledger_file;
 mod lifecycle;

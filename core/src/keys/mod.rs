@@ -67,15 +67,18 @@ impl fmt::Display for KeyAlgorithm {
 impl std::str::FromStr for KeyAlgorithm {
     type Err = String;
 
+    /// Parses an algorithm's name in any case (`eddsa`, `ES256`), as typed
+    /// on a command line. The key-set file is stricter: it takes the JWS
+    /// names exactly, as its serde form.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "EdDSA" => Ok(KeyAlgorithm::EdDSA),
-            "ES256" => Ok(KeyAlgorithm::ES256),
-            "RS256" => Ok(KeyAlgorithm::RS256),
-            "HS256" => Ok(KeyAlgorithm::HS256),
-            other => Err(format!(
-                "unsupported algorithm {other:?}; use EdDSA, ES256, RS256 or HS256"
-            )),
-        }
+        [
+            KeyAlgorithm::EdDSA,
+            KeyAlgorithm::ES256,
+            KeyAlgorithm::RS256,
+            KeyAlgorithm::HS256,
+        ]
+        .into_iter()
+        .find(|alg| alg.as_str().eq_ignore_ascii_case(s))
+        .ok_or_else(|| format!("unsupported algorithm {s:?}; use EdDSA, ES256, RS256 or HS256"))
     }
 }
