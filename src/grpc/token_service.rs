@@ -221,6 +221,8 @@ fn key_set(keys: &PublishedKeys) -> pb::GetJwksResponse {
 
 type KeyStream =
     Pin<Box<dyn Stream<Item = std::result::Result<pb::GetJwksResponse, Status>> + Send>>;
+type RevocationStream =
+    Pin<Box<dyn Stream<Item = std::result::Result<pb::RevocationBatch, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl TokenService for TokenServiceImpl {
@@ -288,5 +290,15 @@ impl TokenService for TokenServiceImpl {
             .map(|keys| Ok(key_set(&keys)))
             .take_until(stopping);
         Ok(Response::new(Box::pin(updates)))
+    }
+
+    type WatchRevocationsStream = RevocationStream;
+
+    // Placeholder while the revocation stream is built on its own branch.
+    async fn watch_revocations(
+        &self,
+        _request: Request<pb::WatchRevocationsRequest>,
+    ) -> std::result::Result<Response<Self::WatchRevocationsStream>, Status> {
+        Err(Status::unimplemented("WatchRevocations is not served yet"))
     }
 }
