@@ -12,7 +12,8 @@ use sha2::Sha256;
 
 use super::{
     strength::{check_rsa_size, check_secret_strength},
-    KeyAlgorithm, KeyFileEntry, KeySetError, KeySetFile, KeyState, Legacy, VerifyingKey,
+    KeyAlgorithm, KeyFileEntry, KeySetError, KeySetFile, KeyState, Legacy, LegacyKey, VerifyingKey,
+    VerifyingKeys,
 };
 use crate::ids::Kid;
 
@@ -354,21 +355,30 @@ impl KeySet {
         })
     }
 
-    /// The keys this set accepts signatures from: by kid, and the legacy
-    /// keys apart (they are tried only for tokens without a kid).
-    pub fn verifying_keys(&self) -> super::VerifyingKeys {
-        let (legacy, current): (Vec<&SigningKey>, Vec<&SigningKey>) =
-            self.keys.iter().partition(|k| k.legacy.is_some());
-        super::VerifyingKeys::new(current.into_iter().map(SigningKey::verifying)).with_legacy(
-            legacy.into_iter().filter_map(|k| {
+    /// The keys this set accepts signatures from: the asymmetric ones
+    /// built from the set's own JWKS, exactly as a consumer builds them
+    /// (so the server's Verify and every consumer run one path), the HS256
+    /// secrets the JWKS never carries, and the legacy keys apart (tried
+    /// only for tokens without a kid).
+    pub fn verifying_keys(&self) -> VerifyingKeys {
+        // The set's own JWKS always parses back; were it ever not to, no
+        // asymmetric key would verify and the start-up self-test, which
+        // signs and verifies through these keys, would refuse to serve.
+        let published = serde_json::to_string(&self.jwks())
+            .ok()
+            .and_then(|json| VerifyingKeys::from_jwks_json(&json).ok())
+            .unwrap_or_default();
+        let secrets = self
+            .keys
+            .iter()
+            .filter(|k| k.legacy.is_none() && k.alg.is_symmetric())
+            .map(SigningKey::verifying);
+        published
+            .with_keys(secrets)
+            .with_legacy(self.keys.iter().filter_map(|k| {
                 let terms = k.legacy.clone()?;
-                Some(super::LegacyKey::new(
-                    k.kid.clone(),
-                    k.decoding.clone(),
-                    terms,
-                ))
-            }),
-        )
+                Some(LegacyKey::new(k.kid.clone(), k.decoding.clone(), terms))
+            }))
     }
 }
 
