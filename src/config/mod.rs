@@ -6,6 +6,8 @@
 //! Dev mode is no setting: only `serve --dev` asks for it, and it refuses
 //! anything that belongs to a real deployment.
 
+mod read_error;
+
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use figment::{
@@ -194,7 +196,7 @@ impl Settings {
         figment = figment.merge(Env::prefixed("INKAN_").only(ENV_SETTINGS));
         figment
             .extract()
-            .map_err(|e| ConfigError::Read(e.to_string()))
+            .map_err(|e| ConfigError::Read(read_error::describe(e)))
     }
 
     /// Checks every setting for serving for real and fills in the
