@@ -32,6 +32,8 @@ const ENV_SETTINGS: &[&str] = &[
     "http_addr",
     "metrics_addr",
     "http_header_timeout",
+    "drain_period",
+    "shutdown_timeout",
     "access_token_ttl",
     "refresh_token_idle_ttl",
     "session_lifetime",
@@ -65,6 +67,14 @@ pub struct Settings {
     /// connection and between keep-alive requests.
     #[serde(default, with = "humantime_serde")]
     pub http_header_timeout: Option<Duration>,
+    /// After SIGTERM, how long to go on serving while health says
+    /// NOT_SERVING, so load balancers stop sending before the listeners
+    /// close.
+    #[serde(default, with = "humantime_serde")]
+    pub drain_period: Option<Duration>,
+    /// After the drain period, how long calls in flight may take to finish.
+    #[serde(default, with = "humantime_serde")]
+    pub shutdown_timeout: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     pub access_token_ttl: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
@@ -138,6 +148,8 @@ pub struct Config {
     pub http_addr: SocketAddr,
     pub metrics_addr: SocketAddr,
     pub http_header_timeout: Duration,
+    pub drain_period: Duration,
+    pub shutdown_timeout: Duration,
     pub policy: Policy,
     pub key_reload_interval: Duration,
     pub reflection: bool,
@@ -371,6 +383,22 @@ impl Settings {
             ));
         }
 
+        // Both must fit in Kubernetes' grace period (30 s by default, less
+        // the preStop sleep), or the pod is killed mid-drain.
+        let drain_period = self
+            .drain_period
+            .unwrap_or(if dev { Duration::ZERO } else { Duration::from_secs(5) });
+        let shutdown_timeout = positive(
+            "shutdown_timeout",
+            self.shutdown_timeout,
+            Duration::from_secs(20),
+        )?;
+        if drain_period + shutdown_timeout > Duration::from_secs(300) {
+            return Err(invalid(
+                "drain_period plus shutdown_timeout may be at most 5m".into(),
+            ));
+        }
+
         Ok(Config {
             dev,
             keys,
@@ -383,6 +411,8 @@ impl Settings {
                 self.http_header_timeout,
                 Duration::from_secs(10),
             )?,
+            drain_period,
+            shutdown_timeout,
             policy: Policy {
                 issuer,
                 access_token_ttl,

@@ -219,6 +219,12 @@ fn key_set(keys: &PublishedKeys) -> pb::GetJwksResponse {
     }
 }
 
+/// How a stream ends when the server shuts down: UNAVAILABLE, which tells
+/// the client to reconnect (to another replica) rather than give up.
+fn shutting_down() -> Status {
+    Status::unavailable("inkan is shutting down; reconnect to another replica")
+}
+
 type KeyStream =
     Pin<Box<dyn Stream<Item = std::result::Result<pb::GetJwksResponse, Status>> + Send>>;
 type RevocationStream =
@@ -288,7 +294,8 @@ impl TokenService for TokenServiceImpl {
         };
         let updates = WatchStream::new(self.authority.keys().subscribe())
             .map(|keys| Ok(key_set(&keys)))
-            .take_until(stopping);
+            .take_until(stopping)
+            .chain(futures::stream::once(async { Err(shutting_down()) }));
         Ok(Response::new(Box::pin(updates)))
     }
 

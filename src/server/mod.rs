@@ -39,8 +39,6 @@ const REVOCATION_POLL: Duration = Duration::from_millis(500);
 const LEDGER_HEALTH_INTERVAL: Duration = Duration::from_secs(5);
 /// How often ended sessions are purged.
 const PURGE_INTERVAL: Duration = Duration::from_secs(600);
-/// How long calls in flight may take to finish after shutdown begins.
-const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(20);
 /// How long ended records are kept before purging, for investigations.
 const PURGE_RETENTION_SECS: i64 = 86_400;
 /// Sealed successors are swept about once per grace window, but at least
@@ -96,6 +94,8 @@ pub struct Server {
     revocations: Arc<RevocationCache>,
     reflection: bool,
     http_header_timeout: Duration,
+    drain_period: Duration,
+    shutdown_timeout: Duration,
     grpc: TcpListener,
     http: TcpListener,
     metrics: TcpListener,
@@ -224,6 +224,8 @@ impl Server {
             revocations,
             reflection: config.reflection,
             http_header_timeout: config.http_header_timeout,
+            drain_period: config.drain_period,
+            shutdown_timeout: config.shutdown_timeout,
             grpc: bind(config.grpc_addr).await?,
             http: bind(config.http_addr).await?,
             metrics: bind(config.metrics_addr).await?,
@@ -256,8 +258,9 @@ impl Server {
         &self.authority
     }
 
-    /// Serves until `shutdown` resolves, then reports NOT_SERVING, stops
-    /// accepting calls, lets calls in flight finish, and returns. If any of
+    /// Serves until `shutdown` resolves, then reports NOT_SERVING, serves
+    /// on through the drain period, stops accepting calls, lets calls in
+    /// flight finish (for at most the shutdown timeout), and returns. If any of
     /// the server's tasks ends first (a server failed, the revocation sync
     /// panicked), the server stops the same way and returns that as the
     /// error, so the process exits and is restarted instead of serving on
@@ -385,7 +388,16 @@ impl Server {
         let outcome = tasks.watch(shutdown).await;
         report(&reporter, &health_names::ALL, ServingStatus::NotServing).await;
         match &outcome {
-            Ok(()) => info!("shutting down: reporting NOT_SERVING and finishing calls in flight"),
+            Ok(()) => {
+                // Probes now fail, but endpoints take a moment to be
+                // removed: calls still arriving are served until then.
+                info!(
+                    drain = ?self.drain_period,
+                    "shutting down: reporting NOT_SERVING and serving on through the drain period"
+                );
+                tokio::time::sleep(self.drain_period).await;
+                info!("drained: no longer accepting; finishing calls in flight");
+            }
             Err(ended) => error!(
                 task = ended.task,
                 cause = %ended.how,
@@ -393,9 +405,9 @@ impl Server {
             ),
         }
         let _ = stop_tx.send(true);
-        // Calls in flight get until the deadline, which stays inside
-        // Kubernetes' default 30 s grace period.
-        let (failed, in_time) = tasks.drain(SHUTDOWN_DEADLINE).await;
+        // Calls in flight get until the deadline; drain period plus this
+        // stays inside Kubernetes' grace period.
+        let (failed, in_time) = tasks.drain(self.shutdown_timeout).await;
         if !in_time {
             warn!("calls still in flight at the shutdown deadline; exiting anyway");
         }
