@@ -5,8 +5,10 @@
 //! compare-and-set (so of any number of concurrent refreshes, across any
 //! number of replicas, one wins), and treats any other replay as theft.
 //! A spent token keeps its sealed successor only for the grace window.
-//! It reports database faults as [`LedgerError`], never as token failures.
+//! It reports database faults as [`LedgerError`], never as token failures,
+//! and bounds every wait on the database (see `bounds.rs`).
 
+mod bounds;
 mod db_clock;
 pub mod entity;
 mod rotation;
@@ -17,7 +19,7 @@ mod sqlite_file;
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr};
 
 pub use rotation::{Refusal, Rotation, RotationPolicy};
 pub use schema::SchemaState;
@@ -41,6 +43,12 @@ pub enum LedgerError {
         source: DbErr,
         network: Option<String>,
     },
+    /// A write kept losing to concurrent writers of the same rows.
+    #[error("the ledger stayed contended; the write did not finish")]
+    Contended,
+    /// The call's time ran out while it waited on the database.
+    #[error("the ledger did not answer within {0:?}")]
+    TimedOut(Duration),
     #[error("cannot create the SQLite ledger file {}: {source}", path.display())]
     File {
         path: std::path::PathBuf,
@@ -90,25 +98,13 @@ impl Ledger {
     /// `postgres://...`, `mysql://...`). A SQLite file it creates is readable
     /// by its owner only.
     pub async fn connect(url: &str) -> Result<Self, LedgerError> {
-        let mut options = ConnectOptions::new(url.to_owned());
-        options
-            .connect_timeout(Duration::from_secs(5))
-            .acquire_timeout(Duration::from_secs(5))
-            // Statements are logged by inkan's own spans, without values.
-            .sqlx_logging(false);
-        if url.starts_with("sqlite:") {
-            sqlite_file::create_owner_only(url)?;
-            // SQLite has one writer at a time; one connection makes that
-            // explicit and keeps concurrent rotations from failing with
-            // "database is locked" instead of waiting their turn.
-            options.max_connections(1);
-        }
-        match Database::connect(options).await {
+        match bounds::open(url, bounds::Purpose::Serving).await {
             Ok(db) => Ok(Self { db }),
-            Err(source) => Err(LedgerError::Connect {
+            Err(LedgerError::Connect { source, .. }) => Err(LedgerError::Connect {
                 network: probe(url).await,
                 source,
             }),
+            Err(other) => Err(other),
         }
     }
 

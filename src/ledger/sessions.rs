@@ -7,6 +7,7 @@ use sea_orm::{
 use tracing::instrument;
 
 use super::{
+    bounds::retrying,
     entity::{refresh_token, session},
     Ledger, LedgerError,
 };
@@ -93,6 +94,14 @@ impl Ledger {
         new: NewSession<'_>,
         first_token: &RefreshToken,
     ) -> Result<(), LedgerError> {
+        retrying("open session", || self.try_open_session(&new, first_token)).await
+    }
+
+    async fn try_open_session(
+        &self,
+        new: &NewSession<'_>,
+        first_token: &RefreshToken,
+    ) -> Result<(), LedgerError> {
         let txn = self.db.begin().await?;
         session::Entity::insert(session::ActiveModel {
             id: Set(new.id.to_string()),
@@ -149,13 +158,16 @@ impl Ledger {
         now: i64,
         reason: &str,
     ) -> Result<u32, LedgerError> {
-        let result = session::Entity::update_many()
-            .col_expr(session::Column::RevokedAt, Expr::value(now))
-            .col_expr(session::Column::RevokeReason, Expr::value(truncate(reason)))
-            .filter(session::Column::Id.eq(id.to_string()))
-            .filter(session::Column::RevokedAt.is_null())
-            .exec(&self.db)
-            .await?;
+        let result = retrying("revoke session", || async {
+            Ok(session::Entity::update_many()
+                .col_expr(session::Column::RevokedAt, Expr::value(now))
+                .col_expr(session::Column::RevokeReason, Expr::value(truncate(reason)))
+                .filter(session::Column::Id.eq(id.to_string()))
+                .filter(session::Column::RevokedAt.is_null())
+                .exec(&self.db)
+                .await?)
+        })
+        .await?;
         Ok(u32::try_from(result.rows_affected).unwrap_or(u32::MAX))
     }
 
