@@ -11,15 +11,17 @@
 mod bounds;
 mod db_clock;
 pub mod entity;
+mod migration_lock;
 mod rotation;
 mod schema;
 mod seals;
 mod sessions;
 mod sqlite_file;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr};
+use secrecy::SecretString;
 
 pub use rotation::{Refusal, Rotation, RotationPolicy};
 pub use schema::SchemaState;
@@ -49,6 +51,14 @@ pub enum LedgerError {
     /// The call's time ran out while it waited on the database.
     #[error("the ledger did not answer within {0:?}")]
     TimedOut(Duration),
+    /// Another process held the migration lock the whole time this one
+    /// waited: its migration is slow, or it is stuck.
+    #[error("another process has been migrating the ledger for over {waited:?}; check its log (a lock left by a killed process lapses within a minute)")]
+    MigrationBusy { waited: Duration },
+    /// The migration lock lapsed (it could not be renewed) and another
+    /// process took it over; this one stopped migrating.
+    #[error("lost the migration lock to another process; this one stopped migrating")]
+    MigrationLockLost,
     #[error("cannot create the SQLite ledger file {}: {source}", path.display())]
     File {
         path: std::path::PathBuf,
@@ -91,6 +101,9 @@ async fn probe(url: &str) -> Option<String> {
 #[derive(Clone, Debug)]
 pub struct Ledger {
     db: DatabaseConnection,
+    /// The database's URL, for the connection migrations run on; `None`
+    /// for SQLite, which migrates on its one connection.
+    url: Option<Arc<SecretString>>,
 }
 
 impl Ledger {
@@ -99,20 +112,16 @@ impl Ledger {
     /// by its owner only.
     pub async fn connect(url: &str) -> Result<Self, LedgerError> {
         match bounds::open(url, bounds::Purpose::Serving).await {
-            Ok(db) => Ok(Self { db }),
+            Ok(db) => Ok(Self {
+                db,
+                url: (!url.starts_with("sqlite:")).then(|| Arc::new(SecretString::from(url))),
+            }),
             Err(LedgerError::Connect { source, .. }) => Err(LedgerError::Connect {
                 network: probe(url).await,
                 source,
             }),
             Err(other) => Err(other),
         }
-    }
-
-    /// Brings the schema up to date.
-    pub async fn migrate(&self) -> Result<(), LedgerError> {
-        use inkan_migrations::{Migrator, MigratorTrait};
-        Migrator::up(&self.db, None).await?;
-        Ok(())
     }
 
     /// Checks that the database answers.

@@ -11,6 +11,7 @@ mod common;
 mod hostile;
 
 mod cli;
+mod concurrent_start;
 mod failures;
 mod grace_clock;
 mod grpcurl;
