@@ -38,6 +38,7 @@ const ENV_SETTINGS: &[&str] = &[
     "refresh_requires_permission",
     "allow_open_issue",
     "migrate_on_start",
+    "purge_retention",
     "log_format",
 ];
 
@@ -88,6 +89,10 @@ pub struct Settings {
     pub allow_open_issue: bool,
     /// Run migrations at start-up (default: only in dev mode).
     pub migrate_on_start: Option<bool>,
+    /// How long the rows of ended sessions and tokens stay in the ledger
+    /// (for investigations) before the background purge deletes them.
+    #[serde(default, with = "humantime_serde")]
+    pub purge_retention: Option<Duration>,
     pub log_format: Option<LogFormat>,
     /// Services allowed to call, by API key.
     #[serde(default)]
@@ -128,6 +133,8 @@ pub struct Config {
     pub reflection: bool,
     pub callers: CallerRegistry,
     pub migrate_on_start: bool,
+    /// How long ended sessions and tokens are kept before purging.
+    pub purge_retention: Duration,
     pub log_format: LogFormat,
 }
 
@@ -240,6 +247,17 @@ impl Settings {
         if reuse_grace > Duration::from_secs(60) {
             return Err(invalid("reuse_grace may be at most 60s".into()));
         }
+        let purge_retention = self.purge_retention.unwrap_or(Duration::from_secs(86_400));
+        // The revocation cache of a replica that starts later is loaded
+        // from the ledger: a revoked session's row must outlive the access
+        // tokens it signed, or that replica would accept them.
+        if purge_retention < access_token_ttl + leeway {
+            return Err(invalid(
+                "purge_retention may not be shorter than access_token_ttl + leeway: a revoked \
+                 session's access tokens must stay refused"
+                    .into(),
+            ));
+        }
         if refresh_token_idle_ttl > session_lifetime {
             return Err(invalid(
                 "refresh_token_idle_ttl may not be longer than session_lifetime".into(),
@@ -290,6 +308,7 @@ impl Settings {
             reflection: self.reflection.unwrap_or(true),
             callers,
             migrate_on_start: self.migrate_on_start.unwrap_or(dev),
+            purge_retention,
             log_format: self.log_format.unwrap_or(if dev {
                 LogFormat::Pretty
             } else {
@@ -373,6 +392,24 @@ mod tests {
         assert_eq!(config.grpc_addr.to_string(), "127.0.0.1:50051");
         assert_eq!(config.policy.issuer, "http://127.0.0.1:8080");
         assert!(config.migrate_on_start);
+    }
+
+    #[test]
+    fn ended_sessions_outlive_their_access_tokens() {
+        let msg = refusal(Settings {
+            purge_retention: Some(Duration::from_secs(60)),
+            ..production()
+        });
+        assert!(msg.contains("purge_retention"), "{msg}");
+        let config = Settings {
+            purge_retention: Some(Duration::from_secs(2)),
+            access_token_ttl: Some(Duration::from_secs(1)),
+            leeway: Some(Duration::from_secs(1)),
+            ..production()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(config.purge_retention, Duration::from_secs(2));
     }
 
     #[test]

@@ -124,6 +124,8 @@ pub struct Options {
     pub http_header_timeout: Duration,
     /// The tolerated clock difference (the server's default when `None`).
     pub leeway: Option<Duration>,
+    /// How long ended sessions are kept (the server's default when `None`).
+    pub purge_retention: Option<Duration>,
     /// The ledger to serve, instead of a fresh database: several servers
     /// sharing one, or a database reached through a proxy.
     pub database_url: Option<String>,
@@ -140,6 +142,7 @@ impl Default for Options {
             keys_json: None,
             http_header_timeout: Duration::from_secs(10),
             leeway: None,
+            purge_retention: None,
             database_url: None,
         }
     }
@@ -247,6 +250,7 @@ impl TestApp {
             access_token_ttl: Some(options.access_token_ttl),
             key_reload_interval: Some(options.key_reload_interval),
             leeway: options.leeway,
+            purge_retention: options.purge_retention,
             migrate_on_start: Some(true),
             callers: vec![
                 caller(

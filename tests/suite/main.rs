@@ -22,6 +22,7 @@ mod keys;
 mod ledger_file;
 mod lifecycle;
 mod publishing;
+mod purge;
 mod pyjwt;
 mod revoke_by_token;
 mod seals;
