@@ -35,7 +35,12 @@ pub(super) async fn watch_ledger(
             _ = ticker.tick() => {}
         }
         let status = match ledger.ping().await {
-            Ok(()) => ServingStatus::Serving,
+            Ok(()) => {
+                if last == Some(ServingStatus::NotServing) {
+                    info!("ledger reachable again");
+                }
+                ServingStatus::Serving
+            }
             Err(err) => {
                 if last != Some(ServingStatus::NotServing) {
                     error!(error = ?err, "ledger unreachable; Issue, Refresh and Revoke will fail until it is back");

@@ -12,6 +12,7 @@ mod hostile;
 
 mod cli;
 mod concurrent_start;
+mod crash;
 mod failures;
 mod grace_clock;
 mod grpcurl;
@@ -19,6 +20,7 @@ mod hostile_requests;
 mod hostile_tokens;
 mod key_cli;
 mod keys;
+mod ledger_faults;
 mod ledger_file;
 mod lifecycle;
 mod publishing;
