@@ -44,6 +44,7 @@ const ENV_SETTINGS: &[&str] = &[
     "refresh_requires_permission",
     "allow_open_issue",
     "migrate_on_start",
+    "purge_retention",
     "log_format",
 ];
 
@@ -99,6 +100,10 @@ pub struct Settings {
     pub allow_open_issue: bool,
     /// Run migrations at start-up (default: only in dev mode).
     pub migrate_on_start: Option<bool>,
+    /// How long the rows of ended sessions and tokens stay in the ledger
+    /// (for investigations) before the background purge deletes them.
+    #[serde(default, with = "humantime_serde")]
+    pub purge_retention: Option<Duration>,
     pub log_format: Option<LogFormat>,
     /// Services allowed to call, by API key.
     #[serde(default)]
@@ -155,6 +160,8 @@ pub struct Config {
     pub reflection: bool,
     pub callers: CallerRegistry,
     pub migrate_on_start: bool,
+    /// How long ended sessions and tokens are kept before purging.
+    pub purge_retention: Duration,
     pub log_format: LogFormat,
 }
 
@@ -363,6 +370,17 @@ impl Settings {
         if reuse_grace > Duration::from_secs(60) {
             return Err(invalid("reuse_grace may be at most 60s".into()));
         }
+        let purge_retention = self.purge_retention.unwrap_or(Duration::from_secs(86_400));
+        // The revocation cache of a replica that starts later is loaded
+        // from the ledger: a revoked session's row must outlive the access
+        // tokens it signed, or that replica would accept them.
+        if purge_retention < access_token_ttl + leeway {
+            return Err(invalid(
+                "purge_retention may not be shorter than access_token_ttl + leeway: a revoked \
+                 session's access tokens must stay refused"
+                    .into(),
+            ));
+        }
         if refresh_token_idle_ttl > session_lifetime {
             return Err(invalid(
                 "refresh_token_idle_ttl may not be longer than session_lifetime".into(),
@@ -385,9 +403,11 @@ impl Settings {
 
         // Both must fit in Kubernetes' grace period (30 s by default, less
         // the preStop sleep), or the pod is killed mid-drain.
-        let drain_period = self
-            .drain_period
-            .unwrap_or(if dev { Duration::ZERO } else { Duration::from_secs(5) });
+        let drain_period = self.drain_period.unwrap_or(if dev {
+            Duration::ZERO
+        } else {
+            Duration::from_secs(5)
+        });
         let shutdown_timeout = positive(
             "shutdown_timeout",
             self.shutdown_timeout,
@@ -427,6 +447,7 @@ impl Settings {
             reflection: self.reflection.unwrap_or(true),
             callers,
             migrate_on_start: self.migrate_on_start.unwrap_or(dev),
+            purge_retention,
             log_format: self.log_format.unwrap_or(LogFormat::default_for(dev)),
         })
     }
@@ -619,6 +640,24 @@ mod tests {
             short.retired_key_lifetime().unwrap().total(),
             Duration::from_secs(6 * 60 + 1)
         );
+    }
+
+    #[test]
+    fn ended_sessions_outlive_their_access_tokens() {
+        let msg = refusal(Settings {
+            purge_retention: Some(Duration::from_secs(60)),
+            ..production()
+        });
+        assert!(msg.contains("purge_retention"), "{msg}");
+        let config = Settings {
+            purge_retention: Some(Duration::from_secs(2)),
+            access_token_ttl: Some(Duration::from_secs(1)),
+            leeway: Some(Duration::from_secs(1)),
+            ..production()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(config.purge_retention, Duration::from_secs(2));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! module that knows tonic exists.
 
 mod convert;
+mod deadline;
 mod status;
 mod token_service;
 

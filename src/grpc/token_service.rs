@@ -1,6 +1,7 @@
 //! `inkan.v1.TokenService`: turns requests into authority calls and results
 //! into responses. No rule lives here; only translation, and counting each
-//! failure by reason on its way out.
+//! failure by reason on its way out. Calls that touch the ledger are
+//! bounded by the client's deadline (see `deadline.rs`).
 
 use std::{pin::Pin, sync::Arc};
 
@@ -10,7 +11,10 @@ use tokio_stream::wrappers::WatchStream;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use super::convert::{json_to_struct, struct_to_json, timestamp};
+use super::{
+    convert::{json_to_struct, struct_to_json, timestamp},
+    deadline::{bounded, budget},
+};
 use crate::{
     authority::{
         revocation_reason, Authority, AuthorityError, IssueCommand, RevokeTarget, TokenPair,
@@ -237,7 +241,8 @@ impl TokenService for TokenServiceImpl {
         &self,
         request: Request<pb::IssueRequest>,
     ) -> std::result::Result<Response<pb::TokenPair>, Status> {
-        self.answer(TokenServiceImpl::issue(self, request).await)
+        let budget = budget(&request);
+        self.answer(bounded(budget, TokenServiceImpl::issue(self, request)).await)
     }
 
     #[instrument(skip_all, name = "Refresh")]
@@ -245,7 +250,8 @@ impl TokenService for TokenServiceImpl {
         &self,
         request: Request<pb::RefreshRequest>,
     ) -> std::result::Result<Response<pb::TokenPair>, Status> {
-        self.answer(TokenServiceImpl::refresh(self, request).await)
+        let budget = budget(&request);
+        self.answer(bounded(budget, TokenServiceImpl::refresh(self, request)).await)
     }
 
     #[instrument(skip_all, name = "Verify")]
@@ -261,7 +267,8 @@ impl TokenService for TokenServiceImpl {
         &self,
         request: Request<pb::RevokeRequest>,
     ) -> std::result::Result<Response<pb::RevokeResponse>, Status> {
-        self.answer(TokenServiceImpl::revoke(self, request).await)
+        let budget = budget(&request);
+        self.answer(bounded(budget, TokenServiceImpl::revoke(self, request)).await)
     }
 
     #[instrument(skip_all, name = "ListSessions")]
@@ -269,7 +276,8 @@ impl TokenService for TokenServiceImpl {
         &self,
         request: Request<pb::ListSessionsRequest>,
     ) -> std::result::Result<Response<pb::ListSessionsResponse>, Status> {
-        self.answer(TokenServiceImpl::list_sessions(self, request).await)
+        let budget = budget(&request);
+        self.answer(bounded(budget, TokenServiceImpl::list_sessions(self, request)).await)
     }
 
     #[instrument(skip_all, name = "GetJwks")]

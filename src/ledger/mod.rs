@@ -5,19 +5,23 @@
 //! compare-and-set (so of any number of concurrent refreshes, across any
 //! number of replicas, one wins), and treats any other replay as theft.
 //! A spent token keeps its sealed successor only for the grace window.
-//! It reports database faults as [`LedgerError`], never as token failures.
+//! It reports database faults as [`LedgerError`], never as token failures,
+//! and bounds every wait on the database (see `bounds.rs`).
 
+mod bounds;
 mod db_clock;
 pub mod entity;
+mod migration_lock;
 mod rotation;
 mod schema;
 mod seals;
 mod sessions;
 mod sqlite_file;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr};
+use secrecy::SecretString;
 
 pub use rotation::{Refusal, Rotation, RotationPolicy};
 pub use schema::SchemaState;
@@ -41,6 +45,20 @@ pub enum LedgerError {
         source: DbErr,
         network: Option<String>,
     },
+    /// A write kept losing to concurrent writers of the same rows.
+    #[error("the ledger stayed contended; the write did not finish")]
+    Contended,
+    /// The call's time ran out while it waited on the database.
+    #[error("the ledger did not answer within {0:?}")]
+    TimedOut(Duration),
+    /// Another process held the migration lock the whole time this one
+    /// waited: its migration is slow, or it is stuck.
+    #[error("another process has been migrating the ledger for over {waited:?}; check its log (a lock left by a killed process lapses within a minute)")]
+    MigrationBusy { waited: Duration },
+    /// The migration lock lapsed (it could not be renewed) and another
+    /// process took it over; this one stopped migrating.
+    #[error("lost the migration lock to another process; this one stopped migrating")]
+    MigrationLockLost,
     #[error("cannot create the SQLite ledger file {}: {source}", path.display())]
     File {
         path: std::path::PathBuf,
@@ -83,6 +101,9 @@ async fn probe(url: &str) -> Option<String> {
 #[derive(Clone, Debug)]
 pub struct Ledger {
     db: DatabaseConnection,
+    /// The database's URL, for the connection migrations run on; `None`
+    /// for SQLite, which migrates on its one connection.
+    url: Option<Arc<SecretString>>,
 }
 
 impl Ledger {
@@ -90,33 +111,17 @@ impl Ledger {
     /// `postgres://...`, `mysql://...`). A SQLite file it creates is readable
     /// by its owner only.
     pub async fn connect(url: &str) -> Result<Self, LedgerError> {
-        let mut options = ConnectOptions::new(url.to_owned());
-        options
-            .connect_timeout(Duration::from_secs(5))
-            .acquire_timeout(Duration::from_secs(5))
-            // Statements are logged by inkan's own spans, without values.
-            .sqlx_logging(false);
-        if url.starts_with("sqlite:") {
-            sqlite_file::create_owner_only(url)?;
-            // SQLite has one writer at a time; one connection makes that
-            // explicit and keeps concurrent rotations from failing with
-            // "database is locked" instead of waiting their turn.
-            options.max_connections(1);
-        }
-        match Database::connect(options).await {
-            Ok(db) => Ok(Self { db }),
-            Err(source) => Err(LedgerError::Connect {
+        match bounds::open(url, bounds::Purpose::Serving).await {
+            Ok(db) => Ok(Self {
+                db,
+                url: (!url.starts_with("sqlite:")).then(|| Arc::new(SecretString::from(url))),
+            }),
+            Err(LedgerError::Connect { source, .. }) => Err(LedgerError::Connect {
                 network: probe(url).await,
                 source,
             }),
+            Err(other) => Err(other),
         }
-    }
-
-    /// Brings the schema up to date.
-    pub async fn migrate(&self) -> Result<(), LedgerError> {
-        use inkan_migrations::{Migrator, MigratorTrait};
-        Migrator::up(&self.db, None).await?;
-        Ok(())
     }
 
     /// Checks that the database answers.

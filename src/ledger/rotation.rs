@@ -8,6 +8,7 @@ use sea_orm::{
 use tracing::{instrument, warn};
 
 use super::{
+    bounds::retrying,
     db_clock::db_now,
     entity::{refresh_token, session},
     Ledger, LedgerError, SessionRecord,
@@ -116,16 +117,21 @@ impl Ledger {
         // A lost race means the token is now spent, so the second read takes
         // the replay path; a third attempt cannot be needed.
         for _ in 0..2 {
-            match self
-                .try_rotate(&hash, presented, successor, now, policy)
-                .await?
-            {
+            // A serialization failure or deadlock rolled the attempt back
+            // whole, so it is run again as if it never happened.
+            let attempt = retrying("rotation", || {
+                self.try_rotate(&hash, presented, successor, now, policy)
+            })
+            .await?;
+            match attempt {
                 Attempt::Done(outcome) => return Ok(*outcome),
                 Attempt::LostRace => continue,
             }
         }
-        warn!("refresh token stayed unspent after losing two races; refusing it");
-        Ok(Err(Refusal::Unknown))
+        // Not the token's fault: the write could not finish, and the client
+        // may retry it (a refusal here would log a user out for nothing).
+        warn!("refresh token stayed unspent after losing two races; answering retry");
+        Err(LedgerError::Contended)
     }
 
     async fn try_rotate(

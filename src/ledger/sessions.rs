@@ -1,12 +1,13 @@
 //! Sessions: opening one at login, reading, revoking and purging them.
 
 use sea_orm::{
-    sea_query::Expr, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    sea_query::Expr, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
 };
 use tracing::instrument;
 
 use super::{
+    bounds::retrying,
     entity::{refresh_token, session},
     Ledger, LedgerError,
 };
@@ -93,6 +94,14 @@ impl Ledger {
         new: NewSession<'_>,
         first_token: &RefreshToken,
     ) -> Result<(), LedgerError> {
+        retrying("open session", || self.try_open_session(&new, first_token)).await
+    }
+
+    async fn try_open_session(
+        &self,
+        new: &NewSession<'_>,
+        first_token: &RefreshToken,
+    ) -> Result<(), LedgerError> {
         let txn = self.db.begin().await?;
         session::Entity::insert(session::ActiveModel {
             id: Set(new.id.to_string()),
@@ -149,13 +158,16 @@ impl Ledger {
         now: i64,
         reason: &str,
     ) -> Result<u32, LedgerError> {
-        let result = session::Entity::update_many()
-            .col_expr(session::Column::RevokedAt, Expr::value(now))
-            .col_expr(session::Column::RevokeReason, Expr::value(truncate(reason)))
-            .filter(session::Column::Id.eq(id.to_string()))
-            .filter(session::Column::RevokedAt.is_null())
-            .exec(&self.db)
-            .await?;
+        let result = retrying("revoke session", || async {
+            Ok(session::Entity::update_many()
+                .col_expr(session::Column::RevokedAt, Expr::value(now))
+                .col_expr(session::Column::RevokeReason, Expr::value(truncate(reason)))
+                .filter(session::Column::Id.eq(id.to_string()))
+                .filter(session::Column::RevokedAt.is_null())
+                .exec(&self.db)
+                .await?)
+        })
+        .await?;
         Ok(u32::try_from(result.rows_affected).unwrap_or(u32::MAX))
     }
 
@@ -225,10 +237,12 @@ impl Ledger {
             .collect()
     }
 
-    /// Deletes refresh tokens and sessions that ended before `cutoff`: no
-    /// token they hold can be accepted any more. Works in bounded batches
-    /// until nothing is left, so no statement holds locks for long and a
-    /// backlog never outgrows the purge. Returns rows deleted.
+    /// Deletes sessions that ended (reached their end or were revoked)
+    /// before `cutoff`, with their refresh tokens, and refresh tokens that
+    /// went idle before it: no token they hold can be accepted any more.
+    /// Works in small batches, each its own short transaction with a pause
+    /// after it, so however big the backlog, a rotation never waits on the
+    /// purge for more than one batch. Returns rows deleted.
     #[instrument(skip_all)]
     pub async fn purge_ended(&self, cutoff: i64) -> Result<u64, LedgerError> {
         let mut deleted = 0;
@@ -244,11 +258,16 @@ impl Ledger {
             let ended: Vec<String> = session::Entity::find()
                 .select_only()
                 .column(session::Column::Id)
-                .filter(session::Column::ExpiresAt.lt(cutoff))
+                .filter(
+                    Condition::any()
+                        .add(session::Column::ExpiresAt.lt(cutoff))
+                        .add(session::Column::RevokedAt.lt(cutoff)),
+                )
                 .limit(PURGE_BATCH)
                 .into_tuple()
                 .all(&self.db)
                 .await?;
+            let more = tokens.len() as u64 == PURGE_BATCH || ended.len() as u64 == PURGE_BATCH;
             if tokens.is_empty() && ended.is_empty() {
                 return Ok(deleted);
             }
@@ -271,12 +290,20 @@ impl Ledger {
                     .rows_affected;
             }
             txn.commit().await?;
+            if !more {
+                return Ok(deleted);
+            }
+            // Let the rotations queued behind this batch through first.
+            tokio::time::sleep(PURGE_PAUSE).await;
         }
     }
 }
 
-/// Rows looked at per purge step.
-const PURGE_BATCH: u64 = 1000;
+/// Rows looked at per purge step: small, so each step's transaction is
+/// short (a session's tokens go with it, so a step may delete more).
+const PURGE_BATCH: u64 = 200;
+/// The pause between purge steps.
+const PURGE_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
 
 fn truncate(reason: &str) -> String {
     reason.chars().take(255).collect()

@@ -9,7 +9,7 @@ use tonic_health::{server::HealthReporter, ServingStatus};
 use tracing::{debug, error, info, warn};
 
 use super::{
-    LEDGER_HEALTH_INTERVAL, PURGE_INTERVAL, PURGE_RETENTION_SECS, SEAL_SWEEP_MAX, SEAL_SWEEP_MIN,
+    LEDGER_HEALTH_INTERVAL, PURGE_INTERVAL, PURGE_INTERVAL_MIN, SEAL_SWEEP_MAX, SEAL_SWEEP_MIN,
 };
 use crate::{
     authority::Authority,
@@ -35,7 +35,12 @@ pub(super) async fn watch_ledger(
             _ = ticker.tick() => {}
         }
         let status = match ledger.ping().await {
-            Ok(()) => ServingStatus::Serving,
+            Ok(()) => {
+                if last == Some(ServingStatus::NotServing) {
+                    info!("ledger reachable again");
+                }
+                ServingStatus::Serving
+            }
             Err(err) => {
                 if last != Some(ServingStatus::NotServing) {
                     error!(error = ?err, "ledger unreachable; Issue, Refresh and Revoke will fail until it is back");
@@ -182,19 +187,40 @@ pub(super) fn digest(bytes: &[u8]) -> Vec<u8> {
     Sha256::digest(bytes).to_vec()
 }
 
-/// Deletes sessions and refresh tokens that ended more than a day ago.
-pub(super) async fn purge_ended(ledger: Ledger, stop: impl Future<Output = ()>) {
+/// Deletes sessions and refresh tokens that ended more than `retention`
+/// ago, so the ledger's size follows the live sessions and not every login
+/// there ever was. The ledger does it in small batches that rotations slip
+/// between.
+pub(super) async fn purge_ended(
+    ledger: Ledger,
+    retention: Duration,
+    stop: impl Future<Output = ()>,
+) {
     tokio::pin!(stop);
-    let mut ticker = tokio::time::interval(PURGE_INTERVAL);
+    let keep = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
+    let mut ticker =
+        tokio::time::interval((retention / 4).clamp(PURGE_INTERVAL_MIN, PURGE_INTERVAL));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
     loop {
         tokio::select! {
             _ = &mut stop => return,
             _ = ticker.tick() => {}
         }
-        match ledger.purge_ended(now() - PURGE_RETENTION_SECS).await {
-            Ok(0) => {}
-            Ok(rows) => info!(rows, "purged ended sessions and refresh tokens"),
-            Err(err) => warn!(error = ?err, "purging ended records failed; will retry"),
+        match ledger.purge_ended(now().saturating_sub(keep)).await {
+            Ok(rows) => {
+                if rows > 0 {
+                    info!(rows, "purged ended sessions and refresh tokens");
+                }
+                failing = false;
+            }
+            Err(err) => {
+                // Once per outage; the ledger's health says the rest.
+                if !failing {
+                    warn!(error = ?err, "purging ended records failed; will retry");
+                }
+                failing = true;
+            }
         }
     }
 }

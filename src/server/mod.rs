@@ -37,10 +37,11 @@ use background::{purge_ended, sweep_seals, watch_key_file, watch_ledger};
 const REVOCATION_POLL: Duration = Duration::from_millis(500);
 /// How often the ledger's health is checked.
 const LEDGER_HEALTH_INTERVAL: Duration = Duration::from_secs(5);
-/// How often ended sessions are purged.
+/// How often ended sessions are purged, at most: a short retention (a
+/// test's) is purged about four times per retention, never more than once
+/// a second.
 const PURGE_INTERVAL: Duration = Duration::from_secs(600);
-/// How long ended records are kept before purging, for investigations.
-const PURGE_RETENTION_SECS: i64 = 86_400;
+const PURGE_INTERVAL_MIN: Duration = Duration::from_secs(1);
 /// Sealed successors are swept about once per grace window, but at least
 /// every `SEAL_SWEEP_MAX` (so leftovers go soon even with no grace) and at
 /// most every `SEAL_SWEEP_MIN`.
@@ -96,6 +97,7 @@ pub struct Server {
     http_header_timeout: Duration,
     drain_period: Duration,
     shutdown_timeout: Duration,
+    purge_retention: Duration,
     grpc: TcpListener,
     http: TcpListener,
     metrics: TcpListener,
@@ -226,6 +228,7 @@ impl Server {
             http_header_timeout: config.http_header_timeout,
             drain_period: config.drain_period,
             shutdown_timeout: config.shutdown_timeout,
+            purge_retention: config.purge_retention,
             grpc: bind(config.grpc_addr).await?,
             http: bind(config.http_addr).await?,
             metrics: bind(config.metrics_addr).await?,
@@ -355,7 +358,11 @@ impl Server {
             ledger_health.await;
             Ok(())
         });
-        let purge = purge_ended(self.authority.ledger().clone(), stopped());
+        let purge = purge_ended(
+            self.authority.ledger().clone(),
+            self.purge_retention,
+            stopped(),
+        );
         tasks.spawn("purge", async move {
             purge.await;
             Ok(())

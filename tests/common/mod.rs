@@ -122,6 +122,13 @@ pub struct Options {
     pub keys_json: Option<String>,
     /// How long an HTTP client may take to send a request head.
     pub http_header_timeout: Duration,
+    /// The tolerated clock difference (the server's default when `None`).
+    pub leeway: Option<Duration>,
+    /// How long ended sessions are kept (the server's default when `None`).
+    pub purge_retention: Option<Duration>,
+    /// The ledger to serve, instead of a fresh database: several servers
+    /// sharing one, or a database reached through a proxy.
+    pub database_url: Option<String>,
 }
 
 impl Default for Options {
@@ -134,6 +141,9 @@ impl Default for Options {
             key_reload_interval: Duration::from_millis(50),
             keys_json: None,
             http_header_timeout: Duration::from_secs(10),
+            leeway: None,
+            purge_retention: None,
+            database_url: None,
         }
     }
 }
@@ -227,7 +237,10 @@ impl TestApp {
                 .unwrap(),
         }
         let keys = KeySet::load(&keys_path).unwrap();
-        let database_url = fresh_database(backend, dir.path()).await;
+        let database_url = match options.database_url.clone() {
+            Some(url) => url,
+            None => fresh_database(backend, dir.path()).await,
+        };
         let caller = |name: &str, key: &str, permissions: Vec<Permission>| CallerConfig {
             name: name.into(),
             api_key_sha256: hash(key),
@@ -246,6 +259,8 @@ impl TestApp {
             session_lifetime: Some(options.session_lifetime),
             access_token_ttl: Some(options.access_token_ttl),
             key_reload_interval: Some(options.key_reload_interval),
+            leeway: options.leeway,
+            purge_retention: options.purge_retention,
             migrate_on_start: Some(true),
             callers: vec![
                 caller(
@@ -319,6 +334,39 @@ impl TestApp {
             task.await.expect("server task");
         }
     }
+}
+
+/// Polls `check` every 50 ms until it returns true; panics naming `what`
+/// if it has not by `deadline`.
+pub async fn eventually<F, Fut>(what: &str, deadline: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = tokio::time::Instant::now() + deadline;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < end,
+            "{what}: not within {deadline:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The ledger health status (`inkan.v1.TokenService/Ledger`) a server at
+/// `addr` reports, or `None` when it does not answer.
+pub async fn ledger_health(addr: SocketAddr) -> Option<i32> {
+    use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .ok()?
+        .connect()
+        .await
+        .ok()?;
+    let request = HealthCheckRequest {
+        service: "inkan.v1.TokenService/Ledger".into(),
+    };
+    let answer = HealthClient::new(channel).check(request).await.ok()?;
+    Some(answer.into_inner().status)
 }
 
 /// `message` with `key` in the x-api-key header.

@@ -1,0 +1,174 @@
+//! How long the ledger may make anyone wait, and what it retries.
+//!
+//! Every wait on the database is bounded below a typical RPC deadline, so a
+//! slow or unreachable database turns into a prompt `STORAGE_UNAVAILABLE`
+//! (action `retry`) instead of a call that hangs until the client gives up:
+//! taking a connection from the pool, each statement (by the database
+//! itself, where the driver can ask for it), and waiting on another
+//! writer's lock. Serialization failures and deadlocks, which the database
+//! raises to say "run that again", are retried a few times.
+
+use std::{future::Future, str::FromStr, time::Duration};
+
+use sea_orm::{
+    sqlx::{
+        self,
+        mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPoolOptions},
+        ConnectOptions as _, Executor,
+    },
+    ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr, SqlxMySqlConnector,
+};
+use tracing::debug;
+
+use super::{sqlite_file, LedgerError};
+
+/// Longest wait for a connection, new or pooled. A refused connection is
+/// retried by the pool until then (the database may be restarting).
+pub(super) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest a statement may run, enforced by PostgreSQL and MariaDB (MySQL
+/// bounds only SELECTs).
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Longest a statement waits for another transaction's row lock, in whole
+/// seconds (MySQL/MariaDB take no less than 1); on PostgreSQL the statement
+/// timeout covers it.
+const LOCK_WAIT_SECS: u64 = 2;
+/// How long SQLite waits for another process's write lock before the
+/// statement fails with "database is locked".
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(2);
+/// How many times an operation runs when the database asks for it to be
+/// run again.
+const ATTEMPTS: u32 = 3;
+
+/// What a connection is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Purpose {
+    /// Serving calls: every statement bounded.
+    Serving,
+    /// Running migrations: DDL on a big table may rightly take minutes, so
+    /// no statement timeout (the connection still times out on connect).
+    Migrating,
+}
+
+/// Opens a pool on `url` with the bounds `purpose` calls for.
+pub(super) async fn open(url: &str, purpose: Purpose) -> Result<DatabaseConnection, LedgerError> {
+    let bounded = purpose == Purpose::Serving;
+    if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+        return open_mysql(url, bounded)
+            .await
+            .map_err(|source| LedgerError::Connect {
+                source,
+                network: None,
+            });
+    }
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .connect_timeout(ACQUIRE_TIMEOUT)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        // Statements are logged by inkan's own spans, without values.
+        .sqlx_logging(false);
+    if url.starts_with("sqlite:") {
+        sqlite_file::create_owner_only(url)?;
+        // SQLite has one writer at a time; one connection makes that
+        // explicit and keeps concurrent rotations from failing with
+        // "database is locked" instead of waiting their turn.
+        options
+            .max_connections(1)
+            .map_sqlx_sqlite_opts(|o| o.busy_timeout(SQLITE_BUSY_TIMEOUT));
+    } else if bounded {
+        // Sent with the start-up message: no extra round trip, and no
+        // connection ever runs unbounded.
+        let statement_ms = STATEMENT_TIMEOUT.as_millis().to_string();
+        options.map_sqlx_postgres_opts(move |o| {
+            o.options([("statement_timeout", statement_ms.as_str())])
+        });
+    }
+    Database::connect(options)
+        .await
+        .map_err(|source| LedgerError::Connect {
+            source,
+            network: None,
+        })
+}
+
+/// MySQL/MariaDB: sqlx sets session variables only through a pool's
+/// `after_connect`, which SeaORM does not expose, so inkan builds the pool.
+async fn open_mysql(url: &str, bounded: bool) -> Result<DatabaseConnection, DbErr> {
+    let conn_err = |e| DbErr::Conn(RuntimeErr::SqlxError(e));
+    let options = MySqlConnectOptions::from_str(url)
+        .map_err(conn_err)?
+        .disable_statement_logging();
+    let mut pool = MySqlPoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
+    if bounded {
+        pool = pool.after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute(
+                    format!("SET SESSION innodb_lock_wait_timeout = {LOCK_WAIT_SECS}").as_str(),
+                )
+                .await?;
+                // MariaDB bounds every statement, in seconds; MySQL has no
+                // such variable and bounds SELECTs, in milliseconds.
+                let mariadb = format!(
+                    "SET SESSION max_statement_time = {}",
+                    STATEMENT_TIMEOUT.as_secs()
+                );
+                if conn.execute(mariadb.as_str()).await.is_err() {
+                    let mysql = format!(
+                        "SET SESSION max_execution_time = {}",
+                        STATEMENT_TIMEOUT.as_millis()
+                    );
+                    conn.execute(mysql.as_str()).await?;
+                }
+                Ok(())
+            })
+        });
+    }
+    let pool = pool.connect_with(options).await.map_err(conn_err)?;
+    Ok(SqlxMySqlConnector::from_sqlx_mysql_pool(pool))
+}
+
+impl LedgerError {
+    /// Whether the database asked for the operation to be run again: a
+    /// serialization failure or a deadlock (PostgreSQL and the distributed
+    /// engines: SQLSTATE 40001, 40P01; MySQL/MariaDB: 1213, 1205). The
+    /// transaction was rolled back, so running it again is safe.
+    pub(super) fn is_transient(&self) -> bool {
+        let LedgerError::Database(
+            DbErr::Exec(RuntimeErr::SqlxError(err)) | DbErr::Query(RuntimeErr::SqlxError(err)),
+        ) = self
+        else {
+            return false;
+        };
+        let sqlx::Error::Database(db) = err else {
+            return false;
+        };
+        if let Some(mysql) = db.try_downcast_ref::<MySqlDatabaseError>() {
+            return matches!(mysql.number(), 1213 | 1205);
+        }
+        matches!(db.code().as_deref(), Some("40001" | "40P01"))
+    }
+}
+
+/// Runs `operation` until it succeeds, fails for good, or has been run
+/// [`ATTEMPTS`] times; `what` names it in the log.
+pub(super) async fn retrying<T, F, Fut>(
+    what: &'static str,
+    mut operation: F,
+) -> Result<T, LedgerError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, LedgerError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match operation().await {
+            Err(err) if attempt < ATTEMPTS && err.is_transient() => {
+                debug!(what, attempt, error = ?err, "the database asked for a retry");
+                // Spread the retries of colliding transactions apart.
+                let jitter = rand::random::<u64>() % 20;
+                tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt) + jitter)).await;
+                attempt += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
