@@ -5,10 +5,13 @@
 //! compare-and-set (so of any number of concurrent refreshes, across any
 //! number of replicas, one wins), and treats any other replay as theft.
 //! A spent token keeps its sealed successor only for the grace window.
+//! Every revocation is also written to a log that replicas and revocation
+//! streams read by the database's clock.
 //! It reports database faults as [`LedgerError`], never as token failures.
 
 mod db_clock;
 pub mod entity;
+mod revocation_log;
 mod rotation;
 mod schema;
 mod seals;
@@ -19,6 +22,7 @@ use std::time::Duration;
 
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
 
+pub use revocation_log::{LogRead, RevocationEvent, Revoked};
 pub use rotation::{Refusal, Rotation, RotationPolicy};
 pub use schema::SchemaState;
 pub use sessions::{NewSession, RevokedSession, SessionRecord};

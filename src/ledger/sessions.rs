@@ -8,6 +8,7 @@ use tracing::instrument;
 
 use super::{
     entity::{refresh_token, session},
+    revocation_log::{self, Revoked},
     Ledger, LedgerError,
 };
 use crate::{
@@ -149,13 +150,21 @@ impl Ledger {
         now: i64,
         reason: &str,
     ) -> Result<u32, LedgerError> {
+        // The revocation and its row in the log commit together: a reader
+        // of the log never misses a revocation, nor sees one that did not
+        // happen.
+        let txn = self.db.begin().await?;
         let result = session::Entity::update_many()
             .col_expr(session::Column::RevokedAt, Expr::value(now))
             .col_expr(session::Column::RevokeReason, Expr::value(truncate(reason)))
             .filter(session::Column::Id.eq(id.to_string()))
             .filter(session::Column::RevokedAt.is_null())
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
+        if result.rows_affected == 1 {
+            revocation_log::record(&txn, &Revoked::Session(id), now).await?;
+        }
+        txn.commit().await?;
         Ok(u32::try_from(result.rows_affected).unwrap_or(u32::MAX))
     }
 
