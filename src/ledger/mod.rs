@@ -25,7 +25,7 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 pub use revocation_log::{LogRead, RevocationEvent, Revoked};
 pub use rotation::{Refusal, Rotation, RotationPolicy};
 pub use schema::SchemaState;
-pub use sessions::{NewSession, RevokedSession, SessionRecord};
+pub use sessions::{NewSession, SessionRecord};
 
 /// The database could not do what was asked. The cause is for the log; a
 /// caller only learns that storage is unavailable.

@@ -45,13 +45,6 @@ pub struct SessionRecord {
     pub revoked_at: Option<i64>,
 }
 
-/// A revoked session, as the revocation cache learns of it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RevokedSession {
-    pub id: SessionId,
-    pub revoked_at: i64,
-}
-
 impl TryFrom<session::Model> for SessionRecord {
     type Error = LedgerError;
 
@@ -210,27 +203,6 @@ impl Ledger {
             .await?
             .into_iter()
             .map(SessionRecord::try_from)
-            .collect()
-    }
-
-    /// Sessions revoked at or after `since` (Unix seconds).
-    #[instrument(skip_all)]
-    pub async fn revoked_since(&self, since: i64) -> Result<Vec<RevokedSession>, LedgerError> {
-        let rows: Vec<(String, Option<i64>)> = session::Entity::find()
-            .select_only()
-            .column(session::Column::Id)
-            .column(session::Column::RevokedAt)
-            .filter(session::Column::RevokedAt.gte(since))
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        rows.into_iter()
-            .map(|(id, revoked_at)| {
-                Ok(RevokedSession {
-                    id: SessionId::parse(&id).map_err(|_| LedgerError::Corrupt("session id"))?,
-                    revoked_at: revoked_at.unwrap_or(since),
-                })
-            })
             .collect()
     }
 

@@ -17,6 +17,7 @@ use crate::{
     grpc::health_names,
     keys::{read_key_file, KeySet, KeySetError, KeySetFile},
     ledger::Ledger,
+    revocations::Retention,
 };
 
 /// Reports the ledger capability's health from a periodic ping, so probes
@@ -182,8 +183,14 @@ pub(super) fn digest(bytes: &[u8]) -> Vec<u8> {
     Sha256::digest(bytes).to_vec()
 }
 
-/// Deletes sessions and refresh tokens that ended more than a day ago.
-pub(super) async fn purge_ended(ledger: Ledger, stop: impl Future<Output = ()>) {
+/// Deletes sessions and refresh tokens that ended more than a day ago,
+/// and revocations that can no longer refuse a token (cut-offs a day after
+/// that too, for investigations).
+pub(super) async fn purge_ended(
+    ledger: Ledger,
+    retention: Retention,
+    stop: impl Future<Output = ()>,
+) {
     tokio::pin!(stop);
     let mut ticker = tokio::time::interval(PURGE_INTERVAL);
     loop {
@@ -195,6 +202,15 @@ pub(super) async fn purge_ended(ledger: Ledger, stop: impl Future<Output = ()>) 
             Ok(0) => {}
             Ok(rows) => info!(rows, "purged ended sessions and refresh tokens"),
             Err(err) => warn!(error = ?err, "purging ended records failed; will retry"),
+        }
+        let cut_offs_before = now() - retention.subject - PURGE_RETENTION_SECS;
+        match ledger
+            .purge_revocations(retention.log(), cut_offs_before)
+            .await
+        {
+            Ok(0) => {}
+            Ok(rows) => info!(rows, "purged revocations that refuse no token any more"),
+            Err(err) => warn!(error = ?err, "purging old revocations failed; will retry"),
         }
     }
 }

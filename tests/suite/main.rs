@@ -12,6 +12,7 @@ mod hostile;
 
 mod callers;
 mod cli;
+mod cut_offs;
 mod dev_mode;
 mod failures;
 mod grace_clock;
