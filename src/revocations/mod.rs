@@ -11,10 +11,12 @@
 //!   a second.
 //! - [`Position`] (`position`): where a reader of the log stands, and the
 //!   opaque cursor a client resumes from.
+//! - [`Follower`] (`follow`): one `WatchRevocations` stream.
 //!
 //! Entries are forgotten once no token they refuse can still be valid.
 
 mod feed;
+mod follow;
 mod position;
 
 use std::{
@@ -24,6 +26,7 @@ use std::{
 };
 
 pub use feed::RevocationFeed;
+pub use follow::{Batch, Follower};
 pub use position::{InvalidCursor, Position};
 
 use crate::{

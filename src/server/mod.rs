@@ -288,6 +288,7 @@ impl Server {
         let token_service = TokenServiceServer::new(TokenServiceImpl::new(
             self.authority.clone(),
             self.callers.clone(),
+            self.revocations.clone(),
             streams_stop,
         ))
         .max_decoding_message_size(MAX_REQUEST_BYTES);

@@ -26,6 +26,7 @@ mod ledger_file;
 mod lifecycle;
 mod publishing;
 mod pyjwt;
+mod revocation_stream;
 mod revoke_by_token;
 mod seals;
 mod serving;
