@@ -144,7 +144,9 @@ impl Authority {
     }
 
     /// Ends sessions; returns how many this call ended. Revoking what is
-    /// already revoked, or unknown, ends nothing and is not an error. By
+    /// already revoked, or unknown, ends nothing and is not an error.
+    /// Revoking a subject also refuses its tokens issued before now, those
+    /// that name no session included (see `Ledger::cut_off_subject`). By
     /// refresh token, or by an access token that is still valid, no caller
     /// is needed; by an expired access token, a session id or a subject,
     /// `admin` is.
@@ -198,6 +200,11 @@ impl Authority {
             }
             RevokeTarget::Subject(subject) => {
                 Self::require(caller, Permission::Admin)?;
+                // The cut-off first: it alone reaches tokens that name no
+                // session (a former system's), and it covers the sessions
+                // too should ending them one by one fail half-way.
+                self.ledger.cut_off_subject(&subject, now).await?;
+                self.revocations.cut_off(subject.clone(), now);
                 self.ledger.revoke_subject(&subject, now, reason).await?
             }
         };

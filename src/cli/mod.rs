@@ -21,7 +21,7 @@ use crate::{
     config::{Config, LogFormat},
     keys::{KeyAlgorithm, KeyStore},
     ledger::Ledger,
-    revocations::RevocationCache,
+    revocations::{Retention, RevocationCache},
     server::{error_chain, load_keys, Server},
     telemetry,
 };
@@ -322,7 +322,10 @@ async fn check(config: Config, output: Output) -> Result<(), String> {
     if text {
         println!("ledger: reachable ({backend}), {schema}");
     }
-    let revocations = Arc::new(RevocationCache::new(config.policy.access_token_ttl));
+    let revocations = Arc::new(RevocationCache::new(Retention::new(
+        config.policy.access_token_ttl,
+        config.policy.leeway,
+    )));
     let issuer = config.policy.issuer.clone();
     let authority = Authority::new(
         config.policy,

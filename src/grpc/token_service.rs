@@ -1,7 +1,8 @@
 //! `inkan.v1.TokenService`: turns requests into authority calls and results
 //! into responses. No rule lives here; only translation, and counting each
 //! failure by reason on its way out. Calls that touch the ledger are
-//! bounded by the client's deadline (see `deadline.rs`).
+//! bounded by the client's deadline (see `deadline.rs`); `WatchRevocations`
+//! follows the revocation feed (see `crate::revocations`).
 
 use std::{pin::Pin, sync::Arc};
 
@@ -23,7 +24,9 @@ use crate::{
     callers::{Caller, CallerRegistry},
     ids::{Audience, Scope, SessionId, Subject},
     keys::PublishedKeys,
+    ledger::{RevocationEvent, Revoked},
     proto::v1::{self as pb, revoke_request::Target, token_service_server::TokenService},
+    revocations::{Batch, Follower, Position, Retention, RevocationFeed},
 };
 
 /// The metadata key a caller's API key travels in.
@@ -34,6 +37,8 @@ pub const API_KEY_HEADER: &str = "x-api-key";
 pub struct TokenServiceImpl {
     authority: Arc<Authority>,
     callers: Arc<CallerRegistry>,
+    /// What `WatchRevocations` streams follow.
+    revocations: Arc<RevocationFeed>,
     /// Becomes `true` when the server shuts down; streams end then, so
     /// they never hold a shutdown open.
     shutdown: watch::Receiver<bool>,
@@ -46,11 +51,13 @@ impl TokenServiceImpl {
     pub fn new(
         authority: Arc<Authority>,
         callers: Arc<CallerRegistry>,
+        revocations: Arc<RevocationFeed>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         Self {
             authority,
             callers,
+            revocations,
             shutdown,
         }
     }
@@ -165,6 +172,19 @@ impl TokenServiceImpl {
         Ok(pb::RevokeResponse { sessions_revoked })
     }
 
+    /// Checks the caller and the cursor, and reads what the stream owes
+    /// first, so that each of those failures is the call's status.
+    async fn watch_revocations(
+        &self,
+        request: Request<pb::WatchRevocationsRequest>,
+    ) -> Result<Follower> {
+        let caller = self.caller(&request)?;
+        self.authority.may_verify(&caller)?;
+        let position = Position::parse(&request.into_inner().since)
+            .map_err(|err| AuthorityError::InvalidRequest(err.to_string()))?;
+        Ok(Follower::start(self.revocations.clone(), position).await?)
+    }
+
     async fn list_sessions(
         &self,
         request: Request<pb::ListSessionsRequest>,
@@ -227,6 +247,32 @@ fn key_set(keys: &PublishedKeys) -> pb::GetJwksResponse {
 /// the client to reconnect (to another replica) rather than give up.
 fn shutting_down() -> Status {
     Status::unavailable("inkan is shutting down; reconnect to another replica")
+}
+
+/// A batch of the revocation stream as the contract spells it.
+fn revocation_batch(batch: Batch, retention: Retention) -> pb::RevocationBatch {
+    let mut out = pb::RevocationBatch {
+        cursor: batch.cursor,
+        caught_up: batch.caught_up,
+        ..Default::default()
+    };
+    for event in batch.events {
+        let forget_after = Some(timestamp(retention.forget_after(&event)));
+        let RevocationEvent { revoked, at, .. } = event;
+        match revoked {
+            Revoked::Session(id) => out.sessions.push(pb::RevokedSession {
+                session_id: id.to_string(),
+                revoked_at: Some(timestamp(at)),
+                forget_after,
+            }),
+            Revoked::Subject(subject) => out.subjects.push(pb::SubjectCutOff {
+                subject: subject.to_string(),
+                not_before: Some(timestamp(at)),
+                forget_after,
+            }),
+        }
+    }
+    out
 }
 
 type KeyStream =
@@ -309,11 +355,36 @@ impl TokenService for TokenServiceImpl {
 
     type WatchRevocationsStream = RevocationStream;
 
-    // Placeholder while the revocation stream is built on its own branch.
+    #[instrument(skip_all, name = "WatchRevocations")]
     async fn watch_revocations(
         &self,
-        _request: Request<pb::WatchRevocationsRequest>,
+        request: Request<pb::WatchRevocationsRequest>,
     ) -> std::result::Result<Response<Self::WatchRevocationsStream>, Status> {
-        Err(Status::unimplemented("WatchRevocations is not served yet"))
+        let follower = self
+            .answer(TokenServiceImpl::watch_revocations(self, request).await)?
+            .into_inner();
+        let retention = self.revocations.retention();
+        let state = (follower, self.shutdown.clone(), false);
+        let batches = futures::stream::unfold(
+            state,
+            move |(mut follower, mut shutdown, ended)| async move {
+                if ended {
+                    return None;
+                }
+                let item = tokio::select! {
+                    // The client reconnects, to this replica or another, with
+                    // its last cursor.
+                    _ = shutdown.wait_for(|stop| *stop) => Err(Status::unavailable(
+                        "the server is shutting down; reconnect with the last cursor",
+                    )),
+                    next = follower.next() => next
+                        .map(|batch| revocation_batch(batch, retention))
+                        .map_err(|err| Status::from(AuthorityError::from(err))),
+                };
+                let ended = item.is_err();
+                Some((item, (follower, shutdown, ended)))
+            },
+        );
+        Ok(Response::new(Box::pin(batches)))
     }
 }

@@ -5,6 +5,8 @@
 //! compare-and-set (so of any number of concurrent refreshes, across any
 //! number of replicas, one wins), and treats any other replay as theft.
 //! A spent token keeps its sealed successor only for the grace window.
+//! Every revocation is also written to a log that replicas and revocation
+//! streams read by the database's clock.
 //! It reports database faults as [`LedgerError`], never as token failures,
 //! and bounds every wait on the database (see `bounds.rs`).
 
@@ -12,6 +14,7 @@ mod bounds;
 mod db_clock;
 pub mod entity;
 mod migration_lock;
+mod revocation_log;
 mod rotation;
 mod schema;
 mod seals;
@@ -23,9 +26,10 @@ use std::{sync::Arc, time::Duration};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr};
 use secrecy::SecretString;
 
+pub use revocation_log::{LogRead, RevocationEvent, Revoked};
 pub use rotation::{Refusal, Rotation, RotationPolicy};
 pub use schema::SchemaState;
-pub use sessions::{NewSession, RevokedSession, SessionRecord};
+pub use sessions::{NewSession, SessionRecord};
 
 /// The database could not do what was asked. The cause is for the log; a
 /// caller only learns that storage is unavailable.

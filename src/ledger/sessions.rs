@@ -9,6 +9,7 @@ use tracing::instrument;
 use super::{
     bounds::retrying,
     entity::{refresh_token, session},
+    revocation_log::{self, Revoked},
     Ledger, LedgerError,
 };
 use crate::{
@@ -43,13 +44,6 @@ pub struct SessionRecord {
     pub last_used_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
-}
-
-/// A revoked session, as the revocation cache learns of it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RevokedSession {
-    pub id: SessionId,
-    pub revoked_at: i64,
 }
 
 impl TryFrom<session::Model> for SessionRecord {
@@ -158,14 +152,23 @@ impl Ledger {
         now: i64,
         reason: &str,
     ) -> Result<u32, LedgerError> {
+        // The revocation and its row in the log commit together: a reader
+        // of the log never misses a revocation, nor sees one that did not
+        // happen.
         let result = retrying("revoke session", || async {
-            Ok(session::Entity::update_many()
+            let txn = self.db.begin().await?;
+            let result = session::Entity::update_many()
                 .col_expr(session::Column::RevokedAt, Expr::value(now))
                 .col_expr(session::Column::RevokeReason, Expr::value(truncate(reason)))
                 .filter(session::Column::Id.eq(id.to_string()))
                 .filter(session::Column::RevokedAt.is_null())
-                .exec(&self.db)
-                .await?)
+                .exec(&txn)
+                .await?;
+            if result.rows_affected == 1 {
+                revocation_log::record(&txn, &Revoked::Session(id), now).await?;
+            }
+            txn.commit().await?;
+            Ok(result)
         })
         .await?;
         Ok(u32::try_from(result.rows_affected).unwrap_or(u32::MAX))
@@ -213,27 +216,6 @@ impl Ledger {
             .await?
             .into_iter()
             .map(SessionRecord::try_from)
-            .collect()
-    }
-
-    /// Sessions revoked at or after `since` (Unix seconds).
-    #[instrument(skip_all)]
-    pub async fn revoked_since(&self, since: i64) -> Result<Vec<RevokedSession>, LedgerError> {
-        let rows: Vec<(String, Option<i64>)> = session::Entity::find()
-            .select_only()
-            .column(session::Column::Id)
-            .column(session::Column::RevokedAt)
-            .filter(session::Column::RevokedAt.gte(since))
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        rows.into_iter()
-            .map(|(id, revoked_at)| {
-                Ok(RevokedSession {
-                    id: SessionId::parse(&id).map_err(|_| LedgerError::Corrupt("session id"))?,
-                    revoked_at: revoked_at.unwrap_or(since),
-                })
-            })
             .collect()
     }
 

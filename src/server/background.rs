@@ -17,6 +17,7 @@ use crate::{
     grpc::health_names,
     keys::{read_key_file, KeySet, KeySetError, KeySetFile},
     ledger::Ledger,
+    revocations::Retention,
 };
 
 /// Reports the ledger capability's health from a periodic ping, so probes
@@ -189,11 +190,13 @@ pub(super) fn digest(bytes: &[u8]) -> Vec<u8> {
 
 /// Deletes sessions and refresh tokens that ended more than `retention`
 /// ago, so the ledger's size follows the live sessions and not every login
-/// there ever was. The ledger does it in small batches that rotations slip
-/// between.
+/// there ever was (the ledger does it in small batches that rotations slip
+/// between), and revocations that can no longer refuse a token (cut-offs
+/// `retention` after that too, for investigations).
 pub(super) async fn purge_ended(
     ledger: Ledger,
     retention: Duration,
+    revocations: Retention,
     stop: impl Future<Output = ()>,
 ) {
     tokio::pin!(stop);
@@ -221,6 +224,17 @@ pub(super) async fn purge_ended(
                 }
                 failing = true;
             }
+        }
+        let cut_offs_before = now()
+            .saturating_sub(revocations.subject)
+            .saturating_sub(keep);
+        match ledger
+            .purge_revocations(revocations.log(), cut_offs_before)
+            .await
+        {
+            Ok(0) => {}
+            Ok(rows) => info!(rows, "purged revocations that refuse no token any more"),
+            Err(err) => warn!(error = ?err, "purging old revocations failed; will retry"),
         }
     }
 }

@@ -29,11 +29,11 @@ use crate::{
     ledger::Ledger,
     metrics::Metrics,
     proto::{self, v1::token_service_server::TokenServiceServer},
-    revocations::RevocationCache,
+    revocations::{Retention, RevocationCache, RevocationFeed},
 };
 use background::{purge_ended, sweep_seals, watch_key_file, watch_ledger};
 
-/// How often the revocation cache polls the ledger.
+/// How often the revocation feed polls the ledger.
 const REVOCATION_POLL: Duration = Duration::from_millis(500);
 /// How often the ledger's health is checked.
 const LEDGER_HEALTH_INTERVAL: Duration = Duration::from_secs(5);
@@ -92,7 +92,7 @@ pub struct Server {
     key_file: Option<(PathBuf, Vec<u8>)>,
     key_reload_interval: Duration,
     callers: Arc<CallerRegistry>,
-    revocations: Arc<RevocationCache>,
+    revocations: Arc<RevocationFeed>,
     reflection: bool,
     http_header_timeout: Duration,
     drain_period: Duration,
@@ -188,13 +188,11 @@ impl Server {
         if !schema.is_current() {
             return Err(StartupError::Schema(schema));
         }
-        let retention = config.policy.access_token_ttl + config.policy.leeway;
-        let revocations = Arc::new(RevocationCache::new(retention));
-        let loaded = revocations
-            .load_all(&ledger)
-            .await
-            .map_err(StartupError::ledger)?;
-        info!(revoked_sessions = loaded, "revocations loaded");
+        let retention = Retention::new(config.policy.access_token_ttl, config.policy.leeway);
+        let cache = Arc::new(RevocationCache::new(retention));
+        let revocations = Arc::new(RevocationFeed::new(ledger.clone(), cache.clone()));
+        revocations.poll().await.map_err(StartupError::ledger)?;
+        info!(revocations = cache.len(), "revocations loaded");
         if config.dev {
             warn!(issuer = %config.policy.issuer, "DEV MODE: issuer derived from the HTTP address");
         }
@@ -204,7 +202,7 @@ impl Server {
             config.policy,
             KeyStore::new(keys),
             ledger,
-            revocations.clone(),
+            cache,
             metrics,
         ));
         authority.self_test().map_err(StartupError::SelfTest)?;
@@ -264,7 +262,7 @@ impl Server {
     /// Serves until `shutdown` resolves, then reports NOT_SERVING, serves
     /// on through the drain period, stops accepting calls, lets calls in
     /// flight finish (for at most the shutdown timeout), and returns. If any of
-    /// the server's tasks ends first (a server failed, the revocation sync
+    /// the server's tasks ends first (a server failed, the revocation feed
     /// panicked), the server stops the same way and returns that as the
     /// error, so the process exits and is restarted instead of serving on
     /// half-alive.
@@ -296,6 +294,7 @@ impl Server {
         let token_service = TokenServiceServer::new(TokenServiceImpl::new(
             self.authority.clone(),
             self.callers.clone(),
+            self.revocations.clone(),
             streams_stop,
         ))
         .max_decoding_message_size(MAX_REQUEST_BYTES);
@@ -345,10 +344,9 @@ impl Server {
 
         {
             let revocations = self.revocations.clone();
-            let ledger = self.authority.ledger().clone();
             let stop = stopped();
-            tasks.spawn("revocation sync", async move {
-                revocations.sync(ledger, REVOCATION_POLL, stop).await;
+            tasks.spawn("revocation feed", async move {
+                revocations.run(REVOCATION_POLL, stop).await;
                 Ok(())
             });
         }
@@ -361,6 +359,7 @@ impl Server {
         let purge = purge_ended(
             self.authority.ledger().clone(),
             self.purge_retention,
+            self.revocations.retention(),
             stopped(),
         );
         tasks.spawn("purge", async move {

@@ -1,5 +1,5 @@
 //! Supervising the server's tasks. A replica whose gRPC server died, or
-//! whose revocation sync stopped, must not go on looking healthy: it would
+//! whose revocation feed stopped, must not go on looking healthy: it would
 //! answer Verify from a revocation set that no longer changes. Every task
 //! the server runs is spawned here under a name; the first one to end
 //! before shutdown was asked for ends the whole server, and its name and

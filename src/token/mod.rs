@@ -14,7 +14,8 @@ mod sign;
 pub use claims::{AccessTokenClaims, Grant};
 pub use inkan_core::token::{
     verify_access_token, CustomClaims, Expectations, RevocationCheck, VerifiedAccessToken,
-    VerifyError, ACCESS_TOKEN_TYPE, MAX_TOKEN_BYTES, REFRESH_TOKEN_PREFIX, RESERVED_CLAIMS,
+    VerifyError, ACCESS_TOKEN_TYPE, LEGACY_MAX_LIFETIME_SECS, MAX_TOKEN_BYTES,
+    REFRESH_TOKEN_PREFIX, RESERVED_CLAIMS,
 };
 pub use refresh::{RefreshToken, TokenHash};
 pub use sign::{sign_access_token, SignError};

@@ -162,7 +162,9 @@ pub struct TestApp {
     pub ledger: inkan::ledger::Ledger,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
+    /// Holds the key-set file (and the SQLite ledger) until the app is
+    /// dropped; `None` once handed to a restarted server.
+    _dir: Option<tempfile::TempDir>,
 }
 
 fn init_logs() {
@@ -236,11 +238,52 @@ impl TestApp {
                 .write(&keys_path)
                 .unwrap(),
         }
-        let keys = KeySet::load(&keys_path).unwrap();
         let database_url = match options.database_url.clone() {
             Some(url) => url,
             None => fresh_database(backend, dir.path()).await,
         };
+        Self::serve(backend, &options, dir, keys_path, database_url).await
+    }
+
+    /// A second replica: another server on this one's database, with a
+    /// copy of its key-set file.
+    pub async fn replica(&self) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let keys_path = dir.path().join("keys.json");
+        std::fs::copy(&self.keys_path, &keys_path).unwrap();
+        Self::serve(
+            self.backend,
+            &Options::default(),
+            dir,
+            keys_path,
+            self.database_url.clone(),
+        )
+        .await
+    }
+
+    /// Stops this server and starts a new one on the same database and
+    /// key-set file, as a restarted process would be.
+    pub async fn restart(mut self) -> Self {
+        let dir = self._dir.take().expect("the app owns its directory");
+        let (backend, keys_path, database_url) = (
+            self.backend,
+            self.keys_path.clone(),
+            self.database_url.clone(),
+        );
+        self.stop().await;
+        Self::serve(backend, &Options::default(), dir, keys_path, database_url).await
+    }
+
+    /// A server over `database_url` signing with the key set at
+    /// `keys_path`, both kept in `dir`.
+    async fn serve(
+        backend: Backend,
+        options: &Options,
+        dir: tempfile::TempDir,
+        keys_path: PathBuf,
+        database_url: String,
+    ) -> Self {
+        let keys = KeySet::load(&keys_path).unwrap();
         let caller = |name: &str, key: &str, permissions: Vec<Permission>| CallerConfig {
             name: name.into(),
             api_key_sha256: hash(key),
@@ -302,7 +345,7 @@ impl TestApp {
             ledger,
             shutdown: Some(tx),
             task: Some(task),
-            _dir: dir,
+            _dir: Some(dir),
         }
     }
 

@@ -258,6 +258,17 @@ pub(super) fn decode_claims(
         })
 }
 
+/// The earliest time a token can have been issued. Without `iat` (only a
+/// former system's tokens lack it) that is its `exp` less the longest
+/// lifetime a legacy token may have: a token accepted as an access token
+/// lives no longer. So a subject's cut-off refuses such a token until
+/// tokens issued after the cut-off could carry its `exp`, and no longer:
+/// refusing every token without `iat` while any cut-off stands would also
+/// lock out a token the former system issued after the revocation.
+fn issued_no_earlier_than(iat: Option<i64>, exp: i64) -> i64 {
+    iat.unwrap_or_else(|| exp.saturating_sub(super::LEGACY_MAX_LIFETIME_SECS))
+}
+
 /// Which rules a token's claims follow.
 pub(super) enum Profile<'a> {
     /// An inkan token: every RFC 9068 claim inkan signs must be there.
@@ -362,6 +373,16 @@ pub(super) fn check_claims(
             return Err(E::SessionRevoked);
         }
     }
+    // Revoking a whole subject also refuses its tokens issued before then,
+    // including those that name no session (a former system's).
+    if let Some(cut_off) = expect
+        .revocations
+        .and_then(|revocations| revocations.subject_cut_off(&subject))
+    {
+        if issued_no_earlier_than(iat, exp) < cut_off {
+            return Err(E::SessionRevoked);
+        }
+    }
     let audience: Vec<String> = match claims.get("aud") {
         Some(Value::String(one)) => vec![one.clone()],
         Some(Value::Array(many)) if !many.is_empty() => many
@@ -426,4 +447,64 @@ pub(super) fn check_claims(
         expires_at: exp,
         claims,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A subject cut off at 1000; no session revoked.
+    struct CutOff;
+
+    impl RevocationCheck for CutOff {
+        fn is_revoked(&self, _: &SessionId) -> bool {
+            false
+        }
+
+        fn subject_cut_off(&self, subject: &Subject) -> Option<i64> {
+            (subject.as_str() == "user-42").then_some(1_000)
+        }
+    }
+
+    fn legacy_claims(iat: Option<i64>, exp: i64) -> Map<String, Value> {
+        let mut claims = serde_json::json!({"sub": "user-42", "exp": exp});
+        if let Some(iat) = iat {
+            claims["iat"] = iat.into();
+        }
+        match claims {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        }
+    }
+
+    fn check(claims: Map<String, Value>, now: i64) -> Result<VerifiedAccessToken, VerifyError> {
+        let mut expect = Expectations::new("https://inkan.test", now);
+        expect.revocations = Some(&CutOff);
+        let profile = Profile::Legacy {
+            label: Kid::parse("monolith").map_err(|_| VerifyError::Malformed("kid"))?,
+            issuer: None,
+        };
+        check_claims(claims, profile, &expect)
+    }
+
+    #[test]
+    fn a_token_issued_before_its_subjects_cut_off_is_refused() {
+        let refused = check(legacy_claims(Some(999), 1_600), 1_100).unwrap_err();
+        assert_eq!(refused, VerifyError::SessionRevoked);
+        assert_eq!(refused.reason(), Reason::SessionRevoked);
+        assert!(check(legacy_claims(Some(1_000), 1_600), 1_100).is_ok());
+        let mut other = legacy_claims(Some(999), 1_600);
+        other["sub"] = "user-7".into();
+        assert!(check(other, 1_100).is_ok(), "other subjects are untouched");
+    }
+
+    #[test]
+    fn without_iat_a_token_counts_as_issued_a_legacy_lifetime_before_its_exp() {
+        let day = super::super::LEGACY_MAX_LIFETIME_SECS;
+        // Could have been issued before the cut-off: refused.
+        let refused = check(legacy_claims(None, 1_000 + day - 1), 1_100).unwrap_err();
+        assert_eq!(refused, VerifyError::SessionRevoked);
+        // Expires a full legacy lifetime after the cut-off: issued after it.
+        assert!(check(legacy_claims(None, 1_000 + day), 1_100).is_ok());
+    }
 }
