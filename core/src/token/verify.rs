@@ -362,6 +362,17 @@ pub(super) fn check_claims(
             return Err(E::SessionRevoked);
         }
     }
+    // Revoking a whole subject reaches tokens that name no session too (a
+    // former system's). A token that does not say when it was issued may
+    // predate the cut-off, so it is refused with the rest.
+    if let Some(cut_off) = expect
+        .revocations
+        .and_then(|revocations| revocations.subject_cut_off(&subject))
+    {
+        if iat.is_none_or(|issued| issued < cut_off) {
+            return Err(E::SessionRevoked);
+        }
+    }
     let audience: Vec<String> = match claims.get("aud") {
         Some(Value::String(one)) => vec![one.clone()],
         Some(Value::Array(many)) if !many.is_empty() => many
