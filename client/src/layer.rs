@@ -149,12 +149,16 @@ impl<S> Authenticated<S> {
     }
 }
 
-impl<S, B> Service<http::Request<B>> for Authenticated<S>
+impl<S, B, ResBody> Service<http::Request<B>> for Authenticated<S>
 where
-    S: Service<http::Request<B>, Response = http::Response<Body>> + Clone + Send + 'static,
+    S: Service<http::Request<B>, Response = http::Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     B: Send + 'static,
+    ResBody: tonic::codegen::Body<Data = bytes::Bytes> + Send + 'static,
+    ResBody::Error: Into<tonic::codegen::StdError>,
 {
+    // A refusal is a gRPC status with an empty body, so whatever the inner
+    // service's body type, the answer's is tonic's own.
     type Response = http::Response<Body>;
     type Error = S::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
@@ -175,7 +179,7 @@ where
             match verdict {
                 Ok(claims) => {
                     request.extensions_mut().insert(claims);
-                    inner.call(request).await
+                    Ok(inner.call(request).await?.map(Body::new))
                 }
                 Err(status) => Ok(status.into_http()),
             }

@@ -205,7 +205,7 @@ impl VerifierBuilder {
                 Fetcher::Grpc(client)
             }
             KeySource::Jwks(uri) => {
-                let fetcher = Fetcher::Http(HttpJwks::new(uri));
+                let fetcher = Fetcher::Http(Box::new(HttpJwks::new(uri)));
                 tasks.push(
                     runtime
                         .spawn(keys::http::poll(

@@ -115,7 +115,7 @@ pub(crate) enum Fetcher {
     /// `GetJwks` over the channel that also carries `WatchKeys`.
     Grpc(TokenServiceClient<Channel>),
     /// The HTTP JWKS URL.
-    Http(http::HttpJwks),
+    Http(Box<http::HttpJwks>),
 }
 
 /// A fetched JWKS document and how long it may be cached.
