@@ -111,6 +111,36 @@ macro_rules! backend_tests {
     };
 }
 
+/// Runs each `async fn $name(backend: Backend)` once per backend, for
+/// tests that start their servers with options of their own.
+#[macro_export]
+macro_rules! backend_fns {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name(super::common::Backend::Sqlite).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if super::common::Backend::Postgres.available() {
+                    super::$name(super::common::Backend::Postgres).await
+                }
+            })*
+        }
+        mod mysql {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if super::common::Backend::Mysql.available() {
+                    super::$name(super::common::Backend::Mysql).await
+                }
+            })*
+        }
+    };
+}
+
 /// Tunables a test may change before the server starts.
 pub struct Options {
     pub reuse_grace: Duration,
@@ -122,6 +152,9 @@ pub struct Options {
     pub keys_json: Option<String>,
     /// How long an HTTP client may take to send a request head.
     pub http_header_timeout: Duration,
+    /// Tolerated clock difference: 0 lets a test see a token expire as
+    /// soon as its lifetime ends.
+    pub leeway: Duration,
 }
 
 impl Default for Options {
@@ -134,6 +167,7 @@ impl Default for Options {
             key_reload_interval: Duration::from_millis(50),
             keys_json: None,
             http_header_timeout: Duration::from_secs(10),
+            leeway: Duration::from_secs(30),
         }
     }
 }
@@ -245,6 +279,7 @@ impl TestApp {
             refresh_token_idle_ttl: Some(options.refresh_token_idle_ttl),
             session_lifetime: Some(options.session_lifetime),
             access_token_ttl: Some(options.access_token_ttl),
+            leeway: Some(options.leeway),
             key_reload_interval: Some(options.key_reload_interval),
             migrate_on_start: Some(true),
             callers: vec![
