@@ -102,7 +102,7 @@ async fn client_revocations_are_followed_resumed_from_the_cursor_and_caught_up()
     tokio::time::timeout(Duration::from_secs(10), verifier.ready())
         .await
         .unwrap();
-    assert!(!verifier.is_stale());
+    assert!(!verifier.is_stale(), "{:?}", verifier.health());
     assert_eq!(refused(token_a.clone()).await, "SESSION_REVOKED");
     assert_eq!(refused(token_b.clone()).await, "accepted");
 

@@ -75,9 +75,11 @@ impl KeyStore {
             Ok(keys) => {
                 let keys = Arc::new(keys.with_legacy(self.legacy.clone()));
                 *self.current.write().unwrap_or_else(PoisonError::into_inner) = keys;
-                self.generation.send_modify(|g| *g += 1);
-                self.metrics.key_update(true);
+                // Fresh before the new generation is announced, so whoever
+                // waits on it (`Verifier::ready`) never sees it stale.
                 self.set_stale(false);
+                self.metrics.key_update(true);
+                self.generation.send_modify(|g| *g += 1);
                 true
             }
             Err(problem) => {
