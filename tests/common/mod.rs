@@ -111,6 +111,36 @@ macro_rules! backend_tests {
     };
 }
 
+/// Runs each `async fn $name(backend: Backend)` once per backend, for
+/// tests that start their servers with options of their own.
+#[macro_export]
+macro_rules! backend_fns {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name(super::common::Backend::Sqlite).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if super::common::Backend::Postgres.available() {
+                    super::$name(super::common::Backend::Postgres).await
+                }
+            })*
+        }
+        mod mysql {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if super::common::Backend::Mysql.available() {
+                    super::$name(super::common::Backend::Mysql).await
+                }
+            })*
+        }
+    };
+}
+
 /// Tunables a test may change before the server starts.
 pub struct Options {
     pub reuse_grace: Duration,

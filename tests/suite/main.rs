@@ -12,6 +12,11 @@ mod hostile;
 
 mod callers;
 mod cli;
+mod client_layer;
+mod client_revocations;
+mod client_session;
+mod client_support;
+mod client_verifier;
 mod concurrent_start;
 mod crash;
 mod cut_offs;

@@ -75,3 +75,60 @@ async fn pyjwt_verifies_an_issued_token_with_the_http_jwks() {
     assert!(!out.status.success(), "PyJWT accepted a tampered token");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pyjwt_example_verifies_an_issued_token_and_refuses_a_tampered_one() {
+    if !pyjwt_available() {
+        return;
+    }
+    let app = TestApp::spawn(common::Backend::Sqlite).await;
+    let pair = app
+        .client()
+        .await
+        .issue(admin(issue_request("user-42")))
+        .await
+        .unwrap()
+        .into_inner();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/verify_with_pyjwt.py");
+    let base = format!("http://{}", app.http_addr);
+    let run = |token: String| {
+        let base = base.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new("python3")
+                .args([
+                    script,
+                    &base,
+                    &token,
+                    "--issuer",
+                    ISSUER,
+                    "--audience",
+                    "orders",
+                ])
+                .output()
+                .unwrap()
+        })
+    };
+    let out = run(pair.access_token.clone()).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let claims: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(claims["sub"], "user-42");
+    assert_eq!(claims["sid"], pair.session_id.as_str());
+
+    let mut parts: Vec<String> = pair.access_token.split('.').map(str::to_owned).collect();
+    parts[1] = parts[1].chars().rev().collect();
+    for refused in [parts.join("."), pair.refresh_token.clone()] {
+        let out = run(refused.clone()).await.unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.starts_with("refused: ") && !stderr.contains(&refused),
+            "{stderr}"
+        );
+    }
+    app.stop().await;
+}

@@ -1,0 +1,35 @@
+//! inkan-client: what a Rust service needs to rely on inkan's tokens.
+//!
+//! - [`Verifier`]: verifies access tokens in-process with
+//!   `inkan_core::verify_access_token` (the code inkan's own Verify runs),
+//!   keys kept current from `WatchKeys` or the HTTP JWKS, revocations from
+//!   `WatchRevocations`, outcomes counted in a `prometheus::Registry`.
+//! - [`AuthLayer`]: a tower layer that guards a tonic service with a
+//!   [`Verifier`] and answers refusals exactly as inkan would.
+//! - [`Session`]: an app's token pair held by its backend, refreshed once
+//!   when calls need it, however many need it at once.
+//! - [`proto`]: the generated messages and [`TokenServiceClient`].
+//!
+//! It never talks to inkan's database or key files: only to inkan.
+
+#![forbid(unsafe_code)]
+
+mod backoff;
+mod keys;
+mod layer;
+mod metrics;
+pub mod proto;
+mod revocations;
+mod session;
+pub mod status;
+mod verifier;
+
+pub use inkan_core::{Action, Reason, VerifiedAccessToken, VerifyError};
+pub use layer::{AuthLayer, Authenticated};
+pub use metrics::{MetricsError, ACCEPTED};
+pub use proto::v1::token_service_client::TokenServiceClient;
+pub use revocations::RevocationSet;
+pub use session::{
+    AccessToken, LoginRequired, RefreshTransport, Session, SessionBuilder, SessionError,
+};
+pub use verifier::{BuildError, Health, Requirements, Verifier, VerifierBuilder};
