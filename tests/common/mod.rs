@@ -636,3 +636,36 @@ pub fn migrate_with(config: &str, dir: &std::path::Path) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `inkan serve` as its own process, and the gRPC address it logged.
+pub fn serve_process(config: &std::path::Path) -> (std::process::Child, SocketAddr) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_inkan"));
+    command
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    for (name, _) in std::env::vars() {
+        if name.starts_with("INKAN_") || name == "RUST_LOG" {
+            command.env_remove(name);
+        }
+    }
+    let mut child = command.spawn().expect("start inkan serve");
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let addr = loop {
+        let Some(Ok(line)) = lines.next() else {
+            let _ = child.kill();
+            panic!("inkan serve stopped before serving: {}", seen.join("\n"));
+        };
+        if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) {
+            if event["message"] == "serving" {
+                break event["grpc"].as_str().unwrap().parse().unwrap();
+            }
+        }
+        seen.push(line);
+    };
+    // Keep reading, so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, addr)
+}

@@ -10,10 +10,9 @@
 use crate::common;
 
 use std::{
-    io::{BufRead, BufReader},
     net::SocketAddr,
     path::Path,
-    process::{Child, Command, Stdio},
+    process::Child,
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
         Arc,
@@ -56,38 +55,6 @@ fn config(dir: &Path, database_url: &str) -> std::path::PathBuf {
     )
     .unwrap();
     path
-}
-
-/// `inkan serve` as its own process, and the gRPC address it logged.
-fn serve(config: &Path) -> (Child, SocketAddr) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_inkan"));
-    command
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for (name, _) in std::env::vars() {
-        if name.starts_with("INKAN_") || name == "RUST_LOG" {
-            command.env_remove(name);
-        }
-    }
-    let mut child = command.spawn().expect("start inkan serve");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    let addr = loop {
-        let Some(Ok(line)) = lines.next() else {
-            let _ = child.kill();
-            panic!("inkan serve stopped before serving: {}", seen.join("\n"));
-        };
-        if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) {
-            if event["message"] == "serving" {
-                break event["grpc"].as_str().unwrap().parse().unwrap();
-            }
-        }
-        seen.push(line);
-    };
-    // Keep reading, so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, addr)
 }
 
 /// Where the server is now: its generation and, while it runs, its address.
@@ -147,7 +114,7 @@ async fn client_chain(
 /// [`serve`], off the async threads: it blocks reading the log.
 async fn start(config: &Path) -> (Child, SocketAddr) {
     let config = config.to_owned();
-    tokio::task::spawn_blocking(move || serve(&config))
+    tokio::task::spawn_blocking(move || common::serve_process(&config))
         .await
         .unwrap()
 }

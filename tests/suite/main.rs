@@ -39,4 +39,5 @@ mod revocation_stream;
 mod revoke_by_token;
 mod seals;
 mod serving;
+mod shutdown;
 mod startup;

@@ -1,0 +1,184 @@
+//! A rollout as Kubernetes does it: SIGTERM to a server under load. Health
+//! must say NOT_SERVING at once, calls must go on being served through the
+//! drain period (endpoints are still being removed), then the server stops
+//! accepting, lets calls in flight finish, ends its streams with
+//! UNAVAILABLE (reconnect elsewhere) and exits in time. No call inside the
+//! drain period may fail; after it, only calls the server never took may,
+//! with a code a client retries on another replica.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use futures::StreamExt;
+use inkan::{
+    keys::{KeyAlgorithm, KeySetFile},
+    proto::v1::{token_service_client::TokenServiceClient, WatchKeysRequest},
+};
+use tonic::{transport::Channel, Code};
+use tonic_health::pb::{
+    health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
+};
+
+use crate::common::{issue_request, serve_process};
+
+/// How long the server is configured to serve on after SIGTERM.
+const DRAIN: Duration = Duration::from_secs(3);
+/// How long calls in flight then get.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn config(dir: &std::path::Path) -> std::path::PathBuf {
+    let keys = dir.join("keys.json");
+    KeySetFile::generate(KeyAlgorithm::EdDSA)
+        .unwrap()
+        .write(&keys)
+        .unwrap();
+    let path = dir.join("inkan.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "keys_file = {keys:?}\ndatabase_url = \"sqlite://{db}?mode=rwc\"\nissuer = \"https://inkan.test\"\n\
+             allow_open_issue = true\nmigrate_on_start = true\nlog_format = \"json\"\n\
+             drain_period = \"{drain}s\"\nshutdown_timeout = \"{timeout}s\"\n\
+             grpc_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\nmetrics_addr = \"127.0.0.1:0\"\n",
+            keys = keys.display().to_string(),
+            db = dir.join("ledger.db").display(),
+            drain = DRAIN.as_secs(),
+            timeout = SHUTDOWN_TIMEOUT.as_secs(),
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Every call one load client made: when it started, and how it ended.
+type Calls = Arc<Mutex<Vec<(Instant, Result<(), Code>)>>>;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_under_load_drains_every_call_and_exits_in_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let (mut child, addr) = tokio::task::spawn_blocking(move || serve_process(&config))
+        .await
+        .unwrap();
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+
+    let calls: Calls = Arc::default();
+    let mut load = Vec::new();
+    for worker in 0..6 {
+        let (calls, mut client) = (calls.clone(), TokenServiceClient::new(channel.clone()));
+        load.push(tokio::spawn(async move {
+            // Until the server stops answering: a refused call ends the
+            // worker, as a client would turn to another replica.
+            loop {
+                let started = Instant::now();
+                let outcome = client
+                    .issue(issue_request(&format!("user-{worker}")))
+                    .await
+                    .map(drop)
+                    .map_err(|status| status.code());
+                let failed = outcome.is_err();
+                calls.lock().unwrap().push((started, outcome));
+                if failed {
+                    return;
+                }
+            }
+        }));
+    }
+    let mut keys = TokenServiceClient::new(channel.clone())
+        .watch_keys(WatchKeysRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(keys.next().await.unwrap().is_ok(), "the current key set");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let terminated = Instant::now();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+
+    // Health says so at once, while the server still answers.
+    let mut health = HealthClient::new(channel.clone());
+    let mut not_serving = None;
+    while terminated.elapsed() < DRAIN {
+        let status = health
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .map(|r| r.into_inner().status);
+        if status.ok() == Some(ServingStatus::NotServing as i32) {
+            not_serving = Some(terminated.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let not_serving = not_serving.expect("health never said NOT_SERVING during the drain period");
+
+    // The process ends within the drain period plus the shutdown timeout.
+    let bound = DRAIN + SHUTDOWN_TIMEOUT + Duration::from_secs(5);
+    let exit = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            terminated.elapsed() < bound,
+            "inkan was still running {bound:?} after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exit.success(), "inkan exited with {exit}");
+    for worker in load {
+        tokio::time::timeout(Duration::from_secs(10), worker)
+            .await
+            .expect("every load client stops once the server is gone")
+            .unwrap();
+    }
+
+    // The key stream ended with the code that says "reconnect elsewhere".
+    let ended = loop {
+        match tokio::time::timeout(Duration::from_secs(5), keys.next()).await {
+            Ok(Some(Ok(_))) => continue,
+            Ok(Some(Err(status))) => break Some(status.code()),
+            Ok(None) | Err(_) => break None,
+        }
+    };
+    assert_eq!(ended, Some(Code::Unavailable));
+
+    let calls = calls.lock().unwrap();
+    let drained_by = terminated + DRAIN - Duration::from_millis(500);
+    let served_while_draining = calls
+        .iter()
+        .filter(|(started, outcome)| *started > terminated && outcome.is_ok())
+        .count();
+    for (started, outcome) in calls.iter() {
+        if let Err(code) = outcome {
+            // After the drain, a call the server no longer takes is refused
+            // (UNAVAILABLE), or, when it races the connection's close, ends
+            // CANCELLED without an answer: both tell a client to try another
+            // replica, and neither was a call the server had accepted.
+            assert!(
+                matches!(code, Code::Unavailable | Code::Cancelled),
+                "a call started {:?} after SIGTERM failed with {code:?}",
+                started.checked_duration_since(terminated)
+            );
+            assert!(
+                *started >= drained_by,
+                "a call started {:?} after SIGTERM failed, inside the drain period",
+                started.duration_since(terminated)
+            );
+        }
+    }
+    assert!(
+        served_while_draining > 0,
+        "no call was served after SIGTERM (health went NOT_SERVING after {not_serving:?})"
+    );
+}
