@@ -57,8 +57,9 @@ async fn agreement(backend: Backend) {
     let mut client = app.client().await;
 
     // A real session, revoked on the server. Its revocation reaches the
-    // local verifier through WatchRevocations; until the server serves that
-    // stream, a fake relays exactly what the server recorded.
+    // local verifier through WatchRevocations; here a fake relays exactly
+    // what the server recorded, so the table stays about verification
+    // (client_live_revocations follows the live stream across replicas).
     let revoked = client
         .issue(admin(issue_request("user-9")))
         .await

@@ -13,6 +13,7 @@ mod hostile;
 mod callers;
 mod cli;
 mod client_layer;
+mod client_live_revocations;
 mod client_revocations;
 mod client_session;
 mod client_support;
