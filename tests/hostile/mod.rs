@@ -497,6 +497,16 @@ pub fn cases(f: &Forge) -> Vec<Case> {
     );
     add(
         "legacy",
+        "the former system's own jti, sid and client_id formats (never an inkan session)",
+        legacy(
+            Some("JWT"),
+            json!({"jti": "legacy-1", "sid": 4711, "client_id": "php app/1"}),
+            &[],
+        ),
+        Accepted,
+    );
+    add(
+        "legacy",
         "a legacy token saying token_use access, no typ",
         legacy(None, json!({"token_use": "access"}), &[]),
         Accepted,

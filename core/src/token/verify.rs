@@ -345,27 +345,37 @@ pub(super) fn check_claims(
             _ => Err(VerifyError::Malformed(problem)),
         }
     }
-    let token_id = optional(
-        claims
-            .get("jti")
-            .map(|v| v.as_str().and_then(|s| TokenId::parse(s).ok())),
-        strict,
-        "its jti claim is missing or invalid",
-    )?;
-    let session_id = optional(
-        claims
-            .get("sid")
-            .map(|v| v.as_str().and_then(|s| SessionId::parse(s).ok())),
-        strict,
-        "its sid claim is missing or invalid",
-    )?;
-    let client_id = optional(
-        claims
-            .get("client_id")
-            .map(|v| v.as_str().and_then(|s| ClientId::parse(s).ok())),
-        strict,
-        "its client_id claim is missing or invalid",
-    )?;
+    // A former system's `jti`, `sid` and `client_id` are in its own formats
+    // (RFC 7519 lets them be any string) and name nothing of inkan's: they
+    // are neither parsed nor kept, so `"jti": "legacy-1"` is no reason to
+    // refuse a legacy token, and never names an inkan session.
+    let (token_id, session_id, client_id) = if strict {
+        (
+            optional(
+                claims
+                    .get("jti")
+                    .map(|v| v.as_str().and_then(|s| TokenId::parse(s).ok())),
+                strict,
+                "its jti claim is missing or invalid",
+            )?,
+            optional(
+                claims
+                    .get("sid")
+                    .map(|v| v.as_str().and_then(|s| SessionId::parse(s).ok())),
+                strict,
+                "its sid claim is missing or invalid",
+            )?,
+            optional(
+                claims
+                    .get("client_id")
+                    .map(|v| v.as_str().and_then(|s| ClientId::parse(s).ok())),
+                strict,
+                "its client_id claim is missing or invalid",
+            )?,
+        )
+    } else {
+        (None, None, None)
+    };
     // A revoked session's tokens are refused for that reason first: it is
     // the one that tells the client to log in again.
     if let (Some(session), Some(revocations)) = (&session_id, expect.revocations) {
