@@ -32,6 +32,7 @@ mod keys;
 mod ledger_faults;
 mod ledger_file;
 mod lifecycle;
+mod metrics;
 mod publishing;
 mod purge;
 mod pyjwt;
