@@ -128,6 +128,29 @@ async fn no_token_or_secret_reaches_a_log_line() {
         text.contains("session issued") && text.contains("reuse detected"),
         "the logs were not captured"
     );
+    // One line per RPC, with its method, outcome and latency.
+    let answered = |method: &str, outcome: &str| {
+        text.lines().any(|l| {
+            l.contains("call answered")
+                && l.contains(&format!("method=\"{method}\""))
+                && l.contains(&format!("outcome=\"{outcome}\""))
+                && l.contains("latency_ms=")
+                && l.contains("caller=")
+        })
+    };
+    for (method, outcome) in [
+        ("Issue", "ok"),
+        ("Verify", "ok"),
+        ("Refresh", "ok"),
+        ("Refresh", "REFRESH_TOKEN_REUSED"),
+        ("Issue", "CALLER_UNAUTHENTICATED"),
+        ("Revoke", "ok"),
+    ] {
+        assert!(
+            answered(method, outcome),
+            "no per-RPC line for {method} {outcome}"
+        );
+    }
     assert!(
         text.lines().count() > 50,
         "TRACE logging produced too little to be meaningful"

@@ -109,6 +109,9 @@ impl Authority {
         revocations: Arc<RevocationCache>,
         metrics: Arc<Metrics>,
     ) -> Self {
+        metrics
+            .keys()
+            .active_key(keys.current().set().active().kid().as_str());
         Self {
             policy,
             keys,
@@ -193,6 +196,9 @@ impl Authority {
         }
         let candidate = Arc::new(PublishedKeys::new(set));
         self.self_test_keys(&candidate)?;
+        self.metrics
+            .keys()
+            .active_key(candidate.set().active().kid().as_str());
         self.keys.replace_published(candidate);
         Ok(reloaded)
     }

@@ -9,6 +9,7 @@ use crate::{
     clock::now,
     ids::{ClientId, SessionId, Subject},
     ledger::{NewSession, Refusal, RotationPolicy, SessionRecord},
+    metrics::{RefreshOutcome, RevokedBy},
     token::{Grant, RefreshToken, REFRESH_TOKEN_PREFIX},
 };
 
@@ -66,6 +67,7 @@ impl Authority {
                 &refresh_token,
             )
             .await?;
+        self.metrics.sessions().issued();
         info!("session issued");
         Ok(TokenPair {
             access_token,
@@ -115,6 +117,7 @@ impl Authority {
             Err(refusal) => {
                 if let Refusal::Reused { session } = &refusal {
                     self.revocations.insert(*session, now);
+                    self.metrics.sessions().reuse_detected();
                 }
                 return Err(refusal.into());
             }
@@ -133,6 +136,11 @@ impl Authority {
             now,
             session.expires_at,
         )?;
+        self.metrics.sessions().refreshed(if rotation.replayed {
+            RefreshOutcome::GraceRetry
+        } else {
+            RefreshOutcome::Rotated
+        });
         info!(session_id = %session.id, replayed = rotation.replayed, "session refreshed");
         Ok(TokenPair {
             access_token,
@@ -158,6 +166,12 @@ impl Authority {
         reason: &str,
     ) -> Result<u32, AuthorityError> {
         let now = now();
+        let by = match &target {
+            RevokeTarget::RefreshToken(_) => RevokedBy::RefreshToken,
+            RevokeTarget::AccessToken(_) => RevokedBy::AccessToken,
+            RevokeTarget::Session(_) => RevokedBy::Session,
+            RevokeTarget::Subject(_) => RevokedBy::Subject,
+        };
         let ended: Vec<SessionId> = match target {
             RevokeTarget::RefreshToken(text) => {
                 if text.is_empty() {
@@ -211,6 +225,9 @@ impl Authority {
         for id in &ended {
             self.revocations.insert(*id, now);
         }
+        self.metrics
+            .sessions()
+            .revoked(by, u64::try_from(ended.len()).unwrap_or(u64::MAX));
         info!(sessions = ended.len(), "sessions revoked");
         Ok(u32::try_from(ended.len()).unwrap_or(u32::MAX))
     }

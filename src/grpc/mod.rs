@@ -3,6 +3,7 @@
 
 mod convert;
 mod deadline;
+mod observe;
 mod status;
 mod token_service;
 

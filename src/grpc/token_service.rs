@@ -1,6 +1,6 @@
 //! `inkan.v1.TokenService`: turns requests into authority calls and results
-//! into responses. No rule lives here; only translation, and counting each
-//! failure by reason on its way out. Calls that touch the ledger are
+//! into responses. No rule lives here; only translation, and counting and
+//! logging each call on its way out (see `observe.rs`). Calls that touch the ledger are
 //! bounded by the client's deadline (see `deadline.rs`); `WatchRevocations`
 //! follows the revocation feed (see `crate::revocations`).
 
@@ -15,6 +15,7 @@ use tracing::instrument;
 use super::{
     convert::{json_to_struct, struct_to_json, timestamp},
     deadline::{bounded, budget},
+    observe::Call,
 };
 use crate::{
     authority::{
@@ -25,6 +26,7 @@ use crate::{
     ids::{Audience, Scope, SessionId, Subject},
     keys::PublishedKeys,
     ledger::{RevocationEvent, Revoked},
+    metrics::Method,
     proto::v1::{self as pb, revoke_request::Target, token_service_server::TokenService},
     revocations::{Batch, Follower, Position, Retention, RevocationFeed},
 };
@@ -62,28 +64,46 @@ impl TokenServiceImpl {
         }
     }
 
-    fn caller<T>(&self, request: &Request<T>) -> Result<Caller> {
+    /// Who is calling, named in `call`'s log line once known.
+    fn caller<T>(&self, request: &Request<T>, call: &mut Call) -> Result<Caller> {
         let key = match request.metadata().get(API_KEY_HEADER) {
             None => None,
             Some(value) => Some(value.to_str().map_err(|_| AuthorityError::CallerUnknown)?),
         };
-        self.callers
+        let caller = self
+            .callers
             .identify(key)
-            .map_err(|_| AuthorityError::CallerUnknown)
+            .map_err(|_| AuthorityError::CallerUnknown)?;
+        call.caller(&caller);
+        Ok(caller)
     }
 
-    /// The response, or the failure as a status, counted by reason.
-    fn answer<T>(&self, result: Result<T>) -> std::result::Result<Response<T>, Status> {
-        result.map(Response::new).map_err(|err| {
-            if let Some(reason) = err.reason() {
-                self.authority.metrics().failure(reason);
+    /// The response, or the failure as a status; either way the call is
+    /// counted, timed and logged, and a failure counted by reason.
+    fn answer<T>(&self, call: Call, result: Result<T>) -> std::result::Result<Response<T>, Status> {
+        let metrics = self.authority.metrics();
+        match result {
+            Ok(value) => {
+                call.finish(metrics, None);
+                Ok(Response::new(value))
             }
-            Status::from(err)
-        })
+            Err(err) => {
+                let reason = err.reason();
+                if let Some(reason) = reason {
+                    metrics.failure(reason);
+                }
+                call.finish(metrics, Some(reason));
+                Err(Status::from(err))
+            }
+        }
     }
 
-    async fn issue(&self, request: Request<pb::IssueRequest>) -> Result<pb::TokenPair> {
-        let caller = self.caller(&request)?;
+    async fn issue(
+        &self,
+        request: Request<pb::IssueRequest>,
+        call: &mut Call,
+    ) -> Result<pb::TokenPair> {
+        let caller = self.caller(&request, call)?;
         self.authority.may_issue(&caller)?;
         let req = request.into_inner();
         let claims = struct_to_json(req.claims.unwrap_or_default())
@@ -96,17 +116,30 @@ impl TokenServiceImpl {
             &req.client_id,
             &req.device,
         )?;
-        Ok(pair(self.authority.issue(&caller, command).await?))
+        call.subject(&command.subject);
+        let issued = self.authority.issue(&caller, command).await?;
+        call.session(issued.session_id);
+        Ok(pair(issued))
     }
 
-    async fn refresh(&self, request: Request<pb::RefreshRequest>) -> Result<pb::TokenPair> {
-        let caller = self.caller(&request)?;
+    async fn refresh(
+        &self,
+        request: Request<pb::RefreshRequest>,
+        call: &mut Call,
+    ) -> Result<pb::TokenPair> {
+        let caller = self.caller(&request, call)?;
         let token = request.into_inner().refresh_token;
-        Ok(pair(self.authority.refresh(&caller, &token).await?))
+        let refreshed = self.authority.refresh(&caller, &token).await?;
+        call.session(refreshed.session_id);
+        Ok(pair(refreshed))
     }
 
-    fn verify(&self, request: Request<pb::VerifyRequest>) -> Result<pb::VerifyResponse> {
-        let caller = self.caller(&request)?;
+    fn verify(
+        &self,
+        request: Request<pb::VerifyRequest>,
+        call: &mut Call,
+    ) -> Result<pb::VerifyResponse> {
+        let caller = self.caller(&request, call)?;
         self.authority.may_verify(&caller)?;
         let req = request.into_inner();
         let audience = match req.audience.as_str() {
@@ -126,6 +159,10 @@ impl TokenServiceImpl {
         let verified =
             self.authority
                 .verify(&caller, &req.access_token, audience.as_ref(), &scopes)?;
+        call.subject(&verified.subject);
+        if let Some(session) = &verified.session_id {
+            call.session(session);
+        }
         Ok(pb::VerifyResponse {
             subject: verified.subject.to_string(),
             session_id: verified
@@ -146,8 +183,12 @@ impl TokenServiceImpl {
         })
     }
 
-    async fn revoke(&self, request: Request<pb::RevokeRequest>) -> Result<pb::RevokeResponse> {
-        let caller = self.caller(&request)?;
+    async fn revoke(
+        &self,
+        request: Request<pb::RevokeRequest>,
+        call: &mut Call,
+    ) -> Result<pb::RevokeResponse> {
+        let caller = self.caller(&request, call)?;
         let req = request.into_inner();
         let reason = revocation_reason(&req.reason)?;
         let target = match req.target {
@@ -161,11 +202,15 @@ impl TokenServiceImpl {
             Some(Target::AccessToken(token)) => RevokeTarget::AccessToken(token),
             Some(Target::SessionId(id)) => {
                 self.authority.may_administer(&caller)?;
-                RevokeTarget::Session(SessionId::parse(&id)?)
+                let id = SessionId::parse(&id)?;
+                call.session(id);
+                RevokeTarget::Session(id)
             }
             Some(Target::Subject(subject)) => {
                 self.authority.may_administer(&caller)?;
-                RevokeTarget::Subject(Subject::parse(&subject)?)
+                let subject = Subject::parse(&subject)?;
+                call.subject(&subject);
+                RevokeTarget::Subject(subject)
             }
         };
         let sessions_revoked = self.authority.revoke(&caller, target, &reason).await?;
@@ -177,8 +222,9 @@ impl TokenServiceImpl {
     async fn watch_revocations(
         &self,
         request: Request<pb::WatchRevocationsRequest>,
+        call: &mut Call,
     ) -> Result<Follower> {
-        let caller = self.caller(&request)?;
+        let caller = self.caller(&request, call)?;
         self.authority.may_verify(&caller)?;
         let position = Position::parse(&request.into_inner().since)
             .map_err(|err| AuthorityError::InvalidRequest(err.to_string()))?;
@@ -188,10 +234,12 @@ impl TokenServiceImpl {
     async fn list_sessions(
         &self,
         request: Request<pb::ListSessionsRequest>,
+        call: &mut Call,
     ) -> Result<pb::ListSessionsResponse> {
-        let caller = self.caller(&request)?;
+        let caller = self.caller(&request, call)?;
         self.authority.may_administer(&caller)?;
         let subject = Subject::parse(&request.into_inner().subject)?;
+        call.subject(&subject);
         let sessions = self.authority.list_sessions(&caller, &subject).await?;
         Ok(pb::ListSessionsResponse {
             sessions: sessions
@@ -287,8 +335,10 @@ impl TokenService for TokenServiceImpl {
         &self,
         request: Request<pb::IssueRequest>,
     ) -> std::result::Result<Response<pb::TokenPair>, Status> {
+        let mut call = Call::start(Method::Issue);
         let budget = budget(&request);
-        self.answer(bounded(budget, TokenServiceImpl::issue(self, request)).await)
+        let result = bounded(budget, TokenServiceImpl::issue(self, request, &mut call)).await;
+        self.answer(call, result)
     }
 
     #[instrument(skip_all, name = "Refresh")]
@@ -296,8 +346,10 @@ impl TokenService for TokenServiceImpl {
         &self,
         request: Request<pb::RefreshRequest>,
     ) -> std::result::Result<Response<pb::TokenPair>, Status> {
+        let mut call = Call::start(Method::Refresh);
         let budget = budget(&request);
-        self.answer(bounded(budget, TokenServiceImpl::refresh(self, request)).await)
+        let result = bounded(budget, TokenServiceImpl::refresh(self, request, &mut call)).await;
+        self.answer(call, result)
     }
 
     #[instrument(skip_all, name = "Verify")]
@@ -305,7 +357,9 @@ impl TokenService for TokenServiceImpl {
         &self,
         request: Request<pb::VerifyRequest>,
     ) -> std::result::Result<Response<pb::VerifyResponse>, Status> {
-        self.answer(TokenServiceImpl::verify(self, request))
+        let mut call = Call::start(Method::Verify);
+        let result = TokenServiceImpl::verify(self, request, &mut call);
+        self.answer(call, result)
     }
 
     #[instrument(skip_all, name = "Revoke")]
@@ -313,8 +367,10 @@ impl TokenService for TokenServiceImpl {
         &self,
         request: Request<pb::RevokeRequest>,
     ) -> std::result::Result<Response<pb::RevokeResponse>, Status> {
+        let mut call = Call::start(Method::Revoke);
         let budget = budget(&request);
-        self.answer(bounded(budget, TokenServiceImpl::revoke(self, request)).await)
+        let result = bounded(budget, TokenServiceImpl::revoke(self, request, &mut call)).await;
+        self.answer(call, result)
     }
 
     #[instrument(skip_all, name = "ListSessions")]
@@ -322,8 +378,14 @@ impl TokenService for TokenServiceImpl {
         &self,
         request: Request<pb::ListSessionsRequest>,
     ) -> std::result::Result<Response<pb::ListSessionsResponse>, Status> {
+        let mut call = Call::start(Method::ListSessions);
         let budget = budget(&request);
-        self.answer(bounded(budget, TokenServiceImpl::list_sessions(self, request)).await)
+        let result = bounded(
+            budget,
+            TokenServiceImpl::list_sessions(self, request, &mut call),
+        )
+        .await;
+        self.answer(call, result)
     }
 
     #[instrument(skip_all, name = "GetJwks")]
@@ -331,7 +393,8 @@ impl TokenService for TokenServiceImpl {
         &self,
         _request: Request<pb::GetJwksRequest>,
     ) -> std::result::Result<Response<pb::GetJwksResponse>, Status> {
-        Ok(Response::new(key_set(&self.authority.keys().current())))
+        let call = Call::start(Method::GetJwks);
+        self.answer(call, Ok(key_set(&self.authority.keys().current())))
     }
 
     type WatchKeysStream = KeyStream;
@@ -341,6 +404,7 @@ impl TokenService for TokenServiceImpl {
         &self,
         _request: Request<pb::WatchKeysRequest>,
     ) -> std::result::Result<Response<Self::WatchKeysStream>, Status> {
+        let call = Call::start(Method::WatchKeys);
         // The current set first, then every replacement.
         let mut shutdown = self.shutdown.clone();
         let stopping = async move {
@@ -350,7 +414,7 @@ impl TokenService for TokenServiceImpl {
             .map(|keys| Ok(key_set(&keys)))
             .take_until(stopping)
             .chain(futures::stream::once(async { Err(shutting_down()) }));
-        Ok(Response::new(Box::pin(updates)))
+        self.answer(call, Ok(Box::pin(updates) as KeyStream))
     }
 
     type WatchRevocationsStream = RevocationStream;
@@ -360,9 +424,9 @@ impl TokenService for TokenServiceImpl {
         &self,
         request: Request<pb::WatchRevocationsRequest>,
     ) -> std::result::Result<Response<Self::WatchRevocationsStream>, Status> {
-        let follower = self
-            .answer(TokenServiceImpl::watch_revocations(self, request).await)?
-            .into_inner();
+        let mut call = Call::start(Method::WatchRevocations);
+        let started = TokenServiceImpl::watch_revocations(self, request, &mut call).await;
+        let follower = self.answer(call, started)?.into_inner();
         let retention = self.revocations.retention();
         let state = (follower, self.shutdown.clone(), false);
         let batches = futures::stream::unfold(

@@ -66,6 +66,11 @@ async fn jwks(State(authority): State<Arc<Authority>>) -> Response {
 }
 
 async fn metrics(State(authority): State<Arc<Authority>>) -> Response {
+    // Sampled here rather than by a task: a scrape sees the pool as it is.
+    authority
+        .metrics()
+        .ledger()
+        .pool(authority.ledger().pool_state());
     (
         [(
             header::CONTENT_TYPE,

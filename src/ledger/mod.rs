@@ -21,10 +21,12 @@ mod seals;
 mod sessions;
 mod sqlite_file;
 
-use std::{sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration, time::Instant};
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr};
 use secrecy::SecretString;
+
+use crate::metrics::{LedgerCall, Metrics, PoolState};
 
 pub use revocation_log::{LogRead, RevocationEvent, Revoked};
 pub use rotation::{Refusal, Rotation, RotationPolicy};
@@ -108,6 +110,9 @@ pub struct Ledger {
     /// The database's URL, for the connection migrations run on; `None`
     /// for SQLite, which migrates on its one connection.
     url: Option<Arc<SecretString>>,
+    /// Where call latencies go; `None` outside a server (the CLI, tests
+    /// that open a ledger directly).
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Ledger {
@@ -119,12 +124,54 @@ impl Ledger {
             Ok(db) => Ok(Self {
                 db,
                 url: (!url.starts_with("sqlite:")).then(|| Arc::new(SecretString::from(url))),
+                metrics: None,
             }),
             Err(LedgerError::Connect { source, .. }) => Err(LedgerError::Connect {
                 network: probe(url).await,
                 source,
             }),
             Err(other) => Err(other),
+        }
+    }
+
+    /// This ledger, recording the latency of its main calls in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Runs `operation`, recording how long it took (retries included:
+    /// that is what the caller waited) as `call`.
+    async fn timed<T>(&self, call: LedgerCall, operation: impl Future<Output = T>) -> T {
+        let started = Instant::now();
+        let outcome = operation.await;
+        if let Some(metrics) = &self.metrics {
+            metrics.ledger().call(call, started.elapsed());
+        }
+        outcome
+    }
+
+    /// The connection pool's state, cheap enough for every scrape: sqlx
+    /// keeps both numbers as atomics.
+    pub fn pool_state(&self) -> PoolState {
+        let (size, idle) = match self.db.get_database_backend() {
+            DbBackend::Postgres => {
+                let pool = self.db.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            DbBackend::MySql => {
+                let pool = self.db.get_mysql_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            DbBackend::Sqlite => {
+                let pool = self.db.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+        };
+        let idle = u32::try_from(idle).unwrap_or(u32::MAX);
+        PoolState {
+            idle,
+            in_use: size.saturating_sub(idle),
         }
     }
 

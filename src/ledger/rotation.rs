@@ -15,6 +15,7 @@ use super::{
 };
 use crate::{
     ids::SessionId,
+    metrics::LedgerCall,
     reason::Reason,
     token::{RefreshToken, TokenHash},
 };
@@ -107,6 +108,20 @@ impl Ledger {
     /// skewed clocks agree on the grace window.
     #[instrument(skip_all)]
     pub async fn rotate(
+        &self,
+        presented: &RefreshToken,
+        successor: &RefreshToken,
+        now: i64,
+        policy: RotationPolicy,
+    ) -> Result<Result<Rotation, Refusal>, LedgerError> {
+        self.timed(
+            LedgerCall::Rotate,
+            self.rotate_untimed(presented, successor, now, policy),
+        )
+        .await
+    }
+
+    async fn rotate_untimed(
         &self,
         presented: &RefreshToken,
         successor: &RefreshToken,

@@ -14,6 +14,7 @@ use super::{
 };
 use crate::{
     ids::{ClientId, SessionId, Subject},
+    metrics::LedgerCall,
     token::{Grant, RefreshToken, TokenHash},
 };
 
@@ -88,7 +89,8 @@ impl Ledger {
         new: NewSession<'_>,
         first_token: &RefreshToken,
     ) -> Result<(), LedgerError> {
-        retrying("open session", || self.try_open_session(&new, first_token)).await
+        let opening = retrying("open session", || self.try_open_session(&new, first_token));
+        self.timed(LedgerCall::OpenSession, opening).await
     }
 
     async fn try_open_session(
@@ -155,7 +157,7 @@ impl Ledger {
         // The revocation and its row in the log commit together: a reader
         // of the log never misses a revocation, nor sees one that did not
         // happen.
-        let result = retrying("revoke session", || async {
+        let revoking = retrying("revoke session", || async {
             let txn = self.db.begin().await?;
             let result = session::Entity::update_many()
                 .col_expr(session::Column::RevokedAt, Expr::value(now))
@@ -169,8 +171,8 @@ impl Ledger {
             }
             txn.commit().await?;
             Ok(result)
-        })
-        .await?;
+        });
+        let result = self.timed(LedgerCall::Revoke, revoking).await?;
         Ok(u32::try_from(result.rows_affected).unwrap_or(u32::MAX))
     }
 
@@ -225,59 +227,70 @@ impl Ledger {
     /// Works in small batches, each its own short transaction with a pause
     /// after it, so however big the backlog, a rotation never waits on the
     /// purge for more than one batch. Returns rows deleted.
+    /// Each batch is timed as a `purge` ledger call; the pauses are not.
     #[instrument(skip_all)]
     pub async fn purge_ended(&self, cutoff: i64) -> Result<u64, LedgerError> {
         let mut deleted = 0;
         loop {
-            let tokens: Vec<String> = refresh_token::Entity::find()
-                .select_only()
-                .column(refresh_token::Column::TokenHash)
-                .filter(refresh_token::Column::ExpiresAt.lt(cutoff))
-                .limit(PURGE_BATCH)
-                .into_tuple()
-                .all(&self.db)
+            let (rows, more) = self
+                .timed(LedgerCall::Purge, self.purge_batch(cutoff))
                 .await?;
-            let ended: Vec<String> = session::Entity::find()
-                .select_only()
-                .column(session::Column::Id)
-                .filter(
-                    Condition::any()
-                        .add(session::Column::ExpiresAt.lt(cutoff))
-                        .add(session::Column::RevokedAt.lt(cutoff)),
-                )
-                .limit(PURGE_BATCH)
-                .into_tuple()
-                .all(&self.db)
-                .await?;
-            let more = tokens.len() as u64 == PURGE_BATCH || ended.len() as u64 == PURGE_BATCH;
-            if tokens.is_empty() && ended.is_empty() {
-                return Ok(deleted);
-            }
-            let txn = self.db.begin().await?;
-            deleted += refresh_token::Entity::delete_many()
-                .filter(refresh_token::Column::TokenHash.is_in(tokens))
-                .exec(&txn)
-                .await?
-                .rows_affected;
-            if !ended.is_empty() {
-                deleted += refresh_token::Entity::delete_many()
-                    .filter(refresh_token::Column::SessionId.is_in(ended.clone()))
-                    .exec(&txn)
-                    .await?
-                    .rows_affected;
-                deleted += session::Entity::delete_many()
-                    .filter(session::Column::Id.is_in(ended))
-                    .exec(&txn)
-                    .await?
-                    .rows_affected;
-            }
-            txn.commit().await?;
+            deleted += rows;
             if !more {
                 return Ok(deleted);
             }
             // Let the rotations queued behind this batch through first.
             tokio::time::sleep(PURGE_PAUSE).await;
         }
+    }
+
+    /// One purge step: rows deleted, and whether there may be more.
+    async fn purge_batch(&self, cutoff: i64) -> Result<(u64, bool), LedgerError> {
+        let mut deleted = 0;
+        let tokens: Vec<String> = refresh_token::Entity::find()
+            .select_only()
+            .column(refresh_token::Column::TokenHash)
+            .filter(refresh_token::Column::ExpiresAt.lt(cutoff))
+            .limit(PURGE_BATCH)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let ended: Vec<String> = session::Entity::find()
+            .select_only()
+            .column(session::Column::Id)
+            .filter(
+                Condition::any()
+                    .add(session::Column::ExpiresAt.lt(cutoff))
+                    .add(session::Column::RevokedAt.lt(cutoff)),
+            )
+            .limit(PURGE_BATCH)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let more = tokens.len() as u64 == PURGE_BATCH || ended.len() as u64 == PURGE_BATCH;
+        if tokens.is_empty() && ended.is_empty() {
+            return Ok((0, false));
+        }
+        let txn = self.db.begin().await?;
+        deleted += refresh_token::Entity::delete_many()
+            .filter(refresh_token::Column::TokenHash.is_in(tokens))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        if !ended.is_empty() {
+            deleted += refresh_token::Entity::delete_many()
+                .filter(refresh_token::Column::SessionId.is_in(ended.clone()))
+                .exec(&txn)
+                .await?
+                .rows_affected;
+            deleted += session::Entity::delete_many()
+                .filter(session::Column::Id.is_in(ended))
+                .exec(&txn)
+                .await?
+                .rows_affected;
+        }
+        txn.commit().await?;
+        Ok((deleted, more))
     }
 }
 

@@ -17,6 +17,7 @@ use super::{Position, Retention, RevocationCache};
 use crate::{
     clock::now,
     ledger::{Ledger, LedgerError, LogRead},
+    metrics::Metrics,
 };
 
 /// How many polls a stream may fall behind before it reads the ledger
@@ -32,6 +33,8 @@ pub struct RevocationFeed {
     /// Where the poller stands; the cache needs no ids, as applying a row
     /// twice changes nothing.
     position: Mutex<Position>,
+    /// Where each successful read is recorded, for the feed's lag.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl RevocationFeed {
@@ -42,7 +45,15 @@ impl RevocationFeed {
             cache,
             reads: broadcast::channel(BACKLOG).0,
             position: Mutex::new(Position::start()),
+            metrics: None,
         }
+    }
+
+    /// This feed, recording each successful read in `metrics` (what
+    /// `inkan_revocation_feed_lag_seconds` counts from).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The ledger the feed reads.
@@ -69,6 +80,9 @@ impl RevocationFeed {
             .unwrap_or_else(PoisonError::into_inner)
             .read_from();
         let read = self.ledger.revocations_since(from).await?;
+        if let Some(metrics) = &self.metrics {
+            metrics.ledger().feed_read();
+        }
         let (retention, now) = (self.retention(), now());
         for event in &read.events {
             if retention.forget_after(event) > now {

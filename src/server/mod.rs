@@ -178,9 +178,13 @@ impl Server {
         for key in keys.keys() {
             info!(kid = %key.kid(), alg = %key.alg(), state = %key.state(), fingerprint = key.fingerprint(), "key loaded");
         }
+        // Created first so the ledger and the revocation feed record into
+        // the same registry as the calls.
+        let metrics = Arc::new(Metrics::new());
         let ledger = Ledger::connect(config.database_url.expose_secret())
             .await
-            .map_err(StartupError::ledger)?;
+            .map_err(StartupError::ledger)?
+            .with_metrics(metrics.clone());
         if config.migrate_on_start {
             ledger.migrate().await.map_err(StartupError::ledger)?;
         }
@@ -190,14 +194,15 @@ impl Server {
         }
         let retention = Retention::new(config.policy.access_token_ttl, config.policy.leeway);
         let cache = Arc::new(RevocationCache::new(retention));
-        let revocations = Arc::new(RevocationFeed::new(ledger.clone(), cache.clone()));
+        let revocations = Arc::new(
+            RevocationFeed::new(ledger.clone(), cache.clone()).with_metrics(metrics.clone()),
+        );
         revocations.poll().await.map_err(StartupError::ledger)?;
         info!(revocations = cache.len(), "revocations loaded");
         if config.dev {
             warn!(issuer = %config.policy.issuer, "DEV MODE: issuer derived from the HTTP address");
         }
 
-        let metrics = Arc::new(Metrics::new());
         let authority = Arc::new(Authority::new(
             config.policy,
             KeyStore::new(keys),

@@ -33,6 +33,7 @@ mod keys;
 mod ledger_faults;
 mod ledger_file;
 mod lifecycle;
+mod metrics;
 mod publishing;
 mod purge;
 mod pyjwt;
