@@ -87,6 +87,10 @@ pub(super) struct ListenFlags {
     /// HTTP listen address [default: 0.0.0.0:8080; dev: 127.0.0.1:8080].
     #[arg(long, env = "INKAN_HTTP_ADDR", value_name = "ADDR")]
     http_addr: Option<SocketAddr>,
+    /// Prometheus /metrics listen address, never the public HTTP port
+    /// [default: 127.0.0.1:9090].
+    #[arg(long, env = "INKAN_METRICS_ADDR", value_name = "ADDR")]
+    metrics_addr: Option<SocketAddr>,
 }
 
 impl ListenFlags {
@@ -96,6 +100,9 @@ impl ListenFlags {
         }
         if let Some(addr) = self.http_addr {
             settings.http_addr = Some(addr);
+        }
+        if let Some(addr) = self.metrics_addr {
+            settings.metrics_addr = Some(addr);
         }
     }
 }

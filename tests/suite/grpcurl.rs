@@ -60,6 +60,8 @@ fn grpcurl_lists_issues_and_verifies_with_no_proto_files() {
             &addr,
             "--http-addr",
             &format!("127.0.0.1:{http}"),
+            "--metrics-addr",
+            "127.0.0.1:0",
         ])
         .current_dir(dir.path())
         .stdout(Stdio::null())

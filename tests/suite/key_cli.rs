@@ -26,6 +26,8 @@ fn refused_start(keys: &Path, dir: &Path) -> Option<Output> {
             "127.0.0.1:0",
             "--http-addr",
             "127.0.0.1:0",
+            "--metrics-addr",
+            "127.0.0.1:0",
             "--keys",
         ])
         .arg(keys)
@@ -714,6 +716,8 @@ fn a_reload_of_a_misplaced_key_is_logged_without_quoting_it() {
             "--grpc-addr",
             "127.0.0.1:0",
             "--http-addr",
+            "127.0.0.1:0",
+            "--metrics-addr",
             "127.0.0.1:0",
             "--keys",
         ])
