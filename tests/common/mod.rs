@@ -669,3 +669,27 @@ pub fn serve_process(config: &std::path::Path) -> (std::process::Child, SocketAd
     std::thread::spawn(move || lines.for_each(drop));
     (child, addr)
 }
+
+/// Writes a fresh EdDSA key set and a production-shaped `inkan.toml` into
+/// `dir`: ledger at `database_url`, Issue open (these tests care about the
+/// process, not callers), every listener on `127.0.0.1:0`, and `extra`
+/// TOML lines on top. Returns the config's path.
+pub fn server_config(dir: &std::path::Path, database_url: &str, extra: &str) -> PathBuf {
+    let keys = dir.join("keys.json");
+    KeySetFile::generate(KeyAlgorithm::EdDSA)
+        .unwrap()
+        .write(&keys)
+        .unwrap();
+    let path = dir.join("inkan.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "keys_file = {keys:?}\ndatabase_url = {database_url:?}\nissuer = \"{ISSUER}\"\n\
+             allow_open_issue = true\ngrpc_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\n\
+             metrics_addr = \"127.0.0.1:0\"\n{extra}\n",
+            keys = keys.display().to_string()
+        ),
+    )
+    .unwrap();
+    path
+}

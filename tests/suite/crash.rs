@@ -21,10 +21,7 @@ use std::{
 };
 
 use common::{eventually, fresh_database, issue_request, Backend};
-use inkan::{
-    keys::{KeyAlgorithm, KeySetFile},
-    proto::v1::{token_service_client::TokenServiceClient, RefreshRequest},
-};
+use inkan::proto::v1::{token_service_client::TokenServiceClient, RefreshRequest};
 use sea_orm::{ConnectionTrait, Database, Statement};
 use tonic::{transport::Channel, Code};
 
@@ -38,23 +35,11 @@ const REFRESHES_PER_LIFE: u64 = 5;
 /// A config for `inkan serve` over `database_url`, with a grace window
 /// long enough to cover a restart.
 fn config(dir: &Path, database_url: &str) -> std::path::PathBuf {
-    let keys = dir.join("keys.json");
-    KeySetFile::generate(KeyAlgorithm::EdDSA)
-        .unwrap()
-        .write(&keys)
-        .unwrap();
-    let path = dir.join("inkan.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "keys_file = {keys:?}\ndatabase_url = {database_url:?}\nissuer = \"https://inkan.test\"\n\
-             allow_open_issue = true\nmigrate_on_start = true\nreuse_grace = \"30s\"\nlog_format = \"json\"\n\
-             grpc_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\nmetrics_addr = \"127.0.0.1:0\"\n",
-            keys = keys.display().to_string()
-        ),
+    common::server_config(
+        dir,
+        database_url,
+        "migrate_on_start = true\nreuse_grace = \"30s\"\nlog_format = \"json\"",
     )
-    .unwrap();
-    path
 }
 
 /// Where the server is now: its generation and, while it runs, its address.

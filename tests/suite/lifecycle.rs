@@ -333,20 +333,7 @@ mod without_grace {
         app.stop().await;
     }
 
-    macro_rules! per_backend {
-        ($($name:ident),*) => {
-            $(mod $name {
-                use super::*;
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() { $name(Backend::Sqlite).await }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() { $name(Backend::Postgres).await }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn mysql() { $name(Backend::Mysql).await }
-            })*
-        };
-    }
-    per_backend!(
+    backend_fns!(
         replay_revokes_the_session,
         one_of_fifty_wins_and_the_rest_are_reuse
     );

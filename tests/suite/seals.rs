@@ -156,20 +156,7 @@ async fn without_grace_no_seal_is_written(backend: Backend) {
     app.stop().await;
 }
 
-macro_rules! per_backend {
-    ($($name:ident),*) => {
-        $(mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() { $name(Backend::Sqlite).await }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() { $name(Backend::Postgres).await }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn mysql() { $name(Backend::Mysql).await }
-        })*
-    };
-}
-per_backend!(
+backend_fns!(
     old_tokens_and_a_backup_never_reach_the_live_token,
     without_grace_no_seal_is_written
 );

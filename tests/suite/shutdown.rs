@@ -12,16 +12,13 @@ use std::{
 };
 
 use futures::StreamExt;
-use inkan::{
-    keys::{KeyAlgorithm, KeySetFile},
-    proto::v1::{token_service_client::TokenServiceClient, WatchKeysRequest},
-};
+use inkan::proto::v1::{token_service_client::TokenServiceClient, WatchKeysRequest};
 use tonic::{transport::Channel, Code};
 use tonic_health::pb::{
     health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
 };
 
-use crate::common::{issue_request, serve_process};
+use crate::common::{issue_request, serve_process, server_config};
 
 /// How long the server is configured to serve on after SIGTERM.
 const DRAIN: Duration = Duration::from_secs(3);
@@ -29,27 +26,17 @@ const DRAIN: Duration = Duration::from_secs(3);
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn config(dir: &std::path::Path) -> std::path::PathBuf {
-    let keys = dir.join("keys.json");
-    KeySetFile::generate(KeyAlgorithm::EdDSA)
-        .unwrap()
-        .write(&keys)
-        .unwrap();
-    let path = dir.join("inkan.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "keys_file = {keys:?}\ndatabase_url = \"sqlite://{db}?mode=rwc\"\nissuer = \"https://inkan.test\"\n\
-             allow_open_issue = true\nmigrate_on_start = true\nlog_format = \"json\"\n\
-             drain_period = \"{drain}s\"\nshutdown_timeout = \"{timeout}s\"\n\
-             grpc_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\nmetrics_addr = \"127.0.0.1:0\"\n",
-            keys = keys.display().to_string(),
-            db = dir.join("ledger.db").display(),
-            drain = DRAIN.as_secs(),
-            timeout = SHUTDOWN_TIMEOUT.as_secs(),
+    let ledger = format!("sqlite://{}?mode=rwc", dir.join("ledger.db").display());
+    server_config(
+        dir,
+        &ledger,
+        &format!(
+            "migrate_on_start = true\nlog_format = \"json\"\ndrain_period = \"{}s\"\n\
+             shutdown_timeout = \"{}s\"",
+            DRAIN.as_secs(),
+            SHUTDOWN_TIMEOUT.as_secs()
         ),
     )
-    .unwrap();
-    path
 }
 
 /// Every call one load client made: when it started, and how it ended.

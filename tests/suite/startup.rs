@@ -4,30 +4,11 @@
 
 use std::path::Path;
 
-use inkan::keys::{KeyAlgorithm, KeySetFile};
+use crate::common::{run_inkan, server_config};
 
-use crate::common::run_inkan;
-
-/// A production-shaped config over `database_url`, whose Issue is open
-/// (the test cares about the ledger, not callers).
+/// A production-shaped config over `database_url`.
 fn config(dir: &Path, database_url: &str) -> std::path::PathBuf {
-    let keys = dir.join("keys.json");
-    KeySetFile::generate(KeyAlgorithm::EdDSA)
-        .unwrap()
-        .write(&keys)
-        .unwrap();
-    let path = dir.join("inkan.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "keys_file = {keys:?}\ndatabase_url = {database_url:?}\nissuer = \"https://inkan.test\"\n\
-             allow_open_issue = true\ngrpc_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\n\
-             metrics_addr = \"127.0.0.1:0\"\n",
-            keys = keys.display().to_string()
-        ),
-    )
-    .unwrap();
-    path
+    server_config(dir, database_url, "")
 }
 
 fn stderr(output: &std::process::Output) -> String {
