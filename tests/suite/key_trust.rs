@@ -123,22 +123,9 @@ async fn a_reload_from_a_file_others_may_write_is_refused_until_it_is_fixed() {
 #[test]
 fn check_warns_of_a_key_file_others_can_read_and_refuses_one_they_can_write() {
     let dir = tempfile::tempdir().unwrap();
+    let ledger = format!("sqlite://{}/ledger.db?mode=rwc", dir.path().display());
+    let config = common::server_config(dir.path(), &ledger, "");
     let keys = dir.path().join("keys.json");
-    KeySetFile::generate(KeyAlgorithm::EdDSA)
-        .unwrap()
-        .write(&keys)
-        .unwrap();
-    let config = dir.path().join("inkan.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "keys_file = {:?}\ndatabase_url = \"sqlite://{}/ledger.db?mode=rwc\"\n\
-             issuer = \"https://auth.example\"\nallow_open_issue = true\n",
-            keys.to_str().unwrap(),
-            dir.path().display(),
-        ),
-    )
-    .unwrap();
     common::migrate_with(config.to_str().unwrap(), dir.path());
     let check = || common::run_inkan(&["check", "--config", config.to_str().unwrap()], dir.path());
     let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
