@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Turns one bench/run.sh run into the tables of BENCHMARKS.md.
+
+usage: report.py OUT_DIR CRITERION_DIR
+
+Every target is a ratio of two figures measured in the same run: the
+load generator's JSON (OUT_DIR/*.json), the peer's (OUT_DIR/peer.json) and
+criterion's estimates (CRITERION_DIR/<group>/<bench>/new/estimates.json).
+"""
+import json
+import pathlib
+import sys
+
+out = pathlib.Path(sys.argv[1])
+criterion = pathlib.Path(sys.argv[2])
+
+
+def load(label):
+    path = out / f"{label}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def scenario(run, prefix):
+    if run is None:
+        return None
+    return next((s for s in run["scenarios"] if s["name"].startswith(prefix)), None)
+
+
+def cpu(s):
+    return s["server_cpu_us"] + s["database_cpu_us"]
+
+
+def raw_us(group, bench):
+    """A criterion benchmark's mean, in µs, or None when it did not run."""
+    path = criterion / group / bench / "new" / "estimates.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())["mean"]["point_estimate"] / 1000.0
+
+
+rows = []
+
+
+def target(what, measured, baseline, limit, holds):
+    rows.append((what, measured, baseline, limit, "met" if holds else "**not met**"))
+
+
+runs = {p.stem: json.loads(p.read_text()) for p in sorted(out.glob("*.json"))}
+
+print("# Run\n")
+for label, run in runs.items():
+    print(f"- `{label}`: {run['label']}, {run['concurrency']} in flight, "
+          f"{run['duration_seconds']:.0f} s per scenario")
+print()
+
+for label, run in runs.items():
+    print(f"## {label}\n")
+    print("| call | calls/s | p50 ms | p99 ms | p99.9 ms | server CPU µs/call | database CPU µs/call | errors |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
+    for s in run["scenarios"]:
+        errors = ", ".join(f"{k}: {v}" for k, v in s["errors"].items()) or "0"
+        print(f"| {s['name']} | {s['per_second']:.0f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | "
+              f"{s['p999_ms']:.2f} | {s['server_cpu_us']:.0f} | {s['database_cpu_us']:.0f} | {errors} |")
+    print()
+
+# Latency with one client.
+for backend in ("sqlite-eddsa-1", "postgres-1"):
+    run = runs.get(backend)
+    for call in ("Issue", "Refresh"):
+        s = scenario(run, call)
+        if s:
+            target(f"{call} p50, one client, {backend[:-2]}", f"{s['p50_ms']:.2f} ms", "", "< 3 ms",
+                   s["p50_ms"] < 3)
+    s = scenario(run, "Verify")
+    if s:
+        target(f"Verify p50, one client, {backend[:-2]}", f"{s['p50_ms']:.2f} ms", "", "< 0.5 ms",
+               s["p50_ms"] < 0.5)
+        target(f"Verify p99, one client, {backend[:-2]}", f"{s['p99_ms']:.2f} ms", "", "< 2 ms",
+               s["p99_ms"] < 2)
+
+# Verify CPU against the empty RPC plus the raw verification.
+for alg, label in (("EdDSA", "sqlite-eddsa"), ("ES256", "sqlite-es256"), ("RS256", "sqlite-rs256")):
+    run = runs.get(label)
+    empty, distinct, repeated = (scenario(run, p) for p in ("health", "Verify, distinct", "Verify, one"))
+    raw = raw_us("raw_verify", alg)
+    if empty and distinct and raw is not None:
+        base = cpu(empty) + raw
+        target(f"Verify CPU, distinct tokens, {alg}", f"{cpu(distinct):.0f} µs",
+               f"{cpu(empty):.0f} + {raw:.0f} µs", "≤ 1.2×", cpu(distinct) <= 1.2 * base)
+    if empty and repeated:
+        target(f"Verify CPU, one token, {alg}", f"{cpu(repeated):.0f} µs", f"{cpu(empty):.0f} µs",
+               "≤ 1.5×", cpu(repeated) <= 1.5 * cpu(empty))
+
+# Issue and Refresh against the peer.
+peer = runs.get("peer")
+for label, factor in (("sqlite-eddsa", 3.0), ("postgres", 1.5)):
+    run = runs.get(label)
+    for call, peer_call in (("Issue", "client credentials"), ("Refresh", "refresh rotation")):
+        s, p = scenario(run, call), scenario(peer, peer_call)
+        if s and p:
+            target(f"{call} total CPU, {label} vs oidc-provider", f"{cpu(s):.0f} µs", f"{cpu(p):.0f} µs",
+                   f"≥ {factor}× cheaper", cpu(p) >= factor * cpu(s))
+            target(f"{call} rate, {label} vs oidc-provider", f"{s['per_second']:.0f}/s",
+                   f"{p['per_second']:.0f}/s", "higher", s["per_second"] > p["per_second"])
+
+print("## Targets\n")
+print("| target | measured | baseline | limit | |")
+print("|---|---:|---:|---|---|")
+for row in rows:
+    print("| " + " | ".join(row) + " |")

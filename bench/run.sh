@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# The one command behind BENCHMARKS.md: builds release binaries, runs inkan
+# on SQLite (one server per signing algorithm) and on PostgreSQL, drives
+# each with inkan-bench, measures the oidc-provider peer and the criterion
+# baselines in the same run, and writes the table to target/bench/report.md.
+#
+#   bench/run.sh                       # about 10 minutes on 2 cores
+#   INKAN_BENCH_DURATION=3s bench/run.sh
+#
+# PostgreSQL is used when INKAN_BENCH_DATABASE_URL (a server URL; the run
+# makes and drops its own database) or the local default answers; the peer
+# when node and npm are installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+
+duration=${INKAN_BENCH_DURATION:-10s}
+concurrency=${INKAN_BENCH_CONCURRENCY:-16}
+pg_server=${INKAN_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432}
+target_dir=${CARGO_TARGET_DIR:-target}
+out="$target_dir/bench"
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+mkdir -p "$out"
+rm -f "$out"/*.json
+
+say() { printf '\n== %s\n' "$*" >&2; }
+
+say "building release binaries"
+cargo build --release --quiet -p inkan -p inkan-bench
+inkan="$target_dir/release/inkan"
+bench="$target_dir/release/inkan-bench"
+port=52100
+
+# start NAME ALG DATABASE_URL: a production-shaped server (key file, an API
+# key caller, JSON logs to a file) on the next free ports; sets $server_pid,
+# $server_addr and $api_key.
+start() {
+  local name=$1 alg=$2 url=$3 dir="$work/$1"
+  mkdir -p "$dir"
+  "$inkan" keys generate --alg "$alg" --keys "$dir/keys.json" >/dev/null
+  "$inkan" callers add --name bench --permission issue --permission admin >"$dir/caller.txt"
+  api_key=$(sed -n 3p "$dir/caller.txt")
+  server_addr="127.0.0.1:$port"
+  {
+    echo "keys_file = \"$dir/keys.json\""
+    echo "database_url = \"$url\""
+    echo "issuer = \"https://inkan.bench.invalid\""
+    echo "grpc_addr = \"$server_addr\""
+    echo "http_addr = \"127.0.0.1:$((port + 1))\""
+    echo "metrics_addr = \"127.0.0.1:$((port + 2))\""
+    echo "migrate_on_start = true"
+    sed -n '/^\[\[callers\]\]/,$p' "$dir/caller.txt"
+  } >"$dir/inkan.toml"
+  port=$((port + 3))
+  "$inkan" serve --config "$dir/inkan.toml" >"$dir/server.log" 2>&1 &
+  server_pid=$!
+  pids+=("$server_pid")
+}
+
+stop() { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; }
+
+# drive LABEL [inkan-bench flags...]
+drive() {
+  local label=$1; shift
+  say "$label"
+  INKAN_BENCH_API_KEY="$api_key" "$bench" --target "http://$server_addr" \
+    --server-pid "$server_pid" --duration "$duration" --label "$label" \
+    --json "$out/$label.json" "$@"
+}
+
+start sqlite-eddsa EdDSA "sqlite://$work/sqlite-eddsa.db?mode=rwc"
+drive sqlite-eddsa-1 --concurrency 1 --connections 1 --scenarios health,issue,refresh,verify
+drive sqlite-eddsa --concurrency "$concurrency"
+stop
+
+for alg in ES256 RS256; do
+  lower=$(echo "$alg" | tr 'A-Z' 'a-z')
+  start "sqlite-$lower" "$alg" "sqlite://$work/sqlite-$lower.db?mode=rwc"
+  drive "sqlite-$lower" --concurrency "$concurrency" --scenarios health,verify,verify-repeated
+  stop
+done
+
+if pg_isready -q -d "$pg_server/postgres" 2>/dev/null; then
+  psql -q "$pg_server/postgres" -c "DROP DATABASE IF EXISTS inkan_bench" -c "CREATE DATABASE inkan_bench"
+  start postgres EdDSA "$pg_server/inkan_bench"
+  drive postgres-1 --database-process postgres --concurrency 1 --connections 1 --scenarios health,issue,refresh
+  drive postgres --database-process postgres --concurrency "$concurrency"
+  stop
+  psql -q "$pg_server/postgres" -c "DROP DATABASE IF EXISTS inkan_bench"
+else
+  say "PostgreSQL is not reachable at $pg_server: its rows are left out"
+fi
+
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  say "peer: node oidc-provider"
+  (cd bench/peer && npm ci --silent --no-audit --no-fund)
+  node bench/peer/bench.mjs --concurrency "$concurrency" --duration "${duration%s}" \
+    --json "$out/peer.json" 2> >(grep -v WARNING >&2)
+else
+  say "node is not installed: the peer's rows are left out"
+fi
+
+say "criterion baselines"
+cargo bench --quiet --workspace -- --noplot >"$out/criterion.txt"
+
+python3 bench/report.py "$out" "$target_dir/criterion" >"$out/report.md"
+cat "$out/report.md"
