@@ -42,7 +42,8 @@ rows = []
 
 
 def target(what, measured, baseline, limit, holds):
-    rows.append((what, measured, baseline, limit, "met" if holds else "**not met**"))
+    verdict = "" if holds is None else "met" if holds else "**not met**"
+    rows.append((what, measured, baseline, limit, verdict))
 
 
 runs = {p.stem: json.loads(p.read_text()) for p in sorted(out.glob("*.json"))}
@@ -102,6 +103,32 @@ for label, factor in (("sqlite-eddsa", 3.0), ("postgres", 1.5)):
                    f"≥ {factor}× cheaper", cpu(p) >= factor * cpu(s))
             target(f"{call} rate, {label} vs oidc-provider", f"{s['per_second']:.0f}/s",
                    f"{p['per_second']:.0f}/s", "higher", s["per_second"] > p["per_second"])
+
+# What the per-call log line costs (not a target; reported).
+quiet = runs.get("sqlite-eddsa-nolog")
+for call in ("Verify, distinct", "Issue"):
+    a, b = scenario(runs.get("sqlite-eddsa"), call), scenario(quiet, call)
+    if a and b:
+        target(f"{call.split(',')[0]} CPU with its INFO log line / without", f"{cpu(a):.0f} µs", f"{cpu(b):.0f} µs",
+               "none: reported", None)
+
+# Cost per call against the size of the ledger.
+small, large = runs.get("sqlite-10k"), runs.get("sqlite-1m")
+for call in ("Refresh", "Verify"):
+    a, b = scenario(small, call), scenario(large, call)
+    if a and b:
+        target(f"{call} CPU, 1 million sessions vs 10 thousand", f"{cpu(b):.0f} µs", f"{cpu(a):.0f} µs",
+               "flat (≤ 1.2×)", cpu(b) <= 1.2 * cpu(a))
+
+# Memory through a soak: the last quarter's RSS against the first's.
+soak = scenario(runs.get("soak"), "mixed")
+if soak and len(soak["memory_samples"]) >= 4:
+    samples = [kib for _, kib in soak["memory_samples"]]
+    quarter = len(samples) // 4
+    first, last = max(samples[:quarter]), max(samples[-quarter:])
+    minutes = soak["seconds"] / 60
+    target(f"server RSS over a {minutes:.0f}-minute soak", f"{last / 1024:.1f} MiB", f"{first / 1024:.1f} MiB",
+           "flat (≤ 1.1×)", last <= 1.1 * first)
 
 print("## Targets\n")
 print("| target | measured | baseline | limit | |")

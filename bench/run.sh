@@ -6,6 +6,9 @@
 #
 #   bench/run.sh                       # about 10 minutes on 2 cores
 #   INKAN_BENCH_DURATION=3s bench/run.sh
+#   INKAN_BENCH_SCALE=1 bench/run.sh   # also a ledger of 10 thousand, then
+#                                      # 1 million sessions (adds ~10 min)
+#   INKAN_BENCH_SOAK=10m bench/run.sh  # also a mixed soak, RSS sampled
 #
 # PostgreSQL is used when INKAN_BENCH_DATABASE_URL (a server URL; the run
 # makes and drops its own database) or the local default answers; the peer
@@ -59,7 +62,8 @@ start() {
     sed -n '/^\[\[callers\]\]/,$p' "$dir/caller.txt"
   } >"$dir/inkan.toml"
   port=$((port + 3))
-  "$inkan" serve --config "$dir/inkan.toml" >"$dir/server.log" 2>&1 &
+  env ${RUST_LOG_OVERRIDE:+RUST_LOG=$RUST_LOG_OVERRIDE} \
+    "$inkan" serve --config "$dir/inkan.toml" >"$dir/server.log" 2>&1 &
   server_pid=$!
   pids+=("$server_pid")
 }
@@ -79,6 +83,31 @@ start sqlite-eddsa EdDSA "sqlite://$work/sqlite-eddsa.db?mode=rwc"
 drive sqlite-eddsa-1 --concurrency 1 --connections 1 --scenarios health,issue,refresh,verify
 drive sqlite-eddsa --concurrency "$concurrency"
 stop
+
+# What the one log line per call costs: the same calls with INFO off.
+RUST_LOG_OVERRIDE=warn
+start sqlite-quiet EdDSA "sqlite://$work/sqlite-quiet.db?mode=rwc"
+drive sqlite-eddsa-nolog --concurrency "$concurrency" --scenarios health,verify,issue
+stop
+RUST_LOG_OVERRIDE=
+
+if [ -n "${INKAN_BENCH_SCALE:-}" ]; then
+  # The same calls against a ledger of 10 thousand and of 1 million
+  # sessions: per-call cost must not grow with the ledger.
+  start sqlite-scale EdDSA "sqlite://$work/sqlite-scale.db?mode=rwc"
+  drive sqlite-10k --concurrency "$concurrency" --fill 10000 --scenarios refresh,verify
+  drive sqlite-1m --concurrency "$concurrency" --fill 990000 --scenarios refresh,verify
+  stop
+fi
+
+if [ -n "${INKAN_BENCH_SOAK:-}" ]; then
+  start sqlite-soak EdDSA "sqlite://$work/sqlite-soak.db?mode=rwc"
+  say "soak: $INKAN_BENCH_SOAK of mixed calls"
+  INKAN_BENCH_API_KEY="$api_key" "$bench" --target "http://$server_addr" \
+    --server-pid "$server_pid" --duration "$INKAN_BENCH_SOAK" --label soak \
+    --concurrency "$concurrency" --scenarios mixed --memory-every 30s --json "$out/soak.json"
+  stop
+fi
 
 for alg in ES256 RS256; do
   lower=$(echo "$alg" | tr 'A-Z' 'a-z')
