@@ -137,7 +137,7 @@ else
 fi
 
 say "criterion baselines"
-cargo bench --quiet --workspace -- --noplot >"$out/criterion.txt"
+cargo bench --quiet --workspace --bench '*' -- --noplot >"$out/criterion.txt"
 
 python3 bench/report.py "$out" "$target_dir/criterion" >"$out/report.md"
 cat "$out/report.md"
