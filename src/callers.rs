@@ -1,8 +1,16 @@
 //! Callers: the services that talk to inkan, and what each may do.
 //!
-//! A caller proves who it is with an API key; inkan keeps only the key's
-//! SHA-256 and looks a presented key up by its hash. Permissions are the
-//! contract's: `issue`, `refresh`, `admin`.
+//! A caller proves who it is with an API key or, over mutual TLS, with a
+//! client certificate. inkan keeps only an API key's SHA-256 and looks a
+//! presented key up by its hash; a certificate (already verified against
+//! the client CA by the TLS handshake) is looked up by its subject or one of
+//! its subject alternative names. Permissions are the contract's: `issue`,
+//! `verify`, `refresh`, `admin`.
+//!
+//! A presented API key decides who is calling, whatever certificate the
+//! connection carries; without one, the certificate does; with neither,
+//! the caller is anonymous. A key or a certificate that names no configured
+//! caller is refused, never taken for anonymous.
 
 use std::{collections::HashMap, fmt};
 
@@ -16,6 +24,10 @@ use sha2::{Digest, Sha256};
 pub enum Permission {
     /// Start sessions (Issue).
     Issue,
+    /// Verify and WatchRevocations, where the configuration restricts them
+    /// to callers (`verify_requires_permission`); otherwise any
+    /// authenticated caller may.
+    Verify,
     /// Refresh, where the configuration restricts Refresh to callers.
     Refresh,
     /// End any session and list sessions.
@@ -23,10 +35,19 @@ pub enum Permission {
 }
 
 impl Permission {
+    /// Every permission, in the contract's order.
+    pub const ALL: [Permission; 4] = [
+        Permission::Issue,
+        Permission::Verify,
+        Permission::Refresh,
+        Permission::Admin,
+    ];
+
     /// The permission's name in configuration and messages.
     pub fn as_str(self) -> &'static str {
         match self {
             Permission::Issue => "issue",
+            Permission::Verify => "verify",
             Permission::Refresh => "refresh",
             Permission::Admin => "admin",
         }
@@ -38,10 +59,10 @@ impl std::str::FromStr for Permission {
 
     /// Parses a permission's configuration name, in any case.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [Permission::Issue, Permission::Refresh, Permission::Admin]
+        Permission::ALL
             .into_iter()
             .find(|p| p.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| format!("unknown permission {s:?}; use issue, refresh or admin"))
+            .ok_or_else(|| format!("unknown permission {s:?}; use issue, verify, refresh or admin"))
     }
 }
 
@@ -92,7 +113,7 @@ impl Caller {
         Self {
             name: "dev".into(),
             authenticated: true,
-            permissions: vec![Permission::Issue, Permission::Refresh, Permission::Admin],
+            permissions: Permission::ALL.to_vec(),
         }
     }
 
@@ -118,30 +139,83 @@ impl fmt::Debug for Caller {
     }
 }
 
-/// One configured caller.
-#[derive(Debug, Clone, Deserialize)]
+/// One configured caller: a name, how it proves who it is (an API key, a
+/// client certificate, or both) and what it may do.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CallerConfig {
-    /// A name for logs: "login-service".
+    /// A name for logs and metrics: "login-service".
     pub name: String,
     /// SHA-256 of the caller's API key, as 64 lowercase hex digits
     /// (`printf %s "$KEY" | sha256sum`).
-    pub api_key_sha256: String,
-    /// What it may do beyond Verify (which any authenticated caller may).
+    #[serde(default)]
+    pub api_key_sha256: Option<String>,
+    /// The subject of the caller's client certificate, as an RFC 4514
+    /// string ("CN=orders,O=Example"), compared attribute by attribute.
+    #[serde(default)]
+    pub certificate_subject: Option<String>,
+    /// A DNS name or URI (a SPIFFE ID) among the subject alternative names
+    /// of the caller's client certificate.
+    #[serde(default)]
+    pub certificate_san: Option<String>,
+    /// What it may do beyond Verify (which any authenticated caller may,
+    /// unless `verify_requires_permission` is set).
     #[serde(default)]
     pub permissions: Vec<Permission>,
 }
 
-/// The configured callers, by API-key hash.
+/// What a verified client certificate says about who holds it: its
+/// subject (RFC 4514, as [`normalize_subject`] writes it) and its DNS and
+/// URI subject alternative names. Made by the TLS layer once per
+/// connection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientCertificate {
+    /// The subject, normalised.
+    pub subject: String,
+    /// DNS names (lowercase) and URIs, as written in the certificate.
+    pub sans: Vec<String>,
+}
+
+/// `subject` (an RFC 4514 distinguished name) written the one way inkan
+/// compares subjects, or `None` if it does not parse.
+pub fn normalize_subject(subject: &str) -> Option<String> {
+    use std::str::FromStr;
+    // Spaces around the commas between attributes are how people write
+    // names ("CN=orders, O=Example"); RFC 4514 has none there.
+    let mut parts = Vec::new();
+    let (mut start, mut escaped) = (0, false);
+    for (i, c) in subject.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            ',' => {
+                parts.push(subject[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(subject[start..].trim());
+    x509_cert::name::RdnSequence::from_str(&parts.join(","))
+        .ok()
+        .filter(|name| !name.0.is_empty())
+        .map(|name| name.to_string())
+}
+
+/// The configured callers, by API-key hash and by certificate.
 #[derive(Debug, Clone, Default)]
 pub struct CallerRegistry {
     by_hash: HashMap<String, Caller>,
+    by_subject: HashMap<String, Caller>,
+    by_san: HashMap<String, Caller>,
     dev: bool,
 }
 
-/// An API key was presented that belongs to no configured caller.
+/// Credentials were presented that belong to no configured caller (an API
+/// key, or a client certificate whose subject and names are not
+/// configured).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the presented API key is not known")]
+#[error("the presented credentials name no configured caller")]
 pub struct UnknownApiKey;
 
 /// A caller entry that cannot be used.
@@ -156,55 +230,132 @@ impl CallerRegistry {
     /// Dev mode: every request is [`Caller::dev`].
     pub fn dev() -> Self {
         Self {
-            by_hash: HashMap::new(),
             dev: true,
+            ..Self::default()
         }
     }
 
     /// The configured callers.
     pub fn from_config(callers: &[CallerConfig]) -> Result<Self, CallerConfigError> {
-        let mut by_hash = HashMap::new();
+        let mut registry = Self::default();
         for c in callers {
             let problem = |problem| CallerConfigError {
                 name: c.name.clone(),
                 problem,
             };
-            let hash = c.api_key_sha256.to_ascii_lowercase();
-            if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(problem("api_key_sha256 must be 64 hex digits"));
-            }
             let caller = Caller {
                 name: c.name.clone(),
                 authenticated: true,
                 permissions: c.permissions.clone(),
             };
-            if by_hash.insert(hash, caller).is_some() {
-                return Err(problem("shares its API key with another caller"));
+            if c.api_key_sha256.is_none()
+                && c.certificate_subject.is_none()
+                && c.certificate_san.is_none()
+            {
+                return Err(problem(
+                    "names no credential: set api_key_sha256, certificate_subject or certificate_san",
+                ));
+            }
+            if let Some(hash) = &c.api_key_sha256 {
+                let hash = hash.to_ascii_lowercase();
+                if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(problem("api_key_sha256 must be 64 hex digits"));
+                }
+                if registry.by_hash.insert(hash, caller.clone()).is_some() {
+                    return Err(problem("shares its API key with another caller"));
+                }
+            }
+            if let Some(subject) = &c.certificate_subject {
+                let subject = normalize_subject(subject).ok_or_else(|| {
+                    problem("certificate_subject is not an RFC 4514 name (e.g. \"CN=orders,O=Example\")")
+                })?;
+                if registry
+                    .by_subject
+                    .insert(subject, caller.clone())
+                    .is_some()
+                {
+                    return Err(problem(
+                        "shares its certificate_subject with another caller",
+                    ));
+                }
+            }
+            if let Some(san) = &c.certificate_san {
+                let san = san_key(san)
+                    .ok_or_else(|| problem("certificate_san must be a DNS name or a URI such as spiffe://cluster/ns/orders/sa/api"))?;
+                if registry.by_san.insert(san, caller.clone()).is_some() {
+                    return Err(problem("shares its certificate_san with another caller"));
+                }
             }
         }
-        Ok(Self {
-            by_hash,
-            dev: false,
-        })
+        Ok(registry)
     }
 
     /// Whether any configured caller holds `permission`.
     pub fn anyone_may(&self, permission: Permission) -> bool {
-        self.dev || self.by_hash.values().any(|c| c.may(permission))
+        self.dev
+            || self
+                .by_hash
+                .values()
+                .chain(self.by_subject.values())
+                .chain(self.by_san.values())
+                .any(|c| c.may(permission))
+    }
+
+    /// Whether any caller is named by a client certificate.
+    pub fn has_certificate_callers(&self) -> bool {
+        !self.by_subject.is_empty() || !self.by_san.is_empty()
     }
 
     /// Who presented `api_key` (or nothing).
     pub fn identify(&self, api_key: Option<&str>) -> Result<Caller, UnknownApiKey> {
+        self.identify_with(api_key, None)
+    }
+
+    /// Who is calling: the owner of `api_key` when one is presented,
+    /// otherwise the caller `certificate` names, otherwise anonymous.
+    /// A certificate whose subject names one caller and a SAN another is
+    /// refused: it names no caller for certain.
+    pub fn identify_with(
+        &self,
+        api_key: Option<&str>,
+        certificate: Option<&ClientCertificate>,
+    ) -> Result<Caller, UnknownApiKey> {
         if self.dev {
             return Ok(Caller::dev());
         }
-        let Some(key) = api_key else {
+        if let Some(key) = api_key {
+            return self
+                .by_hash
+                .get(&api_key_sha256(key))
+                .cloned()
+                .ok_or(UnknownApiKey);
+        }
+        let Some(certificate) = certificate else {
             return Ok(Caller::anonymous());
         };
-        self.by_hash
-            .get(&api_key_sha256(key))
-            .cloned()
-            .ok_or(UnknownApiKey)
+        let mut found: Option<&Caller> = self.by_subject.get(&certificate.subject);
+        for san in &certificate.sans {
+            if let Some(caller) = san_key(san).and_then(|san| self.by_san.get(&san)) {
+                match found {
+                    Some(seen) if seen.name != caller.name => return Err(UnknownApiKey),
+                    _ => found = Some(caller),
+                }
+            }
+        }
+        found.cloned().ok_or(UnknownApiKey)
+    }
+}
+
+/// How a SAN is compared: a URI as written, a DNS name in lowercase.
+fn san_key(san: &str) -> Option<String> {
+    let san = san.trim();
+    if san.is_empty() || san.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return None;
+    }
+    if san.contains("://") {
+        Some(san.to_owned())
+    } else {
+        Some(san.to_ascii_lowercase())
     }
 }
 
@@ -219,8 +370,9 @@ mod tests {
             .collect();
         CallerRegistry::from_config(&[CallerConfig {
             name: "login".into(),
-            api_key_sha256: hash,
+            api_key_sha256: Some(hash),
             permissions: vec![Permission::Issue],
+            ..CallerConfig::default()
         }])
         .unwrap()
     }
@@ -245,8 +397,9 @@ mod tests {
         assert_ne!(a, b.expose_secret());
         let registry = CallerRegistry::from_config(&[CallerConfig {
             name: "orders".into(),
-            api_key_sha256: api_key_sha256(a),
+            api_key_sha256: Some(api_key_sha256(a)),
             permissions: vec!["refresh".parse().unwrap()],
+            ..CallerConfig::default()
         }])
         .unwrap();
         let caller = registry.identify(Some(a)).unwrap();
@@ -259,5 +412,106 @@ mod tests {
         let nobody = registry().identify(None).unwrap();
         assert!(!nobody.is_authenticated());
         assert!(!nobody.may(Permission::Issue));
+    }
+
+    fn certificate_callers() -> CallerRegistry {
+        CallerRegistry::from_config(&[
+            CallerConfig {
+                name: "orders".into(),
+                certificate_subject: Some("CN=orders, O=Example".into()),
+                permissions: vec![Permission::Issue],
+                ..CallerConfig::default()
+            },
+            CallerConfig {
+                name: "billing".into(),
+                certificate_san: Some("spiffe://cluster/ns/billing/sa/api".into()),
+                permissions: vec![Permission::Verify],
+                ..CallerConfig::default()
+            },
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn a_certificate_names_its_caller_by_subject_or_san() {
+        let registry = certificate_callers();
+        let by_subject = ClientCertificate {
+            subject: normalize_subject("CN=orders,O=Example").unwrap(),
+            sans: vec!["orders.internal".into()],
+        };
+        let caller = registry.identify_with(None, Some(&by_subject)).unwrap();
+        assert_eq!(caller.name(), "orders");
+        assert!(caller.may(Permission::Issue));
+        let by_san = ClientCertificate {
+            subject: normalize_subject("CN=whatever").unwrap(),
+            sans: vec!["spiffe://cluster/ns/billing/sa/api".into()],
+        };
+        let caller = registry.identify_with(None, Some(&by_san)).unwrap();
+        assert_eq!(caller.name(), "billing");
+        let stranger = ClientCertificate {
+            subject: normalize_subject("CN=stranger").unwrap(),
+            sans: vec!["spiffe://cluster/ns/other/sa/api".into()],
+        };
+        assert_eq!(
+            registry.identify_with(None, Some(&stranger)),
+            Err(UnknownApiKey)
+        );
+    }
+
+    #[test]
+    fn a_certificate_naming_two_callers_names_none() {
+        let both = ClientCertificate {
+            subject: normalize_subject("CN=orders,O=Example").unwrap(),
+            sans: vec!["spiffe://cluster/ns/billing/sa/api".into()],
+        };
+        assert!(certificate_callers()
+            .identify_with(None, Some(&both))
+            .is_err());
+    }
+
+    #[test]
+    fn a_presented_api_key_decides_over_the_certificate() {
+        let mut configs = vec![CallerConfig {
+            name: "login".into(),
+            api_key_sha256: Some(api_key_sha256("login-key")),
+            ..CallerConfig::default()
+        }];
+        configs.push(CallerConfig {
+            name: "orders".into(),
+            certificate_subject: Some("CN=orders".into()),
+            ..CallerConfig::default()
+        });
+        let registry = CallerRegistry::from_config(&configs).unwrap();
+        let orders = ClientCertificate {
+            subject: normalize_subject("CN=orders").unwrap(),
+            sans: vec![],
+        };
+        let caller = registry
+            .identify_with(Some("login-key"), Some(&orders))
+            .unwrap();
+        assert_eq!(caller.name(), "login");
+        assert!(registry
+            .identify_with(Some("guess"), Some(&orders))
+            .is_err());
+    }
+
+    #[test]
+    fn a_caller_entry_must_name_a_usable_credential() {
+        let refused = |config: CallerConfig| {
+            CallerRegistry::from_config(&[config])
+                .unwrap_err()
+                .to_string()
+        };
+        let msg = refused(CallerConfig {
+            name: "empty".into(),
+            ..CallerConfig::default()
+        });
+        assert!(msg.contains("names no credential"), "{msg}");
+        let msg = refused(CallerConfig {
+            name: "bad".into(),
+            certificate_subject: Some("not a name".into()),
+            ..CallerConfig::default()
+        });
+        assert!(msg.contains("RFC 4514"), "{msg}");
     }
 }

@@ -21,6 +21,7 @@ pub mod proto;
 pub mod revocations;
 pub mod server;
 pub mod telemetry;
+pub mod tls;
 pub mod token;
 
 /// The verification core's vocabulary, shared with every consumer: the

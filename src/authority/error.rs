@@ -21,10 +21,12 @@ pub enum AuthorityError {
     RefreshToken(#[from] Refusal),
     #[error("{0}")]
     RefreshTokenMalformed(&'static str),
-    #[error("this call needs caller credentials (an x-api-key header)")]
+    #[error("this call needs caller credentials (an x-api-key header or a client certificate)")]
     CallerUnauthenticated,
     #[error("the presented API key is not known")]
     CallerUnknown,
+    #[error("the client certificate names no configured caller")]
+    CallerCertificateUnknown,
     #[error("this call needs the {} permission", .0.as_str())]
     CallerForbidden(Permission),
     #[error("token storage is unavailable; retry shortly")]
@@ -43,9 +45,9 @@ impl AuthorityError {
             AuthorityError::SessionRevoked => Reason::SessionRevoked,
             AuthorityError::RefreshToken(refusal) => refusal.reason(),
             AuthorityError::RefreshTokenMalformed(_) => Reason::RefreshTokenInvalid,
-            AuthorityError::CallerUnauthenticated | AuthorityError::CallerUnknown => {
-                Reason::CallerUnauthenticated
-            }
+            AuthorityError::CallerUnauthenticated
+            | AuthorityError::CallerUnknown
+            | AuthorityError::CallerCertificateUnknown => Reason::CallerUnauthenticated,
             AuthorityError::CallerForbidden(_) => Reason::CallerForbidden,
             AuthorityError::Storage(_) => Reason::StorageUnavailable,
             AuthorityError::Signing(_) => return None,

@@ -42,6 +42,9 @@ pub struct Policy {
     pub reuse_grace: Duration,
     /// Whether Refresh needs the `refresh` permission.
     pub refresh_needs_permission: bool,
+    /// Whether Verify and WatchRevocations need the `verify` permission
+    /// (otherwise any authenticated caller may).
+    pub verify_needs_permission: bool,
     /// Whether Issue is open to callers without the `issue` permission: an
     /// explicit choice outside dev mode.
     pub open_issue: bool,
@@ -305,9 +308,12 @@ impl Authority {
         Self::require(caller, Permission::Admin)
     }
 
-    /// Refuses a caller that did not prove who it is.
+    /// Refuses a caller that did not prove who it is, or, where the
+    /// configuration asks for it, one without the `verify` permission.
     pub fn may_verify(&self, caller: &Caller) -> Result<(), AuthorityError> {
-        if caller.is_authenticated() {
+        if self.policy.verify_needs_permission {
+            Self::require(caller, Permission::Verify)
+        } else if caller.is_authenticated() {
             Ok(())
         } else {
             Err(AuthorityError::CallerUnauthenticated)

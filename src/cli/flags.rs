@@ -57,7 +57,9 @@ pub(super) struct DatabaseFlag {
 impl DatabaseFlag {
     pub(super) fn apply(self, settings: &mut Settings) {
         if let Some(url) = self.database_url {
+            // The flag stands in for whatever the file names.
             settings.database_url = Some(SecretString::from(url));
+            settings.database_url_file = None;
         }
     }
 }

@@ -207,6 +207,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    crate::tls::install_default_provider();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => return fail(format!("cannot start the async runtime: {err}")),
@@ -237,8 +238,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             let mut settings = file.load()?;
             database.apply(&mut settings);
             let url = settings
-                .database_url
-                .ok_or("no ledger database: set database_url in the config file, INKAN_DATABASE_URL or --database-url")?;
+                .database_url()
+                .map_err(|e| e.to_string())?
+                .ok_or("no ledger database: set database_url (or database_url_file) in the config file, INKAN_DATABASE_URL or --database-url")?;
             telemetry::init(settings.log_format.unwrap_or(LogFormat::default_for(false)));
             let ledger = Ledger::connect(url.expose_secret()).await.map_err(|e| {
                 format!(
@@ -300,6 +302,28 @@ async fn check(config: Config, output: Output) -> Result<(), String> {
             println!("{}", view.line());
         }
     }
+    let tls = match &config.tls {
+        Some(tls) => {
+            let material = crate::tls::TlsMaterial::load(tls, crate::clock::now().max(0) as u64)
+                .map_err(|e| e.to_string())?;
+            let expires = humantime::format_rfc3339_seconds(
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(material.not_after),
+            )
+            .to_string();
+            if text {
+                println!(
+                    "tls: certificate {} matches its key, valid until {expires}{}",
+                    tls.files.cert.display(),
+                    match &tls.files.client_ca {
+                        Some(ca) => format!("; client CA {}", ca.display()),
+                        None => String::new(),
+                    }
+                );
+            }
+            serde_json::json!({ "enabled": true, "certificate_expires": expires })
+        }
+        None => serde_json::json!({ "enabled": false }),
+    };
     let unreachable = |e: crate::ledger::LedgerError| {
         format!(
             "ledger database unreachable: {} (check database_url / INKAN_DATABASE_URL)",
@@ -349,6 +373,7 @@ async fn check(config: Config, output: Output) -> Result<(), String> {
             "keys": views,
             "ledger": { "reachable": true, "backend": backend, "schema": "current" },
             "self_test": "passed",
+            "tls": tls,
             "warnings": loaded.warnings,
         }));
     }

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use crate::{
     authority::Policy,
     callers::{CallerConfig, CallerRegistry, Permission},
+    tls::{TlsConfig, TlsSettings},
 };
 
 /// Settings that the environment may set, as `INKAN_<NAME>`.
@@ -27,10 +28,12 @@ use crate::{
 const ENV_SETTINGS: &[&str] = &[
     "keys_file",
     "database_url",
+    "database_url_file",
     "issuer",
     "grpc_addr",
     "http_addr",
     "metrics_addr",
+    "health_addr",
     "http_header_timeout",
     "drain_period",
     "shutdown_timeout",
@@ -42,6 +45,7 @@ const ENV_SETTINGS: &[&str] = &[
     "reflection",
     "key_reload_interval",
     "refresh_requires_permission",
+    "verify_requires_permission",
     "allow_open_issue",
     "migrate_on_start",
     "purge_retention",
@@ -57,6 +61,9 @@ pub struct Settings {
     pub keys_file: Option<PathBuf>,
     /// The ledger's database (`INKAN_DATABASE_URL`, `--database-url`).
     pub database_url: Option<SecretString>,
+    /// A file holding the ledger's database URL (a mounted Secret), instead
+    /// of `database_url` (`INKAN_DATABASE_URL_FILE`).
+    pub database_url_file: Option<PathBuf>,
     /// The `iss` of every token (`INKAN_ISSUER`, `--issuer`).
     pub issuer: Option<String>,
     pub grpc_addr: Option<SocketAddr>,
@@ -64,6 +71,10 @@ pub struct Settings {
     /// Where Prometheus `/metrics` is served: its own port, loopback by
     /// default, never the public JWKS port.
     pub metrics_addr: Option<SocketAddr>,
+    /// Where gRPC health is also served, in plain text whatever `[tls]`
+    /// says: for the kubelet's gRPC probes, which cannot speak TLS. Off
+    /// unless set.
+    pub health_addr: Option<SocketAddr>,
     /// How long an HTTP client may take to send a request's head, on a new
     /// connection and between keep-alive requests.
     #[serde(default, with = "humantime_serde")]
@@ -94,6 +105,10 @@ pub struct Settings {
     /// Refresh only for callers with the `refresh` permission.
     #[serde(default)]
     pub refresh_requires_permission: bool,
+    /// Verify and WatchRevocations only for callers with the `verify`
+    /// permission (otherwise any authenticated caller may).
+    #[serde(default)]
+    pub verify_requires_permission: bool,
     /// Let Issue be called without the `issue` permission. Outside dev mode
     /// the server refuses to start with Issue open unless this says so.
     #[serde(default)]
@@ -105,7 +120,9 @@ pub struct Settings {
     #[serde(default, with = "humantime_serde")]
     pub purge_retention: Option<Duration>,
     pub log_format: Option<LogFormat>,
-    /// Services allowed to call, by API key.
+    /// TLS on the gRPC and HTTP ports (`[tls]`).
+    pub tls: Option<TlsSettings>,
+    /// Services allowed to call, by API key or client certificate.
     #[serde(default)]
     pub callers: Vec<CallerConfig>,
 }
@@ -152,6 +169,8 @@ pub struct Config {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
     pub metrics_addr: SocketAddr,
+    /// Plain-text gRPC health for probes, when set.
+    pub health_addr: Option<SocketAddr>,
     pub http_header_timeout: Duration,
     pub drain_period: Duration,
     pub shutdown_timeout: Duration,
@@ -159,6 +178,8 @@ pub struct Config {
     pub key_reload_interval: Duration,
     pub reflection: bool,
     pub callers: CallerRegistry,
+    /// TLS on the gRPC and HTTP ports; plain TCP when `None`.
+    pub tls: Option<TlsConfig>,
     pub migrate_on_start: bool,
     /// How long ended sessions and tokens are kept before purging.
     pub purge_retention: Duration,
@@ -242,9 +263,9 @@ impl Settings {
                 "dev mode lets every caller do everything and would ignore them",
             );
         }
-        if self.database_url.is_some() {
+        if self.database_url.is_some() || self.database_url_file.is_some() {
             return refuse(
-                "a database_url (config file, INKAN_DATABASE_URL or --database-url)",
+                "a database_url (config file, INKAN_DATABASE_URL, --database-url or database_url_file)",
                 "dev mode keeps its own ledger in ./inkan-dev.db (sqlite://inkan-dev.db?mode=rwc)",
             );
         }
@@ -255,7 +276,11 @@ impl Settings {
                  accepts its tokens",
             );
         }
-        for (name, addr) in [("grpc_addr", self.grpc_addr), ("http_addr", self.http_addr)] {
+        for (name, addr) in [
+            ("grpc_addr", self.grpc_addr),
+            ("http_addr", self.http_addr),
+            ("health_addr", self.health_addr),
+        ] {
             if let Some(addr) = addr.filter(|a| !a.ip().is_loopback()) {
                 return Err(ConfigError::Invalid(format!(
                     "serve --dev listens on loopback only, but {name} is {addr}: use 127.0.0.1 or [::1], \
@@ -264,6 +289,42 @@ impl Settings {
             }
         }
         self.validate_as(true)
+    }
+
+    /// The ledger's database URL: `database_url`, or the content of
+    /// `database_url_file` (surrounding whitespace trimmed). Setting both
+    /// is refused. A file that cannot be read is named, its content never.
+    pub fn database_url(&self) -> Result<Option<SecretString>, ConfigError> {
+        match (&self.database_url, &self.database_url_file) {
+            (Some(_), Some(_)) => Err(ConfigError::Invalid(
+                "both database_url and database_url_file are set; set only one".into(),
+            )),
+            (Some(url), None) => Ok(Some(url.clone())),
+            (None, Some(path)) => {
+                let text = std::fs::read(path).map_err(|e| {
+                    ConfigError::Invalid(format!(
+                        "cannot read database_url_file {}: {}",
+                        path.display(),
+                        e.kind()
+                    ))
+                })?;
+                let text = String::from_utf8(text).map_err(|_| {
+                    ConfigError::Invalid(format!(
+                        "database_url_file {} is not UTF-8 text",
+                        path.display()
+                    ))
+                })?;
+                let url = text.trim();
+                if url.is_empty() {
+                    return Err(ConfigError::Invalid(format!(
+                        "database_url_file {} is empty",
+                        path.display()
+                    )));
+                }
+                Ok(Some(SecretString::from(url.to_owned())))
+            }
+            (None, None) => Ok(None),
+        }
     }
 
     /// How long a retired key's tokens may still be alive, from the same
@@ -305,10 +366,11 @@ impl Settings {
     fn validate_as(self, dev: bool) -> Result<Config, ConfigError> {
         let invalid = |m: String| ConfigError::Invalid(m);
         // Read before the fields move; reported in their turn below.
-        let (access_token_ttl, leeway, key_reload_interval) = (
+        let (access_token_ttl, leeway, key_reload_interval, database_url) = (
             self.access_token_ttl(),
             self.leeway(),
             self.key_reload_interval(),
+            self.database_url(),
         );
         let loopback = |port| SocketAddr::from(([127, 0, 0, 1], port));
         let any = |port| SocketAddr::from(([0, 0, 0, 0], port));
@@ -331,15 +393,14 @@ impl Settings {
                 ))
             }
         };
-        let database_url = match (self.database_url, dev) {
+        let database_url = match (database_url?, dev) {
             (Some(url), _) => url,
             (None, true) => SecretString::from(DEV_DATABASE_URL),
-            (None, false) => {
-                return Err(invalid(
-                    "no ledger database: set database_url in the config file, INKAN_DATABASE_URL or --database-url"
-                        .into(),
-                ))
-            }
+            (None, false) => return Err(invalid(
+                "no ledger database: set database_url (or database_url_file) in the config file, \
+                     INKAN_DATABASE_URL or --database-url"
+                    .into(),
+            )),
         };
         let issuer = match (self.issuer, dev) {
             (Some(issuer), _) => issuer,
@@ -392,6 +453,28 @@ impl Settings {
         } else {
             CallerRegistry::from_config(&self.callers).map_err(|e| invalid(e.to_string()))?
         };
+        let tls = self
+            .tls
+            .map(TlsSettings::validate)
+            .transpose()
+            .map_err(invalid)?;
+        let client_ca = tls
+            .as_ref()
+            .is_some_and(|t| t.client_certificates.is_some());
+        if callers.has_certificate_callers() && !client_ca {
+            return Err(invalid(
+                "a [[callers]] entry is named by certificate_subject or certificate_san, but no client \
+                 certificate is asked for: set [tls] cert_file, key_file and client_ca_file"
+                    .into(),
+            ));
+        }
+        if self.verify_requires_permission && !callers.anyone_may(Permission::Verify) {
+            return Err(invalid(
+                "verify_requires_permission is set but no caller has the verify permission, so \
+                 Verify could not be called: add \"verify\" to a [[callers]] entry's permissions"
+                    .into(),
+            ));
+        }
         let open_issue = dev || self.allow_open_issue;
         if !open_issue && !callers.anyone_may(Permission::Issue) {
             return Err(invalid(
@@ -426,6 +509,7 @@ impl Settings {
             grpc_addr,
             http_addr,
             metrics_addr,
+            health_addr: self.health_addr,
             http_header_timeout: positive(
                 "http_header_timeout",
                 self.http_header_timeout,
@@ -441,11 +525,13 @@ impl Settings {
                 leeway,
                 reuse_grace,
                 refresh_needs_permission: self.refresh_requires_permission,
+                verify_needs_permission: self.verify_requires_permission,
                 open_issue,
             },
             key_reload_interval: key_reload_interval?,
             reflection: self.reflection.unwrap_or(true),
             callers,
+            tls,
             migrate_on_start: self.migrate_on_start.unwrap_or(dev),
             purge_retention,
             log_format: self.log_format.unwrap_or(LogFormat::default_for(dev)),
@@ -586,8 +672,9 @@ mod tests {
         let with_caller = Settings {
             callers: vec![CallerConfig {
                 name: "login".into(),
-                api_key_sha256: "ab".repeat(32),
+                api_key_sha256: Some("ab".repeat(32)),
                 permissions: vec![Permission::Issue],
+                ..CallerConfig::default()
             }],
             ..Settings::default()
         };
@@ -667,5 +754,89 @@ mod tests {
             ..production()
         });
         assert_eq!(msg, "access_token_ttl must be longer than zero");
+    }
+
+    #[test]
+    fn the_database_url_can_come_from_a_file_never_quoted() {
+        use secrecy::ExposeSecret;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("url");
+        std::fs::write(&file, "postgres://inkan:hunter2@db/inkan\n").unwrap();
+        let config = Settings {
+            database_url: None,
+            database_url_file: Some(file.clone()),
+            ..production()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(
+            config.database_url.expose_secret(),
+            "postgres://inkan:hunter2@db/inkan"
+        );
+        let msg = refusal(Settings {
+            database_url_file: Some(file.clone()),
+            ..production()
+        });
+        assert!(msg.contains("set only one"), "{msg}");
+        assert!(!msg.contains("hunter2"), "{msg}");
+        let missing = dir.path().join("absent");
+        let msg = refusal(Settings {
+            database_url: None,
+            database_url_file: Some(missing.clone()),
+            ..production()
+        });
+        assert!(msg.contains(&missing.display().to_string()), "{msg}");
+        std::fs::write(&file, "  \n").unwrap();
+        let msg = refusal(Settings {
+            database_url: None,
+            database_url_file: Some(file),
+            ..production()
+        });
+        assert!(msg.contains("is empty"), "{msg}");
+    }
+
+    #[test]
+    fn certificate_callers_need_a_client_ca() {
+        let tls = |client_ca_file: Option<PathBuf>| TlsSettings {
+            cert_file: "tls.crt".into(),
+            key_file: "tls.key".into(),
+            client_ca_file,
+            client_certificates: None,
+            reload_interval: None,
+        };
+        let orders = CallerConfig {
+            name: "orders".into(),
+            certificate_san: Some("spiffe://cluster/ns/orders/sa/api".into()),
+            permissions: vec![Permission::Issue],
+            ..CallerConfig::default()
+        };
+        let msg = refusal(Settings {
+            tls: Some(tls(None)),
+            callers: vec![orders.clone()],
+            ..production()
+        });
+        assert!(msg.contains("client_ca_file"), "{msg}");
+        let config = Settings {
+            tls: Some(tls(Some("ca.crt".into()))),
+            callers: vec![orders],
+            ..production()
+        }
+        .validate()
+        .unwrap();
+        let tls = config.tls.unwrap();
+        assert_eq!(
+            tls.client_certificates,
+            Some(crate::tls::ClientCertificates::Optional)
+        );
+        assert_eq!(tls.reload_interval, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn restricting_verify_needs_a_caller_that_may_verify() {
+        let msg = refusal(Settings {
+            verify_requires_permission: true,
+            ..production()
+        });
+        assert!(msg.contains("verify permission"), "{msg}");
     }
 }

@@ -29,6 +29,7 @@ use crate::{
     metrics::Method,
     proto::v1::{self as pb, revoke_request::Target, token_service_server::TokenService},
     revocations::{Batch, Follower, Position, Retention, RevocationFeed},
+    tls::ConnectionInfo,
 };
 
 /// The metadata key a caller's API key travels in.
@@ -64,16 +65,24 @@ impl TokenServiceImpl {
         }
     }
 
-    /// Who is calling, named in `call`'s log line once known.
+    /// Who is calling (by API key, else by client certificate), named in
+    /// `call`'s log line once known.
     fn caller<T>(&self, request: &Request<T>, call: &mut Call) -> Result<Caller> {
         let key = match request.metadata().get(API_KEY_HEADER) {
             None => None,
             Some(value) => Some(value.to_str().map_err(|_| AuthorityError::CallerUnknown)?),
         };
+        let certificate = request
+            .extensions()
+            .get::<ConnectionInfo>()
+            .and_then(|info| info.client_certificate.as_deref());
         let caller = self
             .callers
-            .identify(key)
-            .map_err(|_| AuthorityError::CallerUnknown)?;
+            .identify_with(key, certificate)
+            .map_err(|_| match key {
+                Some(_) => AuthorityError::CallerUnknown,
+                None => AuthorityError::CallerCertificateUnknown,
+            })?;
         call.caller(&caller);
         Ok(caller)
     }

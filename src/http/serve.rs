@@ -7,23 +7,23 @@
 use std::{future::Future, time::Duration};
 
 use axum::Router;
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use hyper::server::conn::http1;
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
     server::graceful::GracefulShutdown,
     service::TowerToHyperService,
 };
-use tokio::net::TcpListener;
 use tracing::debug;
 
-use crate::server::listener::accepted;
+use crate::tls::Connection;
 
-/// Serves `router` on `listener` until `stop` resolves, then stops
+/// Serves `router` on the connections of `incoming` (see
+/// [`crate::tls::connections`]) until `stop` resolves, then stops
 /// accepting and waits for the requests in flight to finish (the caller
 /// bounds that wait).
 pub async fn serve(
-    listener: TcpListener,
+    incoming: impl Stream<Item = Result<Connection, std::io::Error>>,
     router: Router,
     header_timeout: Duration,
     stop: impl Future<Output = ()>,
@@ -34,14 +34,13 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
         .keep_alive(true);
-    let incoming = accepted(listener);
     tokio::pin!(incoming, stop);
     loop {
         let stream = tokio::select! {
             _ = &mut stop => break,
             next = incoming.next() => match next {
                 Some(Ok(stream)) => stream,
-                // `accepted` never ends nor fails; this is for the type.
+                // `connections` never ends nor fails; this is for the type.
                 Some(Err(_)) | None => continue,
             },
         };

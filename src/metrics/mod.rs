@@ -7,13 +7,15 @@
 //!   revoked);
 //! - `keys`: legacy uses, reloads and the active kid;
 //! - `ledger`: the pool and the latency of the ledger calls that matter,
-//!   and how far the revocation cache lags behind the ledger.
+//!   and how far the revocation cache lags behind the ledger;
+//! - `tls`: certificate reloads and expiry.
 
 mod build;
 mod keys;
 mod ledger;
 mod rpc;
 mod sessions;
+mod tls;
 
 use prometheus::{Encoder, Registry, TextEncoder};
 
@@ -21,6 +23,7 @@ pub use keys::KeyMetrics;
 pub use ledger::{LedgerCall, LedgerMetrics, PoolState};
 pub use rpc::{outcome_of, Method, RpcMetrics, INTERNAL, OK};
 pub use sessions::{RefreshOutcome, RevokedBy, SessionMetrics};
+pub use tls::TlsMetrics;
 
 use crate::reason::Reason;
 
@@ -32,6 +35,7 @@ pub struct Metrics {
     sessions: SessionMetrics,
     keys: KeyMetrics,
     ledger: LedgerMetrics,
+    tls: TlsMetrics,
 }
 
 impl Metrics {
@@ -43,6 +47,7 @@ impl Metrics {
             sessions: SessionMetrics::new(&registry),
             keys: KeyMetrics::new(&registry),
             ledger: LedgerMetrics::new(&registry),
+            tls: TlsMetrics::new(&registry),
             registry,
         }
     }
@@ -70,6 +75,11 @@ impl Metrics {
     /// Ledger pool, call latency and revocation-feed lag.
     pub fn ledger(&self) -> &LedgerMetrics {
         &self.ledger
+    }
+
+    /// TLS reloads and certificate expiry.
+    pub fn tls(&self) -> &TlsMetrics {
+        &self.tls
     }
 
     /// Counts a token accepted through the legacy key `label`.
@@ -135,6 +145,8 @@ mod tests {
             "inkan_ledger_pool_connections",
             "inkan_ledger_call_duration_seconds",
             "inkan_revocation_feed_lag_seconds",
+            "inkan_tls_reloads_total",
+            "inkan_tls_certificate_expiry_timestamp_seconds",
         ] {
             assert!(
                 text.contains(&format!("# HELP {name} ")),

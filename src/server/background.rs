@@ -1,4 +1,4 @@
-//! The server's background work: the ledger's health, key-set reloads,
+//! The server's background work: the ledger's health, key-set and TLS reloads,
 //! purging ended records and clearing sealed successors past their grace
 //! window. Each task runs until the stop future resolves.
 
@@ -17,7 +17,9 @@ use crate::{
     grpc::health_names,
     keys::{read_key_file, KeySet, KeySetError, KeySetFile},
     ledger::Ledger,
+    metrics::Metrics,
     revocations::Retention,
+    tls::{TlsConfig, TlsMaterial, TlsState},
 };
 
 /// Reports the ledger capability's health from a periodic ping, so probes
@@ -169,6 +171,71 @@ pub(super) async fn watch_key_file(
                 error!(path = %path.display(), reason = %reason, security_event = true,
                     "new key set refused; the previous one stays in force");
                 authority.metrics().key_reload(false);
+            }
+        }
+    }
+}
+
+/// Reloads the TLS certificate, key and client CA when any of their
+/// contents changes (a Kubernetes Secret update swaps all three at once).
+/// New material is checked as at start-up and serves the connections that
+/// follow; connections already open keep theirs. Material that fails the
+/// checks (a key that is not the certificate's, an expired certificate, a
+/// file half-written) is logged and counted as refused, and the material in
+/// force stays; it is tried again when the files change again.
+pub(super) async fn watch_tls_files(
+    config: TlsConfig,
+    state: Arc<TlsState>,
+    metrics: Arc<Metrics>,
+    stop: impl Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    let mut seen = state.current().digest.clone();
+    let mut unreadable = false;
+    let mut ticker = tokio::time::interval(config.reload_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = ticker.tick() => {}
+        }
+        let files = config.files.clone();
+        let bytes = match tokio::task::spawn_blocking(move || files.read()).await {
+            Ok(Ok(bytes)) => {
+                unreadable = false;
+                bytes
+            }
+            Ok(Err(err)) => {
+                // Mid-swap, a file may be missing for a moment: say so once.
+                if !unreadable {
+                    warn!(error = %err, "TLS files unreadable; keeping the certificate in force");
+                    unreadable = true;
+                }
+                continue;
+            }
+            Err(join) => {
+                error!(error = %join, "reading the TLS files failed; keeping the certificate in force");
+                continue;
+            }
+        };
+        let digest = bytes.digest();
+        if digest == seen {
+            continue;
+        }
+        seen = digest;
+        let now = u64::try_from(now()).unwrap_or_default();
+        match TlsMaterial::from_bytes(&config, &bytes, now) {
+            Ok(material) => {
+                let expires = material.not_after;
+                state.replace(material);
+                metrics.tls().reload(true);
+                metrics.tls().certificate_expires(expires);
+                info!(cert = %config.files.cert.display(), not_after = expires,
+                    "TLS certificate reloaded; new connections use it");
+            }
+            Err(reason) => {
+                metrics.tls().reload(false);
+                error!(reason = %reason, "new TLS certificate refused; the previous one stays in force");
             }
         }
     }

@@ -30,8 +30,9 @@ use crate::{
     metrics::Metrics,
     proto::{self, v1::token_service_server::TokenServiceServer},
     revocations::{Retention, RevocationCache, RevocationFeed},
+    tls::{connections, Port, TlsConfig, TlsError, TlsMaterial, TlsState},
 };
-use background::{purge_ended, sweep_seals, watch_key_file, watch_ledger};
+use background::{purge_ended, sweep_seals, watch_key_file, watch_ledger, watch_tls_files};
 
 /// How often the revocation feed polls the ledger.
 const REVOCATION_POLL: Duration = Duration::from_millis(500);
@@ -68,6 +69,9 @@ pub enum StartupError {
     Schema(crate::ledger::SchemaState),
     #[error("self-test failed: {0}")]
     SelfTest(String),
+    /// The TLS files cannot be served; the message names the file.
+    #[error("{0}")]
+    Tls(#[from] TlsError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -98,9 +102,13 @@ pub struct Server {
     drain_period: Duration,
     shutdown_timeout: Duration,
     purge_retention: Duration,
+    /// TLS material in service and where it is reloaded from.
+    tls: Option<(TlsConfig, Arc<TlsState>)>,
     grpc: TcpListener,
     http: TcpListener,
     metrics: TcpListener,
+    /// Plain-text gRPC health, for probes that cannot speak TLS.
+    health: Option<TcpListener>,
 }
 
 /// A key set as loaded at start-up, and what the operator should hear
@@ -181,6 +189,25 @@ impl Server {
         // Created first so the ledger and the revocation feed record into
         // the same registry as the calls.
         let metrics = Arc::new(Metrics::new());
+        // Before the ledger: a certificate that cannot serve is cheaper to
+        // find than a database.
+        let tls = match config.tls {
+            Some(tls) => {
+                let material = TlsMaterial::load(
+                    &tls,
+                    u64::try_from(crate::clock::now()).unwrap_or_default(),
+                )?;
+                metrics.tls().certificate_expires(material.not_after);
+                info!(
+                    cert = %tls.files.cert.display(),
+                    not_after = material.not_after,
+                    client_certificates = ?tls.client_certificates,
+                    "TLS on the gRPC and HTTP ports"
+                );
+                Some((tls, Arc::new(TlsState::new(material))))
+            }
+            None => None,
+        };
         let ledger = Ledger::connect(config.database_url.expose_secret())
             .await
             .map_err(StartupError::ledger)?
@@ -232,9 +259,14 @@ impl Server {
             drain_period: config.drain_period,
             shutdown_timeout: config.shutdown_timeout,
             purge_retention: config.purge_retention,
+            tls,
             grpc: bind(config.grpc_addr).await?,
             http: bind(config.http_addr).await?,
             metrics: bind(config.metrics_addr).await?,
+            health: match config.health_addr {
+                Some(addr) => Some(bind(addr).await?),
+                None => None,
+            },
         })
     }
 
@@ -257,6 +289,13 @@ impl Server {
         self.metrics
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// Where plain-text gRPC health is served, if anywhere.
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health
+            .as_ref()
+            .map(|l| l.local_addr().expect("a bound listener has an address"))
     }
 
     /// The authority being served.
@@ -296,6 +335,11 @@ impl Server {
         let reflection_v1alpha = reflection()
             .build_v1alpha()
             .map_err(|e| StartupError::Serve(e.to_string()))?;
+        let tls_state = self.tls.as_ref().map(|(_, state)| state.clone());
+        let tls_for = |port| tls_state.clone().map(|state| (state, port));
+        // A TLS handshake gets as long as an HTTP client gets for a
+        // request head.
+        let handshake_timeout = self.http_header_timeout;
         let token_service = TokenServiceServer::new(TokenServiceImpl::new(
             self.authority.clone(),
             self.callers.clone(),
@@ -303,12 +347,23 @@ impl Server {
             streams_stop,
         ))
         .max_decoding_message_size(MAX_REQUEST_BYTES);
+        let health_only = self.health.map(|listener| {
+            tonic::transport::Server::builder()
+                .add_service(health_service.clone())
+                .serve_with_incoming_shutdown(
+                    connections(listener, None, handshake_timeout),
+                    stopped(),
+                )
+        });
         let grpc = tonic::transport::Server::builder()
             .add_service(health_service)
             .add_optional_service(self.reflection.then_some(reflection_v1))
             .add_optional_service(self.reflection.then_some(reflection_v1alpha))
             .add_service(token_service)
-            .serve_with_incoming_shutdown(listener::accepted(self.grpc), stopped());
+            .serve_with_incoming_shutdown(
+                connections(self.grpc, tls_for(Port::Grpc), handshake_timeout),
+                stopped(),
+            );
         // The keys were self-tested in build(); test again right before
         // reporting SERVING, through the keys as now published. SERVING is
         // set before any connection is served, so the first probe to get an
@@ -327,22 +382,29 @@ impl Server {
         tasks.spawn("gRPC server", async move {
             grpc.await.map_err(|e| error_chain(&e))
         });
+        if let Some(health_only) = health_only {
+            tasks.spawn("health server", async move {
+                health_only.await.map_err(|e| error_chain(&e))
+            });
+        }
         let header_timeout = self.http_header_timeout;
-        for (name, listener, router) in [
+        // Metrics stay plain: scraped from inside the cluster, on a port
+        // of their own (loopback unless configured otherwise).
+        for (name, incoming, router) in [
             (
                 "HTTP server",
-                self.http,
+                connections(self.http, tls_for(Port::Http), handshake_timeout),
                 crate::http::router(self.authority.clone()),
             ),
             (
                 "metrics server",
-                self.metrics,
+                connections(self.metrics, None, handshake_timeout),
                 crate::http::metrics_router(self.authority.clone()),
             ),
         ] {
             let stop = stopped();
             tasks.spawn(name, async move {
-                crate::http::serve(listener, router, header_timeout, stop).await;
+                crate::http::serve(incoming, router, header_timeout, stop).await;
                 Ok(())
             });
         }
@@ -394,7 +456,16 @@ impl Server {
             });
         }
 
-        info!(grpc = %grpc_addr, http = %http_addr, metrics = %metrics_addr, "serving");
+        if let Some((config, state)) = self.tls.clone() {
+            let watch = watch_tls_files(config, state, self.authority.metrics().clone(), stopped());
+            tasks.spawn("TLS file watch", async move {
+                watch.await;
+                Ok(())
+            });
+        }
+
+        info!(grpc = %grpc_addr, http = %http_addr, metrics = %metrics_addr,
+            tls = self.tls.is_some(), "serving");
 
         let outcome = tasks.watch(shutdown).await;
         report(&reporter, &health_names::ALL, ServingStatus::NotServing).await;

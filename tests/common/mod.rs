@@ -159,6 +159,12 @@ pub struct Options {
     /// The ledger to serve, instead of a fresh database: several servers
     /// sharing one, or a database reached through a proxy.
     pub database_url: Option<String>,
+    /// Verify only for callers with the `verify` permission.
+    pub verify_requires_permission: bool,
+    /// Callers beyond the three API-key callers every server has.
+    pub callers: Vec<CallerConfig>,
+    /// TLS on the gRPC and HTTP ports.
+    pub tls: Option<inkan::tls::TlsSettings>,
 }
 
 impl Default for Options {
@@ -174,6 +180,9 @@ impl Default for Options {
             leeway: None,
             purge_retention: None,
             database_url: None,
+            verify_requires_permission: false,
+            callers: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -316,9 +325,20 @@ impl TestApp {
         let keys = KeySet::load(&keys_path).unwrap();
         let caller = |name: &str, key: &str, permissions: Vec<Permission>| CallerConfig {
             name: name.into(),
-            api_key_sha256: hash(key),
+            api_key_sha256: Some(hash(key)),
             permissions,
+            ..CallerConfig::default()
         };
+        let mut callers = vec![
+            caller(
+                "admin",
+                ADMIN_KEY,
+                vec![Permission::Issue, Permission::Refresh, Permission::Admin],
+            ),
+            caller("login", ISSUER_KEY, vec![Permission::Issue]),
+            caller("verifier", VERIFIER_KEY, vec![]),
+        ];
+        callers.extend(options.callers.iter().cloned());
         let settings = Settings {
             keys_file: Some(keys_path.clone()),
             database_url: Some(SecretString::from(database_url.clone())),
@@ -335,15 +355,9 @@ impl TestApp {
             leeway: options.leeway,
             purge_retention: options.purge_retention,
             migrate_on_start: Some(true),
-            callers: vec![
-                caller(
-                    "admin",
-                    ADMIN_KEY,
-                    vec![Permission::Issue, Permission::Refresh, Permission::Admin],
-                ),
-                caller("login", ISSUER_KEY, vec![Permission::Issue]),
-                caller("verifier", VERIFIER_KEY, vec![]),
-            ],
+            callers,
+            verify_requires_permission: options.verify_requires_permission,
+            tls: options.tls.clone(),
             ..Settings::default()
         };
         let server = Server::build(settings.validate().expect("valid test config"))

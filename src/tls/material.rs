@@ -1,0 +1,253 @@
+//! Reading and checking the TLS files, and the material in service.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, RwLock},
+};
+
+use rustls::{
+    pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer},
+    server::{danger::ClientCertVerifier, NoClientAuth, WebPkiClientVerifier},
+    sign::{CertifiedKey, SingleCertAndKey},
+    RootCertStore, ServerConfig,
+};
+use sha2::{Digest, Sha256};
+use x509_cert::der::Decode;
+
+use super::{provider, ClientCertificates, TlsConfig};
+
+/// The files the TLS material comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The certificate's private key.
+    pub key: PathBuf,
+    /// The CA certificates client certificates must chain to.
+    pub client_ca: Option<PathBuf>,
+}
+
+/// TLS material that cannot be used. Each names the file and what is
+/// wrong with it, never what it holds.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("TLS file {file}: cannot read it: {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("TLS file {file}: {problem}")]
+    Invalid { file: String, problem: String },
+    #[error(
+        "TLS certificate {cert} does not match the private key in {key}: they are not one pair"
+    )]
+    Mismatch { cert: String, key: String },
+    #[error("TLS certificate {file} expired at {expired}; renew it")]
+    Expired { file: String, expired: String },
+}
+
+impl TlsError {
+    fn invalid(file: &Path, problem: impl Into<String>) -> Self {
+        TlsError::Invalid {
+            file: file.display().to_string(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// The files' contents as read at one moment.
+#[derive(Clone)]
+pub struct TlsBytes {
+    cert: Vec<u8>,
+    key: Vec<u8>,
+    client_ca: Option<Vec<u8>>,
+}
+
+impl TlsBytes {
+    /// What the material was made from, to tell a changed file.
+    pub fn digest(&self) -> Vec<u8> {
+        let mut hash = Sha256::new();
+        for part in [Some(&self.cert), Some(&self.key), self.client_ca.as_ref()] {
+            let part = part.map(Vec::as_slice).unwrap_or_default();
+            hash.update((part.len() as u64).to_be_bytes());
+            hash.update(part);
+        }
+        hash.finalize().to_vec()
+    }
+}
+
+impl TlsFiles {
+    /// Reads every file.
+    pub fn read(&self) -> Result<TlsBytes, TlsError> {
+        let read = |path: &Path| {
+            std::fs::read(path).map_err(|source| TlsError::Read {
+                file: path.display().to_string(),
+                source,
+            })
+        };
+        Ok(TlsBytes {
+            cert: read(&self.cert)?,
+            key: read(&self.key)?,
+            client_ca: self.client_ca.as_deref().map(read).transpose()?,
+        })
+    }
+}
+
+/// Checked material, ready to serve: one rustls configuration for gRPC
+/// (asking for client certificates when a client CA is configured, ALPN
+/// `h2`) and one for HTTP (no client certificates, ALPN `http/1.1`).
+#[derive(Debug)]
+pub struct TlsMaterial {
+    /// The gRPC port's configuration.
+    pub grpc: Arc<ServerConfig>,
+    /// The HTTP port's configuration.
+    pub http: Arc<ServerConfig>,
+    /// When the serving certificate expires, in Unix seconds.
+    pub not_after: u64,
+    /// The digest of the bytes it was made from.
+    pub digest: Vec<u8>,
+}
+
+impl TlsMaterial {
+    /// Reads and checks the files `config` names, as of `now` (Unix
+    /// seconds).
+    pub fn load(config: &TlsConfig, now: u64) -> Result<Self, TlsError> {
+        Self::from_bytes(config, &config.files.read()?, now)
+    }
+
+    /// Checks `bytes`, read from the files `config` names.
+    pub fn from_bytes(config: &TlsConfig, bytes: &TlsBytes, now: u64) -> Result<Self, TlsError> {
+        let files = &config.files;
+        let provider = provider();
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes.cert)
+            .collect::<Result<_, _>>()
+            .map_err(|_| TlsError::invalid(&files.cert, "not a PEM certificate chain"))?;
+        let Some(leaf) = chain.first() else {
+            return Err(TlsError::invalid(
+                &files.cert,
+                "holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            ));
+        };
+        let parsed = x509_cert::Certificate::from_der(leaf)
+            .map_err(|_| TlsError::invalid(&files.cert, "the first certificate does not parse"))?;
+        let not_after = parsed
+            .tbs_certificate
+            .validity
+            .not_after
+            .to_unix_duration()
+            .as_secs();
+        if not_after <= now {
+            return Err(TlsError::Expired {
+                file: files.cert.display().to_string(),
+                expired: humantime::format_rfc3339_seconds(
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(not_after),
+                )
+                .to_string(),
+            });
+        }
+        // The key parser's own errors may quote a line of the file: only
+        // say what was expected.
+        let key = PrivateKeyDer::from_pem_slice(&bytes.key).map_err(|_| {
+            TlsError::invalid(
+                &files.key,
+                "holds no PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC)",
+            )
+        })?;
+        let signing_key = provider.key_provider.load_private_key(key).map_err(|_| {
+            TlsError::invalid(&files.key, "the private key's type is not supported")
+        })?;
+        let certified = CertifiedKey::new(chain, signing_key);
+        match certified.keys_match() {
+            Ok(()) => {}
+            Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
+                return Err(TlsError::Mismatch {
+                    cert: files.cert.display().to_string(),
+                    key: files.key.display().to_string(),
+                })
+            }
+            Err(_) => {
+                return Err(TlsError::invalid(
+                    &files.cert,
+                    "cannot tell whether the certificate matches its key",
+                ))
+            }
+        }
+        let certified = Arc::new(certified);
+
+        let client_verifier: Arc<dyn ClientCertVerifier> = match (
+            &files.client_ca,
+            &bytes.client_ca,
+            config.client_certificates,
+        ) {
+            (Some(path), Some(ca), Some(mode)) => {
+                let mut roots = RootCertStore::empty();
+                for cert in CertificateDer::pem_slice_iter(ca) {
+                    let cert =
+                        cert.map_err(|_| TlsError::invalid(path, "not a PEM certificate list"))?;
+                    roots.add(cert).map_err(|_| {
+                        TlsError::invalid(path, "holds a certificate that is not a usable CA")
+                    })?;
+                }
+                if roots.is_empty() {
+                    return Err(TlsError::invalid(path, "holds no PEM certificate"));
+                }
+                let builder =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+                let builder = match mode {
+                    ClientCertificates::Optional => builder.allow_unauthenticated(),
+                    ClientCertificates::Required => builder,
+                };
+                builder
+                    .build()
+                    .map_err(|e| TlsError::invalid(path, format!("cannot be used: {e}")))?
+            }
+            _ => Arc::new(NoClientAuth),
+        };
+        let server_config = |verifier: Arc<dyn ClientCertVerifier>, alpn: &[u8]| {
+            let mut config = ServerConfig::builder_with_provider(provider.clone())
+                .with_safe_default_protocol_versions()
+                .map_err(|e| TlsError::invalid(&files.cert, e.to_string()))?
+                .with_client_cert_verifier(verifier)
+                .with_cert_resolver(Arc::new(SingleCertAndKey::from(certified.clone())));
+            config.alpn_protocols = vec![alpn.to_vec()];
+            Ok::<_, TlsError>(Arc::new(config))
+        };
+        Ok(Self {
+            grpc: server_config(client_verifier, b"h2")?,
+            http: server_config(Arc::new(NoClientAuth), b"http/1.1")?,
+            not_after,
+            digest: bytes.digest(),
+        })
+    }
+}
+
+/// The material in service, swapped whole at a reload.
+#[derive(Debug)]
+pub struct TlsState {
+    current: RwLock<Arc<TlsMaterial>>,
+}
+
+impl TlsState {
+    /// Serves `material`.
+    pub fn new(material: TlsMaterial) -> Self {
+        Self {
+            current: RwLock::new(Arc::new(material)),
+        }
+    }
+
+    /// What a new connection is made with.
+    pub fn current(&self) -> Arc<TlsMaterial> {
+        self.current
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Puts `material` in service for the connections that follow.
+    pub fn replace(&self, material: TlsMaterial) {
+        *self
+            .current
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(material);
+    }
+}
