@@ -43,3 +43,4 @@ mod seals;
 mod serving;
 mod shutdown;
 mod startup;
+mod tls;
