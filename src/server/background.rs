@@ -223,6 +223,10 @@ pub(super) async fn watch_tls_files(
             continue;
         }
         seen = digest;
+        if seen == state.current().digest {
+            // Back to what is in service, after a refused change.
+            continue;
+        }
         let now = u64::try_from(now()).unwrap_or_default();
         match TlsMaterial::from_bytes(&config, &bytes, now) {
             Ok(material) => {

@@ -547,19 +547,17 @@ async fn a_replaced_certificate_serves_new_connections_and_keeps_open_ones() {
     app.stop().await;
 }
 
-/// What `Server::build` says about the TLS files in `mount`.
-async fn startup_refusal(mount: &Mount) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let keys = dir.path().join("keys.json");
+/// Settings for a server on 127.0.0.1 with its ledger and keys in `dir`
+/// and TLS from `mount`.
+fn tls_server_settings(dir: &std::path::Path, mount: &Mount) -> Settings {
+    let keys = dir.join("keys.json");
     inkan::keys::KeySetFile::generate(inkan::keys::KeyAlgorithm::EdDSA)
         .unwrap()
         .write(&keys)
         .unwrap();
-    let settings = Settings {
+    Settings {
         keys_file: Some(keys),
-        database_url: Some(
-            format!("sqlite://{}?mode=rwc", dir.path().join("l.db").display()).into(),
-        ),
+        database_url: Some(format!("sqlite://{}?mode=rwc", dir.join("l.db").display()).into()),
         issuer: Some(common::ISSUER.into()),
         allow_open_issue: true,
         migrate_on_start: Some(true),
@@ -568,7 +566,13 @@ async fn startup_refusal(mount: &Mount) -> String {
         metrics_addr: Some("127.0.0.1:0".parse().unwrap()),
         tls: Some(mount.settings(None)),
         ..Settings::default()
-    };
+    }
+}
+
+/// What `Server::build` says about the TLS files in `mount`.
+async fn startup_refusal(mount: &Mount) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = tls_server_settings(dir.path(), mount);
     match Server::build(settings.validate().unwrap()).await {
         Ok(_) => panic!("the server started"),
         Err(err) => err.to_string(),
@@ -655,4 +659,47 @@ async fn a_certificate_file_that_does_not_parse_is_named() {
         "{message}"
     );
     assert_no_pem(&message, &good);
+}
+
+/// The kubelet's gRPC probes cannot speak TLS: `health_addr` serves health,
+/// and only health, in plain text beside the TLS port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_health_is_served_beside_tls_for_probes() {
+    let ca = Ca::new("inkan test CA");
+    let mount = Mount::new(&ca.server(), &ca.pem());
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings {
+        health_addr: Some("127.0.0.1:0".parse().unwrap()),
+        ..tls_server_settings(dir.path(), &mount)
+    };
+    let server = Server::build(settings.validate().unwrap()).await.unwrap();
+    let (health, grpc) = (server.health_addr().unwrap(), server.grpc_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    // 1 is SERVING.
+    eventually(
+        "plain health says SERVING",
+        Duration::from_secs(20),
+        || async { common::ledger_health(health).await == Some(1) },
+    )
+    .await;
+    let plain = Channel::from_shared(format!("http://{health}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let refused = TokenServiceClient::new(plain)
+        .issue(issue_request("user-1"))
+        .await
+        .expect_err("only health is served in plain text");
+    assert_eq!(refused.code(), tonic::Code::Unimplemented, "{refused:?}");
+    assert_eq!(
+        common::ledger_health(grpc).await,
+        None,
+        "the gRPC port itself speaks only TLS"
+    );
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
 }
