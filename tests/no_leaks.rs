@@ -115,6 +115,18 @@ async fn no_token_or_secret_reaches_a_log_line() {
         .unwrap();
     app.stop().await;
 
+    // Over mutual TLS: a caller named by its certificate. Neither private
+    // key may reach a log, whatever rustls logs at TRACE.
+    let tls_dir = tempfile::tempdir().unwrap();
+    let (server_key, client_key) = mtls_issue(tls_dir.path()).await;
+    for pem in [&server_key, &client_key] {
+        secrets.extend(
+            pem.lines()
+                .filter(|l| !l.starts_with("-----"))
+                .map(str::to_owned),
+        );
+    }
+
     for pair in [&first, &second, &third] {
         secrets.push(pair.access_token.clone());
         // The signature alone identifies a token.
@@ -152,6 +164,12 @@ async fn no_token_or_secret_reaches_a_log_line() {
         );
     }
     assert!(
+        text.lines().any(|l| l.contains("call answered")
+            && l.contains("method=\"Issue\"")
+            && l.contains("caller=\"orders-by-cert\"")),
+        "the certificate caller is named in its call's line"
+    );
+    assert!(
         text.lines().count() > 50,
         "TRACE logging produced too little to be meaningful"
     );
@@ -162,4 +180,82 @@ async fn no_token_or_secret_reaches_a_log_line() {
             &secret[..8]
         );
     }
+}
+
+/// Starts a server with mutual TLS whose caller `orders-by-cert` is named by
+/// its certificate, and issues a session as that caller. Returns the
+/// server's and the client's private keys (PEM).
+async fn mtls_issue(dir: &std::path::Path) -> (String, String) {
+    use inkan::{
+        callers::{CallerConfig, Permission},
+        tls::{ClientCertificates, TlsSettings},
+    };
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
+        ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    };
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+    let leaf = |names: Vec<String>, cn: &str, usage| {
+        let mut params = CertificateParams::new(names).unwrap();
+        params.distinguished_name = DistinguishedName::new();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.extended_key_usages = vec![usage];
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &ca).unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    let (server_cert, server_key) = leaf(
+        vec!["localhost".into()],
+        "inkan",
+        ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let (client_cert, client_key) = leaf(vec![], "orders", ExtendedKeyUsagePurpose::ClientAuth);
+    for (name, content) in [
+        ("tls.crt", &server_cert),
+        ("tls.key", &server_key),
+        ("ca.crt", &ca.pem()),
+    ] {
+        std::fs::write(dir.join(name), content).unwrap();
+    }
+    let app = TestApp::spawn_with(
+        common::Backend::Sqlite,
+        Options {
+            tls: Some(TlsSettings {
+                cert_file: dir.join("tls.crt"),
+                key_file: dir.join("tls.key"),
+                client_ca_file: Some(dir.join("ca.crt")),
+                client_certificates: Some(ClientCertificates::Optional),
+                reload_interval: None,
+            }),
+            callers: vec![CallerConfig {
+                name: "orders-by-cert".into(),
+                certificate_subject: Some("CN=orders".into()),
+                permissions: vec![Permission::Issue],
+                ..CallerConfig::default()
+            }],
+            ..Options::default()
+        },
+    )
+    .await;
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca.pem()))
+        .domain_name("localhost")
+        .identity(Identity::from_pem(&client_cert, &client_key));
+    let channel = Endpoint::from_shared(format!("https://{}", app.grpc_addr))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    inkan::proto::v1::token_service_client::TokenServiceClient::new(channel)
+        .issue(issue_request("user-45"))
+        .await
+        .expect("the certificate caller may issue");
+    app.stop().await;
+    (server_key, client_key)
 }
