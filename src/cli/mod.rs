@@ -86,9 +86,10 @@ enum CallersCommand {
         /// The caller's name, for logs: letters, digits, '-', '_' and '.'.
         #[arg(long)]
         name: String,
-        /// What it may do beyond Verify: issue (start sessions), refresh
-        /// (when refresh_requires_permission is set) or admin (list and end
-        /// any session). Repeat for several.
+        /// What it may do beyond Verify: issue (start sessions), verify
+        /// (when verify_requires_permission is set), refresh (when
+        /// refresh_requires_permission is set) or admin (list and end any
+        /// session). Repeat for several.
         #[arg(long = "permission", value_name = "PERMISSION")]
         permissions: Vec<Permission>,
     },
