@@ -185,14 +185,16 @@ fn cert_caller(
 
 /// A call the server's TLS handshake refused: it never reached inkan, so
 /// it carries no inkan reason. In TLS 1.3 the client finishes its side of
-/// the handshake before the server checks the client's certificate, so the
-/// client sees either a failed connect (UNAVAILABLE) or the server's alert
-/// on the first call (UNKNOWN, "transport error"), depending on timing.
+/// the handshake before the server checks the client's certificate, so a
+/// gRPC client sees, depending on timing, a failed connect (UNAVAILABLE),
+/// the server's alert on its first call (UNKNOWN) or the connection closed
+/// under that call (CANCELLED): a transport failure, never inkan's answer.
+/// [`server_alert`] shows the alert itself.
 fn assert_refused_in_handshake(refused: &tonic::Status) {
     assert!(
-        matches!(
+        !matches!(
             refused.code(),
-            tonic::Code::Unavailable | tonic::Code::Unknown
+            tonic::Code::Ok | tonic::Code::Unauthenticated | tonic::Code::PermissionDenied
         ),
         "{refused:?}"
     );
@@ -200,6 +202,48 @@ fn assert_refused_in_handshake(refused: &tonic::Status) {
         tonic_types::StatusExt::get_details_error_info(refused).is_none(),
         "refused at the handshake, not by inkan: {refused:?}"
     );
+}
+
+/// The error a raw TLS client trusting `ca` and presenting `leaf` (or
+/// nothing) reads from the gRPC port once its side of the handshake is
+/// done: the alert the server answers a refused certificate with.
+async fn server_alert(app: &TestApp, ca: &str, leaf: Option<&Leaf>) -> String {
+    use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer, ServerName};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(inkan::tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let mut config = match leaf {
+        Some(leaf) => builder
+            .with_client_auth_cert(
+                CertificateDer::pem_slice_iter(leaf.cert.as_bytes())
+                    .map(Result::unwrap)
+                    .collect(),
+                PrivateKeyDer::from_pem_slice(leaf.key.as_bytes()).unwrap(),
+            )
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(app.grpc_addr).await.unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut stream = match connector.connect(name, tcp).await {
+        Ok(stream) => stream,
+        Err(err) => return err.to_string(),
+    };
+    // The HTTP/2 preface, as a gRPC client would send it.
+    let _ = stream.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await;
+    let mut buf = Vec::new();
+    match stream.read_to_end(&mut buf).await {
+        Ok(_) => "no error".into(),
+        Err(err) => err.to_string(),
+    }
 }
 
 /// What a client presenting `leaf` (or nothing) gets from Issue, over a
@@ -312,6 +356,8 @@ async fn who_may_issue_over_tcp_and_mtls(backend: Backend) {
         .await
         .expect_err("a certificate from an unknown CA is refused");
     assert_refused_in_handshake(&refused);
+    let alert = server_alert(&app, &ca_pem, Some(&outsider)).await;
+    assert!(alert.contains("UnknownCA"), "{alert}");
 
     // A certificate caller with `verify` only may Verify.
     let mut reports_client = tls_client(&app, &ca_pem, Some(&reports)).await.unwrap();
@@ -351,6 +397,8 @@ async fn a_required_client_certificate_refuses_clients_without_one() {
         .await
         .expect_err("no certificate, no call");
     assert_refused_in_handshake(&refused);
+    let alert = server_alert(&app, &ca.pem(), None).await;
+    assert!(alert.contains("CertificateRequired"), "{alert}");
     issue_as(&app, &ca.pem(), Some(&ca.client("orders", vec![])))
         .await
         .expect("orders may issue");
