@@ -29,9 +29,8 @@ static KEYS: LazyLock<VerifyingKeys> = LazyLock::new(|| {
         .decode(legacy["secret"].as_str().expect("legacy secret"))
         .expect("base64url legacy secret");
     let terms = Legacy {
-        sunset: i64::MAX,
-        issuer: None,
         max_remaining_without_iat: Some(3600),
+        ..Legacy::until(i64::MAX)
     };
     VerifyingKeys::from_jwks_json(&generated("jwks.generated.json"))
         .expect("the seeded JWKS is valid")

@@ -12,9 +12,10 @@ use jsonwebtoken::{
 use super::KeyAlgorithm;
 use crate::ids::Kid;
 
-/// What makes a key a legacy key: when it stops accepting, what issuer its
-/// tokens carry, and whether it takes tokens that do not say when they were
-/// issued.
+/// What makes a key a legacy key: when it stops accepting, what issuer (and
+/// audience) its tokens carry, which claim names their subject, what its
+/// tokens may be used as, and whether it takes tokens that do not say when
+/// they were issued.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Legacy {
     /// Unix seconds after which the key accepts nothing.
@@ -24,6 +25,37 @@ pub struct Legacy {
     /// When set, tokens without `iat` are accepted with at most this many
     /// seconds left before their `exp`; when not, they are refused.
     pub max_remaining_without_iat: Option<i64>,
+    /// The claim that holds the subject (`sub` when `None`): a string, or
+    /// an integer, taken as its decimal form.
+    pub subject_claim: Option<String>,
+    /// The audience its access tokens must name in `aud`, when set.
+    pub audience: Option<String>,
+    /// Whether it verifies the former system's access tokens (Verify).
+    pub access: bool,
+    /// Whether it verifies the former system's refresh tokens, which
+    /// Refresh exchanges once for an inkan session.
+    pub refresh: bool,
+}
+
+impl Legacy {
+    /// Terms that accept access tokens until `sunset`, with their subject
+    /// in `sub`, any issuer and audience, and no token without `iat`.
+    pub fn until(sunset: i64) -> Self {
+        Self {
+            sunset,
+            issuer: None,
+            max_remaining_without_iat: None,
+            subject_claim: None,
+            audience: None,
+            access: true,
+            refresh: false,
+        }
+    }
+
+    /// The claim that holds the subject.
+    pub fn subject_claim(&self) -> &str {
+        self.subject_claim.as_deref().unwrap_or("sub")
+    }
 }
 
 /// One key that checks signatures, bound to one algorithm.

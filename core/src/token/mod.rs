@@ -3,12 +3,16 @@
 //! consumer call [`verify_access_token`].
 
 mod legacy;
+mod placeholder;
 mod revocation;
 mod strict_json;
 mod verified;
 mod verify;
 
-pub use legacy::LEGACY_MAX_LIFETIME_SECS;
+pub use legacy::{
+    verify_legacy_refresh_token, LegacyRefresh, LegacyRefreshError, LEGACY_MAX_LIFETIME_SECS,
+};
+pub use placeholder::{placeholder_secret, placeholder_signed, PLACEHOLDER_SECRETS};
 pub use revocation::RevocationCheck;
 pub use verified::{CustomClaims, VerifiedAccessToken, RESERVED_CLAIMS};
 pub use verify::{verify_access_token, Expectations, VerifyError};

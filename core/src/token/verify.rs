@@ -130,6 +130,19 @@ pub enum VerifyError {
         /// The scopes required but not granted.
         missing: Vec<String>,
     },
+    /// No key verifies it, but a well-known placeholder secret does: it was
+    /// forged, or issued while a secret was unset.
+    #[error(
+        "signed with the placeholder secret {placeholder:?}: forged, or issued while a secret \
+         was unset; log in again"
+    )]
+    PlaceholderSigned {
+        /// The placeholder that verifies its signature.
+        placeholder: &'static str,
+        /// Its `jti` (at most 64 printable characters) or, without one, the
+        /// start of its SHA-256: what names it, once, in the security log.
+        token_id: String,
+    },
 }
 
 impl VerifyError {
@@ -139,7 +152,9 @@ impl VerifyError {
             VerifyError::Malformed(_) => Reason::TokenMalformed,
             VerifyError::Expired { .. } => Reason::TokenExpired,
             VerifyError::NotYetValid { .. } => Reason::TokenNotYetValid,
-            VerifyError::SignatureInvalid { .. } => Reason::SignatureInvalid,
+            VerifyError::SignatureInvalid { .. } | VerifyError::PlaceholderSigned { .. } => {
+                Reason::SignatureInvalid
+            }
             VerifyError::KeyUnknown(_) => Reason::KeyUnknown,
             VerifyError::AlgorithmMismatch { .. } => Reason::AlgorithmMismatch,
             VerifyError::TypeInvalid(_) => Reason::TokenTypeInvalid,
@@ -192,7 +207,17 @@ pub fn verify_access_token(
     let Some(kid) = header.kid.as_deref() else {
         // Only a former system's tokens lack a kid; only legacy keys may
         // verify them, and a token with a kid never reaches a legacy key.
-        return super::legacy::verify_legacy(token, &header, keys, expect);
+        return super::legacy::verify_legacy(token, &header, keys, expect).map_err(|err| {
+            // Only a token that is already refused is tried against the
+            // placeholders: the good path pays nothing, and the answer stays
+            // a refusal (one that names what the signer already knows).
+            match err {
+                E::SignatureInvalid { .. } | E::KeyUnknown(_) => {
+                    super::placeholder::placeholder_signed(token).unwrap_or(err)
+                }
+                other => other,
+            }
+        });
     };
     let Some(key) = keys.get(kid) else {
         let shown = Kid::parse(kid)
@@ -273,9 +298,14 @@ fn issued_no_earlier_than(iat: Option<i64>, exp: i64) -> i64 {
 pub(super) enum Profile<'a> {
     /// An inkan token: every RFC 9068 claim inkan signs must be there.
     Inkan { key_id: Kid, issuer: &'a str },
-    /// A former system's token: `sub` and `exp` at least; `iss` only when
-    /// the legacy key names one.
-    Legacy { label: Kid, issuer: Option<&'a str> },
+    /// A former system's token: a subject (in the claim its key names) and
+    /// `exp` at least; `iss` and `aud` only when the legacy key names them.
+    Legacy {
+        label: Kid,
+        issuer: Option<&'a str>,
+        subject_claim: &'a str,
+        audience: Option<&'a str>,
+    },
 }
 
 pub(super) fn check_claims(
@@ -330,9 +360,12 @@ pub(super) fn check_claims(
         }
     }
 
-    let subject = text(&claims, "sub")
-        .and_then(|s| Subject::parse(&s).ok())
-        .ok_or(E::Malformed("its sub claim is missing or invalid"))?;
+    let subject = match &profile {
+        Profile::Inkan { .. } => text(&claims, "sub")
+            .and_then(|s| Subject::parse(&s).ok())
+            .ok_or(E::Malformed("its sub claim is missing or invalid"))?,
+        Profile::Legacy { subject_claim, .. } => super::legacy::subject(&claims, subject_claim)?,
+    };
     // Optional for legacy tokens, required for inkan's own.
     fn optional<T>(
         value: Option<Option<T>>,
@@ -405,7 +438,12 @@ pub(super) fn check_claims(
         None if !strict => Vec::new(),
         _ => return Err(E::Malformed("its aud claim is missing or empty")),
     };
-    if let Some(expected) = expect.audience {
+    // The audience the legacy key requires, then the caller's.
+    let required = match &profile {
+        Profile::Legacy { audience, .. } => *audience,
+        Profile::Inkan { .. } => None,
+    };
+    for expected in required.into_iter().chain(expect.audience) {
         if !audience.iter().any(|a| a == expected) {
             return Err(E::AudienceMismatch {
                 expected: expected.chars().take(255).collect(),
@@ -493,6 +531,8 @@ mod tests {
         let profile = Profile::Legacy {
             label: Kid::parse("monolith").map_err(|_| VerifyError::Malformed("kid"))?,
             issuer: None,
+            subject_claim: "sub",
+            audience: None,
         };
         check_claims(claims, profile, &expect)
     }
