@@ -103,6 +103,11 @@ pub(super) fn run(command: KeysCommand) -> Result<(), String> {
             label,
             issuer,
             max_remaining_without_iat,
+            subject_claim,
+            audience,
+            refresh,
+            session_audience,
+            session_scopes,
         } => {
             let mut file = KeySetFile::read(&keys_file).map_err(|e| e.to_string())?;
             let mut secret = std::fs::read(&secret_file)
@@ -110,13 +115,20 @@ pub(super) fn run(command: KeysCommand) -> Result<(), String> {
             while secret.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
                 secret.pop();
             }
-            rotation::add_legacy(
+            rotation::add_legacy_mapped(
                 &mut file,
                 &label,
                 &secret,
                 sunset,
                 issuer,
                 max_remaining_without_iat,
+                rotation::LegacyMapping {
+                    subject_claim,
+                    audience,
+                    refresh,
+                    session_audience,
+                    session_scopes,
+                },
             )
             .map_err(|e| e.to_string())?;
             write(&file, &keys_file)?;

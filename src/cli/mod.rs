@@ -163,6 +163,25 @@ enum KeysCommand {
         /// lifetime, so a long-lived refresh JWT would pass near its end.
         #[arg(long, value_parser = humantime::parse_duration)]
         max_remaining_without_iat: Option<std::time::Duration>,
+        /// The claim that holds the subject in the former system's tokens,
+        /// e.g. `user_id` (an integer is taken in decimal) [default: sub].
+        #[arg(long, value_name = "CLAIM")]
+        subject_claim: Option<String>,
+        /// The audience the former system's access tokens must name in `aud`.
+        #[arg(long, value_name = "AUDIENCE")]
+        audience: Option<String>,
+        /// Also exchange the former system's refresh tokens (those imported
+        /// with `inkan legacy import-refresh-tokens`) once each for an inkan
+        /// session; needs --session-audience.
+        #[arg(long)]
+        refresh: bool,
+        /// The audience of the sessions its refresh tokens open; repeat for
+        /// several.
+        #[arg(long = "session-audience", value_name = "AUDIENCE")]
+        session_audience: Vec<String>,
+        /// A scope of the sessions its refresh tokens open; repeat for several.
+        #[arg(long = "session-scope", value_name = "SCOPE")]
+        session_scopes: Vec<String>,
     },
     /// List kids, algorithms, states and fingerprints; never key material.
     Show {

@@ -62,6 +62,24 @@ pub struct KeyFileEntry {
     /// a token's lifetime.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_remaining_without_iat: Option<String>,
+    /// The claim of a legacy key's tokens that holds the subject (`sub`
+    /// when unset): a string, or an integer taken in decimal (`user_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_claim: Option<String>,
+    /// The audience a legacy key's access tokens must name in `aud`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// What a legacy key's tokens may be used as: `["access"]` when unset;
+    /// `"refresh"` lets Refresh exchange its imported refresh tokens once.
+    #[serde(default, rename = "use", skip_serializing_if = "Option::is_none")]
+    pub uses: Option<Vec<LegacyUse>>,
+    /// The audience of a session opened by exchanging a legacy refresh
+    /// token (required with `"use": [..., "refresh"]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_audience: Option<Vec<String>>,
+    /// The scopes of such a session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_scopes: Option<Vec<String>>,
     /// Lets this key sign after a reload although the set in service never
     /// published it: an emergency swap, which a running server otherwise
     /// refuses, and logs as a security event when allowed.
@@ -81,6 +99,17 @@ pub struct KeyFileEntry {
         serialize_with = "expose"
     )]
     pub secret: Option<SecretString>,
+}
+
+/// What a legacy key's tokens may be used as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LegacyUse {
+    /// Access tokens, accepted by Verify until the sunset.
+    Access,
+    /// Refresh tokens, exchanged once each by Refresh for an inkan session
+    /// when they are in the imported ledger.
+    Refresh,
 }
 
 /// Writing the file is the one place material is meant to leave memory.
@@ -216,6 +245,11 @@ impl KeyFileEntry {
             sunset: None,
             issuer: None,
             max_remaining_without_iat: None,
+            subject_claim: None,
+            audience: None,
+            uses: None,
+            session_audience: None,
+            session_scopes: None,
             allow_unpublished: false,
             private_key_pem,
             secret,

@@ -21,12 +21,12 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub use error::KeySetError;
-pub use file::{KeyFileEntry, KeySetFile};
+pub use file::{KeyFileEntry, KeySetFile, LegacyUse};
 /// The verifying side of keys lives in the core crate, which consumers
 /// share: one algorithm enum, one way to look keys up.
 pub use inkan_core::keys::{KeyAlgorithm, Legacy, LegacyKey, VerifyingKey, VerifyingKeys};
 pub use permissions::{read_key_file, KeyFileBytes};
-pub use set::{KeySet, SigningKey};
+pub use set::{KeySet, LegacySessionGrant, SigningKey};
 pub use store::{KeyStore, PublishedKeys};
 
 /// Where a key is in its life: published first, then signing, then only

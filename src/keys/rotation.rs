@@ -134,6 +134,25 @@ pub fn earliest_drop(file: &KeySetFile, token_lifetime: Duration) -> Option<(Str
         .min_by_key(|(_, when)| *when)
 }
 
+/// How a legacy key reads its tokens and what they may be used for,
+/// beyond its sunset, issuer and `iat` bound (see the key-set file's
+/// `subject_claim`, `audience`, `use`, `session_audience` and
+/// `session_scopes`).
+#[derive(Debug, Default, Clone)]
+pub struct LegacyMapping {
+    /// The claim that holds the subject (`sub` when `None`).
+    pub subject_claim: Option<String>,
+    /// The audience its access tokens must name.
+    pub audience: Option<String>,
+    /// Whether its refresh tokens may be exchanged (it verifies access
+    /// tokens either way).
+    pub refresh: bool,
+    /// The audience of the sessions its refresh tokens open.
+    pub session_audience: Vec<String>,
+    /// The scopes of those sessions.
+    pub session_scopes: Vec<String>,
+}
+
 /// Adds a former system's HS256 secret as a legacy, verify-only key that
 /// accepts tokens without a kid until `sunset`; tokens without `iat` only
 /// when `max_remaining_without_iat` is given, and only with at most that
@@ -146,7 +165,36 @@ pub fn add_legacy(
     issuer: Option<String>,
     max_remaining_without_iat: Option<Duration>,
 ) -> Result<(), KeySetError> {
+    add_legacy_mapped(
+        file,
+        label,
+        secret,
+        sunset,
+        issuer,
+        max_remaining_without_iat,
+        LegacyMapping::default(),
+    )
+}
+
+/// [`add_legacy`], reading its tokens by `mapping`.
+pub fn add_legacy_mapped(
+    file: &mut KeySetFile,
+    label: &str,
+    secret: &[u8],
+    sunset: SystemTime,
+    issuer: Option<String>,
+    max_remaining_without_iat: Option<Duration>,
+    mapping: LegacyMapping,
+) -> Result<(), KeySetError> {
     use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    let LegacyMapping {
+        subject_claim,
+        audience,
+        refresh,
+        session_audience,
+        session_scopes,
+    } = mapping;
+    let some = |list: Vec<String>| (!list.is_empty()).then_some(list);
     file.keys.push(KeyFileEntry {
         kid: label.to_owned(),
         alg: KeyAlgorithm::HS256,
@@ -158,11 +206,20 @@ pub fn add_legacy(
         issuer,
         max_remaining_without_iat: max_remaining_without_iat
             .map(|d| humantime::format_duration(d).to_string()),
+        subject_claim,
+        audience,
+        uses: refresh.then(|| vec![super::LegacyUse::Access, super::LegacyUse::Refresh]),
+        session_audience: some(session_audience),
+        session_scopes: some(session_scopes),
         allow_unpublished: false,
         private_key_pem: None,
         secret: Some(SecretString::from(URL_SAFE_NO_PAD.encode(secret))),
     });
-    KeySet::from_file_contents(file).map(|_| ())
+    if let Err(err) = KeySet::from_file_contents(file) {
+        file.keys.pop();
+        return Err(err);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

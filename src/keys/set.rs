@@ -12,8 +12,8 @@ use sha2::Sha256;
 
 use super::{
     strength::{check_rsa_size, check_secret_strength},
-    KeyAlgorithm, KeyFileEntry, KeySetError, KeySetFile, KeyState, Legacy, LegacyKey, VerifyingKey,
-    VerifyingKeys,
+    KeyAlgorithm, KeyFileEntry, KeySetError, KeySetFile, KeyState, Legacy, LegacyKey, LegacyUse,
+    VerifyingKey, VerifyingKeys,
 };
 use crate::ids::Kid;
 
@@ -30,7 +30,17 @@ pub struct SigningKey {
     created_at: Option<i64>,
     retired_at: Option<i64>,
     legacy: Option<Legacy>,
+    legacy_grant: Option<LegacySessionGrant>,
     allow_unpublished: bool,
+}
+
+/// What a session opened by exchanging a legacy refresh token carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegacySessionGrant {
+    /// Its audience (never empty).
+    pub audience: Vec<String>,
+    /// Its scopes.
+    pub scopes: Vec<String>,
 }
 
 /// The most `max_remaining_without_iat` may allow: the 24 h no legacy token
@@ -104,6 +114,12 @@ impl SigningKey {
         self.legacy.as_ref()
     }
 
+    /// For a legacy key marked for refresh: the audience and scopes of the
+    /// sessions its refresh tokens are exchanged for.
+    pub fn legacy_session_grant(&self) -> Option<&LegacySessionGrant> {
+        self.legacy_grant.as_ref()
+    }
+
     /// Whether the key file lets this key sign after a reload without
     /// having been published first (`"allow_unpublished": true`).
     pub fn allow_unpublished(&self) -> bool {
@@ -130,6 +146,7 @@ impl SigningKey {
 
         let created_at = unix_time(&name, "created_at", entry.created_at.as_deref())?;
         let retired_at = unix_time(&name, "retired_at", entry.retired_at.as_deref())?;
+        let mut legacy_grant = None;
         let legacy = if entry.legacy {
             if entry.alg != KeyAlgorithm::HS256 || entry.state != KeyState::VerifyOnly {
                 return Err(KeySetError::LegacyTerms {
@@ -160,19 +177,28 @@ impl SigningKey {
                         })
                 })
                 .transpose()?;
+            let (terms, grant) = legacy_mapping(&name, entry)?;
+            legacy_grant = grant;
             Some(Legacy {
                 sunset,
                 issuer: entry.issuer.clone(),
                 max_remaining_without_iat,
+                ..terms
             })
         } else {
             if entry.sunset.is_some()
                 || entry.issuer.is_some()
                 || entry.max_remaining_without_iat.is_some()
+                || entry.subject_claim.is_some()
+                || entry.audience.is_some()
+                || entry.uses.is_some()
+                || entry.session_audience.is_some()
+                || entry.session_scopes.is_some()
             {
                 return Err(KeySetError::LegacyTerms {
                     kid: name,
-                    problem: "sunset, issuer and max_remaining_without_iat belong to legacy keys \
+                    problem: "sunset, issuer, max_remaining_without_iat, subject_claim, audience, \
+                              use, session_audience and session_scopes belong to legacy keys \
                               only (set \"legacy\": true)",
                 });
             }
@@ -238,9 +264,87 @@ impl SigningKey {
             created_at,
             retired_at,
             legacy,
+            legacy_grant,
             allow_unpublished: entry.allow_unpublished,
         })
     }
+}
+
+/// A legacy key's claim mapping and uses, checked: the terms besides its
+/// sunset, issuer and `iat` bound, and for a key marked for refresh, what
+/// the sessions its refresh tokens open carry.
+fn legacy_mapping(
+    kid: &str,
+    entry: &KeyFileEntry,
+) -> Result<(Legacy, Option<LegacySessionGrant>), KeySetError> {
+    use crate::ids::{Audience, Scope};
+    let problem = |problem| KeySetError::LegacyTerms {
+        kid: kid.into(),
+        problem,
+    };
+    let uses = entry
+        .uses
+        .clone()
+        .unwrap_or_else(|| vec![LegacyUse::Access]);
+    if uses.is_empty() {
+        return Err(problem(
+            "use must name \"access\", \"refresh\" or both (leave it out for [\"access\"])",
+        ));
+    }
+    let refresh = uses.contains(&LegacyUse::Refresh);
+    if let Some(claim) = &entry.subject_claim {
+        if claim.is_empty() || claim.len() > 64 || !claim.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(problem(
+                "subject_claim must be a claim name: 1 to 64 printable ASCII characters",
+            ));
+        }
+    }
+    if let Some(audience) = &entry.audience {
+        Audience::parse(audience).map_err(|_| {
+            problem("audience must be 1 to 255 bytes without control characters or edge spaces")
+        })?;
+    }
+    let grant = if refresh {
+        let audience = entry.session_audience.clone().unwrap_or_default();
+        if audience.is_empty() {
+            return Err(problem(
+                "a legacy key used for refresh needs session_audience: the audience of the \
+                 sessions its refresh tokens are exchanged for",
+            ));
+        }
+        let scopes = entry.session_scopes.clone().unwrap_or_default();
+        if audience.len() > crate::authority::MAX_AUDIENCES
+            || audience.iter().any(|a| Audience::parse(a).is_err())
+        {
+            return Err(problem(
+                "session_audience must hold 1 to 16 audiences of 1 to 255 bytes each",
+            ));
+        }
+        if scopes.len() > crate::authority::MAX_SCOPES
+            || scopes.iter().any(|s| Scope::parse(s).is_err())
+        {
+            return Err(problem(
+                "session_scopes must hold at most 64 scopes, each a word without spaces",
+            ));
+        }
+        Some(LegacySessionGrant { audience, scopes })
+    } else {
+        if entry.session_audience.is_some() || entry.session_scopes.is_some() {
+            return Err(problem(
+                "session_audience and session_scopes belong to a legacy key used for refresh \
+                 (\"use\": [\"access\", \"refresh\"])",
+            ));
+        }
+        None
+    };
+    let terms = Legacy {
+        subject_claim: entry.subject_claim.clone(),
+        audience: entry.audience.clone(),
+        access: uses.contains(&LegacyUse::Access),
+        refresh,
+        ..Legacy::until(0)
+    };
+    Ok((terms, grant))
 }
 
 impl fmt::Debug for SigningKey {
@@ -399,6 +503,11 @@ mod tests {
             sunset: None,
             issuer: None,
             max_remaining_without_iat: None,
+            subject_claim: None,
+            audience: None,
+            uses: None,
+            session_audience: None,
+            session_scopes: None,
             allow_unpublished: false,
             private_key_pem: None,
             secret: Some(SecretString::from(URL_SAFE_NO_PAD.encode(secret))),
@@ -541,6 +650,11 @@ mod tests {
             sunset: None,
             issuer: None,
             max_remaining_without_iat: None,
+            subject_claim: None,
+            audience: None,
+            uses: None,
+            session_audience: None,
+            session_scopes: None,
             allow_unpublished: false,
             private_key_pem: Some(SecretString::from(pem.as_str())),
             secret: None,
@@ -582,6 +696,87 @@ mod tests {
             load(vec![current]).unwrap_err(),
             KeySetError::LegacyTerms { .. }
         ));
+    }
+
+    #[test]
+    fn a_legacy_keys_mapping_and_uses_are_checked() {
+        let mut secret = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+        let legacy = |edit: &dyn Fn(&mut KeyFileEntry)| {
+            let mut entry = hs_entry("old", &secret);
+            entry.state = KeyState::VerifyOnly;
+            entry.legacy = true;
+            entry.sunset = Some("2099-01-01T00:00:00Z".into());
+            edit(&mut entry);
+            let active = KeyFileEntry::generate(KeyAlgorithm::EdDSA, KeyState::Active).unwrap();
+            load(vec![active, entry])
+        };
+        // Without a mapping: access tokens, subject in sub.
+        let plain = legacy(&|_| {}).unwrap();
+        let terms = plain.keys()[1].legacy().unwrap();
+        assert!(terms.access && !terms.refresh);
+        assert_eq!(terms.subject_claim(), "sub");
+        assert_eq!(plain.keys()[1].legacy_session_grant(), None);
+
+        let refresh = legacy(&|e| {
+            e.subject_claim = Some("user_id".into());
+            e.uses = Some(vec![LegacyUse::Access, LegacyUse::Refresh]);
+            e.session_audience = Some(vec!["orders".into()]);
+            e.session_scopes = Some(vec!["orders:read".into()]);
+        })
+        .unwrap();
+        let key = &refresh.keys()[1];
+        assert!(key.legacy().unwrap().refresh);
+        assert_eq!(key.legacy().unwrap().subject_claim(), "user_id");
+        assert_eq!(
+            key.legacy_session_grant().unwrap().audience,
+            vec!["orders".to_owned()]
+        );
+        // The same key as it goes through every verifier.
+        let verifying = refresh.verifying_keys();
+        assert!(verifying.legacy()[0].terms().refresh);
+
+        for (edit, expected) in [
+            (
+                &(|e: &mut KeyFileEntry| e.uses = Some(vec![LegacyUse::Refresh]))
+                    as &dyn Fn(&mut KeyFileEntry),
+                "session_audience",
+            ),
+            (
+                &|e: &mut KeyFileEntry| e.uses = Some(vec![]),
+                "use must name",
+            ),
+            (
+                &|e: &mut KeyFileEntry| e.session_scopes = Some(vec!["a".into()]),
+                "belong to a legacy key used for refresh",
+            ),
+            (
+                &|e: &mut KeyFileEntry| e.subject_claim = Some(String::new()),
+                "subject_claim",
+            ),
+        ] {
+            let err = legacy(edit).unwrap_err().to_string();
+            assert!(err.contains(expected), "{expected}: {err}");
+        }
+        let mut current = hs_entry("hs", &secret);
+        current.subject_claim = Some("user_id".into());
+        assert!(matches!(
+            load(vec![current]).unwrap_err(),
+            KeySetError::LegacyTerms { .. }
+        ));
+    }
+
+    #[test]
+    fn a_misspelt_legacy_field_is_refused() {
+        let file = r#"{ "keys": [ { "kid": "old", "alg": "HS256", "state": "verify_only",
+            "legacy": true, "sunset": "2099-01-01T00:00:00Z", "subject_clam": "user_id",
+            "secret": "x" } ] }"#;
+        let err = KeySetFile::parse(file).unwrap_err().to_string();
+        assert!(err.contains("subject_clam"), "{err}");
+        let uses = r#"{ "keys": [ { "kid": "old", "alg": "HS256", "state": "verify_only",
+            "legacy": true, "sunset": "2099-01-01T00:00:00Z", "use": ["acces"],
+            "secret": "x" } ] }"#;
+        assert!(KeySetFile::parse(uses).is_err());
     }
 
     #[test]
