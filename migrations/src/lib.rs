@@ -11,6 +11,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261127_000001_create_ledger;
 mod m20261128_000001_index_sealed_refresh_tokens;
 mod m20261129_000001_revocation_events;
+mod m20261201_000001_legacy_refresh_tokens;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_create_ledger::Migration),
             Box::new(m20261128_000001_index_sealed_refresh_tokens::Migration),
             Box::new(m20261129_000001_revocation_events::Migration),
+            Box::new(m20261201_000001_legacy_refresh_tokens::Migration),
         ]
     }
 }

@@ -1,5 +1,5 @@
-//! The command line: `serve`, `migrate`, `check`, `keys`, `token` and
-//! `callers`.
+//! The command line: `serve`, `migrate`, `check`, `keys`, `token`,
+//! `callers` and `legacy`.
 //! Flags are parsed here and layered over the config file and environment;
 //! [`crate::config::Settings::validate`] then decides what is valid. Each
 //! command takes only the flags it uses (see [`flags`]), and every failure,
@@ -13,6 +13,7 @@ mod callers;
 mod flags;
 mod inspect;
 mod keys;
+mod legacy;
 use secrecy::ExposeSecret;
 
 use crate::{
@@ -75,6 +76,30 @@ enum Command {
     /// Make API keys for the services that call inkan.
     #[command(subcommand)]
     Callers(CallersCommand),
+    /// Move off a former system: import its refresh tokens.
+    #[command(subcommand)]
+    Legacy(LegacyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum LegacyCommand {
+    /// Import the former system's refresh tokens (only their SHA-256 is
+    /// stored), so Refresh exchanges each once for an inkan session. All or
+    /// nothing; rerunning it with the same export changes nothing.
+    ImportRefreshTokens {
+        /// The export: CSV with a header row, or JSON lines, each record
+        /// with token (or sha256), subject and expires_at; `-` reads
+        /// standard input.
+        export: PathBuf,
+        /// How the export is written [default: by its extension, .csv or
+        /// .jsonl].
+        #[arg(long, value_enum)]
+        format: Option<legacy::ExportFormat>,
+        #[command(flatten)]
+        file: ConfigFile,
+        #[command(flatten)]
+        database: DatabaseFlag,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -281,6 +306,17 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Keys(command) => keys::run(command),
         Command::Callers(command) => callers::run(command),
+        Command::Legacy(LegacyCommand::ImportRefreshTokens {
+            export,
+            format,
+            file,
+            database,
+        }) => {
+            let mut settings = file.load()?;
+            database.apply(&mut settings);
+            telemetry::init(settings.log_format.unwrap_or(LogFormat::default_for(false)));
+            legacy::import(&export, format, settings).await
+        }
         Command::Token(TokenCommand::Inspect {
             token,
             file,

@@ -13,6 +13,7 @@
 mod bounds;
 mod db_clock;
 pub mod entity;
+mod legacy;
 mod migration_lock;
 mod revocation_log;
 mod rotation;
@@ -28,6 +29,7 @@ use secrecy::SecretString;
 
 use crate::metrics::{LedgerCall, Metrics, PoolState};
 
+pub use legacy::{Exchanged, ImportConflict, ImportSummary, LegacyImportRow};
 pub use revocation_log::{LogRead, RevocationEvent, Revoked};
 pub use rotation::{Refusal, Rotation, RotationPolicy};
 pub use schema::SchemaState;

@@ -48,6 +48,8 @@ pub struct Rotation {
 pub enum Refusal {
     #[error("refresh token is not known to this service; log in again")]
     Unknown,
+    #[error("this former system's refresh token was not imported into inkan's ledger, so it cannot be exchanged; log in again")]
+    NotImported,
     #[error("refresh token has expired; log in again")]
     Expired,
     #[error("session reached its maximum lifetime; log in again")]
@@ -62,7 +64,7 @@ impl Refusal {
     /// The contract reason for this refusal.
     pub fn reason(&self) -> Reason {
         match self {
-            Refusal::Unknown => Reason::RefreshTokenInvalid,
+            Refusal::Unknown | Refusal::NotImported => Reason::RefreshTokenInvalid,
             Refusal::Expired | Refusal::SessionExpired => Reason::RefreshTokenExpired,
             Refusal::SessionRevoked => Reason::SessionRevoked,
             Refusal::Reused { .. } => Reason::RefreshTokenReused,

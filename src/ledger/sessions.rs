@@ -8,7 +8,7 @@ use tracing::instrument;
 
 use super::{
     bounds::retrying,
-    entity::{refresh_token, session},
+    entity::{legacy_refresh_token, refresh_token, session},
     revocation_log::{self, Revoked},
     Ledger, LedgerError,
 };
@@ -77,6 +77,44 @@ impl TryFrom<session::Model> for SessionRecord {
     }
 }
 
+/// Records a session and its first refresh token within `txn`.
+pub(super) async fn insert_session(
+    txn: &sea_orm::DatabaseTransaction,
+    new: &NewSession<'_>,
+    first_token: &RefreshToken,
+) -> Result<(), LedgerError> {
+    session::Entity::insert(session::ActiveModel {
+        id: Set(new.id.to_string()),
+        subject: Set(new.subject.to_string()),
+        client_id: Set(new.client_id.to_string()),
+        device: Set(new.device.to_owned()),
+        audience: Set(serde_json::Value::from(new.grant.audience.clone()).to_string()),
+        scope: Set(new.grant.scopes.join(" ")),
+        claims: Set(serde_json::Value::Object(new.grant.claims.clone()).to_string()),
+        created_at: Set(new.now),
+        last_used_at: Set(new.now),
+        expires_at: Set(new.expires_at),
+        revoked_at: Set(None),
+        revoke_reason: Set(None),
+    })
+    .exec_without_returning(txn)
+    .await?;
+    refresh_token::Entity::insert(refresh_token::ActiveModel {
+        token_hash: Set(first_token.hash().as_str().to_owned()),
+        session_id: Set(new.id.to_string()),
+        parent_hash: Set(None),
+        generation: Set(0),
+        created_at: Set(new.now),
+        expires_at: Set(new.refresh_expires_at),
+        used_at: Set(None),
+        successor_hash: Set(None),
+        successor_seal: Set(None),
+    })
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
+}
+
 /// Most sessions returned for one subject: a bound on what one call reads.
 const MAX_LISTED_SESSIONS: u64 = 1000;
 
@@ -99,35 +137,7 @@ impl Ledger {
         first_token: &RefreshToken,
     ) -> Result<(), LedgerError> {
         let txn = self.db.begin().await?;
-        session::Entity::insert(session::ActiveModel {
-            id: Set(new.id.to_string()),
-            subject: Set(new.subject.to_string()),
-            client_id: Set(new.client_id.to_string()),
-            device: Set(new.device.to_owned()),
-            audience: Set(serde_json::Value::from(new.grant.audience.clone()).to_string()),
-            scope: Set(new.grant.scopes.join(" ")),
-            claims: Set(serde_json::Value::Object(new.grant.claims.clone()).to_string()),
-            created_at: Set(new.now),
-            last_used_at: Set(new.now),
-            expires_at: Set(new.expires_at),
-            revoked_at: Set(None),
-            revoke_reason: Set(None),
-        })
-        .exec_without_returning(&txn)
-        .await?;
-        refresh_token::Entity::insert(refresh_token::ActiveModel {
-            token_hash: Set(first_token.hash().as_str().to_owned()),
-            session_id: Set(new.id.to_string()),
-            parent_hash: Set(None),
-            generation: Set(0),
-            created_at: Set(new.now),
-            expires_at: Set(new.refresh_expires_at),
-            used_at: Set(None),
-            successor_hash: Set(None),
-            successor_seal: Set(None),
-        })
-        .exec_without_returning(&txn)
-        .await?;
+        insert_session(&txn, new, first_token).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -267,11 +277,30 @@ impl Ledger {
             .into_tuple()
             .all(&self.db)
             .await?;
-        let more = tokens.len() as u64 == PURGE_BATCH || ended.len() as u64 == PURGE_BATCH;
-        if tokens.is_empty() && ended.is_empty() {
+        // A former system's imported refresh tokens past their expiry can
+        // no longer be exchanged, nor their replay matter.
+        let legacy: Vec<String> = legacy_refresh_token::Entity::find()
+            .select_only()
+            .column(legacy_refresh_token::Column::TokenHash)
+            .filter(legacy_refresh_token::Column::ExpiresAt.lt(cutoff))
+            .limit(PURGE_BATCH)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let more = tokens.len() as u64 == PURGE_BATCH
+            || ended.len() as u64 == PURGE_BATCH
+            || legacy.len() as u64 == PURGE_BATCH;
+        if tokens.is_empty() && ended.is_empty() && legacy.is_empty() {
             return Ok((0, false));
         }
         let txn = self.db.begin().await?;
+        if !legacy.is_empty() {
+            deleted += legacy_refresh_token::Entity::delete_many()
+                .filter(legacy_refresh_token::Column::TokenHash.is_in(legacy))
+                .exec(&txn)
+                .await?
+                .rows_affected;
+        }
         deleted += refresh_token::Entity::delete_many()
             .filter(refresh_token::Column::TokenHash.is_in(tokens))
             .exec(&txn)
