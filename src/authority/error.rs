@@ -4,7 +4,7 @@ use crate::{
     callers::Permission,
     ledger::{LedgerError, Refusal},
     reason::Reason,
-    token::{SignError, VerifyError},
+    token::{LegacyRefreshError, SignError, VerifyError},
 };
 
 /// A refused or failed call. The `Display` text is the one sentence a caller
@@ -21,6 +21,8 @@ pub enum AuthorityError {
     RefreshToken(#[from] Refusal),
     #[error("{0}")]
     RefreshTokenMalformed(&'static str),
+    #[error(transparent)]
+    LegacyRefresh(#[from] LegacyRefreshError),
     #[error("this call needs caller credentials (an x-api-key header or a client certificate)")]
     CallerUnauthenticated,
     #[error("the presented API key is not known")]
@@ -45,6 +47,15 @@ impl AuthorityError {
             AuthorityError::SessionRevoked => Reason::SessionRevoked,
             AuthorityError::RefreshToken(refusal) => refusal.reason(),
             AuthorityError::RefreshTokenMalformed(_) => Reason::RefreshTokenInvalid,
+            AuthorityError::LegacyRefresh(err) => match err {
+                LegacyRefreshError::Sunset { .. } | LegacyRefreshError::Expired => {
+                    Reason::RefreshTokenExpired
+                }
+                LegacyRefreshError::Placeholder(err) => err.reason(),
+                LegacyRefreshError::NotLegacy
+                | LegacyRefreshError::SignatureInvalid
+                | LegacyRefreshError::Claims(_) => Reason::RefreshTokenInvalid,
+            },
             AuthorityError::CallerUnauthenticated
             | AuthorityError::CallerUnknown
             | AuthorityError::CallerCertificateUnknown => Reason::CallerUnauthenticated,

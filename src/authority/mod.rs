@@ -3,6 +3,8 @@
 //! and who is calling; it knows nothing of gRPC or HTTP.
 
 mod error;
+mod legacy;
+mod placeholder;
 mod requests;
 mod sessions;
 mod verify;
@@ -87,6 +89,8 @@ pub struct Authority {
     ledger: Ledger,
     revocations: Arc<RevocationCache>,
     metrics: Arc<Metrics>,
+    /// Placeholder-signed tokens already logged.
+    placeholder_seen: placeholder::SeenOnce,
 }
 
 /// How long consumers may cache the JWKS. Kept well below the time a `next`
@@ -98,6 +102,15 @@ pub const JWKS_MAX_AGE: Duration = Duration::from_secs(300);
 /// twice the JWKS max-age, so a consumer that fetched the key set just
 /// before the key appeared has refetched well before the key signs.
 pub const NEXT_KEY_MIN_PUBLISHED: Duration = Duration::from_secs(600);
+
+/// Shows each legacy key's sunset as a gauge, for the alert that warns of it.
+fn publish_sunsets(metrics: &Metrics, set: &KeySet) {
+    metrics.keys().legacy_sunsets(
+        set.keys()
+            .iter()
+            .filter_map(|k| Some((k.kid().as_str(), k.legacy()?.sunset))),
+    );
+}
 
 fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
@@ -115,12 +128,14 @@ impl Authority {
         metrics
             .keys()
             .active_key(keys.current().set().active().kid().as_str());
+        publish_sunsets(&metrics, keys.current().set());
         Self {
             policy,
             keys,
             ledger,
             revocations,
             metrics,
+            placeholder_seen: placeholder::SeenOnce::default(),
         }
     }
 
@@ -202,6 +217,7 @@ impl Authority {
         self.metrics
             .keys()
             .active_key(candidate.set().active().kid().as_str());
+        publish_sunsets(&self.metrics, candidate.set());
         self.keys.replace_published(candidate);
         Ok(reloaded)
     }

@@ -94,13 +94,13 @@ impl Authority {
             ));
         }
         let Some(presented) = RefreshToken::parse(presented) else {
+            if presented.split('.').count() == 3 && !presented.starts_with(REFRESH_TOKEN_PREFIX) {
+                // A JWT: a former system's refresh token, exchanged once if
+                // a legacy key takes it and the imported ledger holds it.
+                return self.refresh_legacy(presented).await;
+            }
             return Err(AuthorityError::RefreshTokenMalformed(
-                if presented.split('.').count() == 3 && !presented.starts_with(REFRESH_TOKEN_PREFIX)
-                {
-                    "this is an access token, not a refresh token; log in again"
-                } else {
-                    "refresh token is not one inkan issued; log in again"
-                },
+                "refresh token is not one inkan issued; log in again",
             ));
         };
         let now = now();
@@ -254,7 +254,7 @@ impl Authority {
     }
 
     /// Signs an access token that never outlives its session.
-    fn sign_for_session(
+    pub(super) fn sign_for_session(
         &self,
         subject: &Subject,
         client_id: &ClientId,

@@ -1,5 +1,7 @@
-//! Key-set metrics: tokens accepted through a legacy key (to know when it
-//! can go), reloads of the key-set file, and which kid signs.
+//! Key-set metrics: tokens accepted through a legacy key and legacy refresh
+//! tokens exchanged (to know when it can go), each legacy key's sunset (for
+//! the alert that warns of it), tokens signed with a placeholder secret,
+//! reloads of the key-set file, and which kid signs.
 
 use prometheus::{GaugeVec, IntCounterVec, Registry};
 
@@ -9,6 +11,9 @@ use super::build::{counter_vec, gauge_vec};
 #[derive(Debug)]
 pub struct KeyMetrics {
     legacy_accepted: IntCounterVec,
+    legacy_exchanged: IntCounterVec,
+    legacy_sunset: GaugeVec,
+    placeholder_signed: IntCounterVec,
     reloads: IntCounterVec,
     active: GaugeVec,
 }
@@ -21,6 +26,25 @@ impl KeyMetrics {
                 "inkan_legacy_tokens_accepted_total",
                 "Tokens without a kid accepted through a legacy key, by key.",
                 &["key"],
+            ),
+            legacy_exchanged: counter_vec(
+                registry,
+                "inkan_legacy_refresh_tokens_exchanged_total",
+                "Former refresh tokens exchanged once for an inkan session, by legacy key.",
+                &["key"],
+            ),
+            legacy_sunset: gauge_vec(
+                registry,
+                "inkan_legacy_key_sunset_timestamp_seconds",
+                "When each legacy key stops accepting anything, in Unix seconds.",
+                &["key"],
+            ),
+            placeholder_signed: counter_vec(
+                registry,
+                "inkan_placeholder_signed_tokens_total",
+                "Tokens refused because a well-known placeholder secret signed them, by placeholder \
+                 (forged, or issued while a secret was unset).",
+                &["placeholder"],
             ),
             reloads: counter_vec(
                 registry,
@@ -46,6 +70,32 @@ impl KeyMetrics {
     /// Counts a token accepted through the legacy key `label`.
     pub(super) fn legacy_token_accepted(&self, label: &str) {
         self.legacy_accepted.with_label_values(&[label]).inc();
+    }
+
+    /// Counts a former refresh token exchanged through the legacy key `label`.
+    pub fn legacy_refresh_exchanged(&self, label: &str) {
+        self.legacy_exchanged.with_label_values(&[label]).inc();
+    }
+
+    /// Shows the sunsets of the legacy keys in service (label, Unix
+    /// seconds); keys no longer in the set disappear.
+    pub fn legacy_sunsets<'a>(&self, keys: impl IntoIterator<Item = (&'a str, i64)>) {
+        self.legacy_sunset.reset();
+        for (label, sunset) in keys {
+            self.legacy_sunset
+                .with_label_values(&[label])
+                .set(sunset as f64);
+        }
+    }
+
+    /// Counts a token refused for being signed with `placeholder`.
+    pub fn placeholder_signed(&self, placeholder: &str) {
+        let label = if placeholder.is_empty() {
+            "(empty)"
+        } else {
+            placeholder
+        };
+        self.placeholder_signed.with_label_values(&[label]).inc();
     }
 
     /// Counts a key-set reload that was applied (`true`) or refused.

@@ -126,6 +126,9 @@ mod tests {
         metrics.failure(Reason::TokenExpired);
         metrics.legacy_token_accepted("former");
         metrics.keys().active_key("k1");
+        metrics.keys().legacy_refresh_exchanged("former");
+        metrics.keys().legacy_sunsets([("former", 1_814_313_600)]);
+        metrics.keys().placeholder_signed("ACCESS_SECRET");
         metrics
             .ledger()
             .call(LedgerCall::Rotate, Duration::from_millis(3));
@@ -140,6 +143,9 @@ mod tests {
             "inkan_refresh_reuse_detected_total",
             "inkan_sessions_revoked_total",
             "inkan_legacy_tokens_accepted_total",
+            "inkan_legacy_refresh_tokens_exchanged_total",
+            "inkan_legacy_key_sunset_timestamp_seconds",
+            "inkan_placeholder_signed_tokens_total",
             "inkan_key_reloads_total",
             "inkan_active_key_info",
             "inkan_ledger_pool_connections",

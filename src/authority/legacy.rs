@@ -1,0 +1,135 @@
+//! Refresh given a former system's refresh JWT: verified by a legacy key
+//! marked for refresh, found unspent in the imported ledger, and exchanged
+//! once for an inkan session, whose pair the client uses from then on.
+
+use sha2::{Digest, Sha256};
+use tracing::info;
+
+use super::{secs, Authority, AuthorityError, TokenPair};
+use crate::{
+    clock::now,
+    ids::{ClientId, SessionId},
+    ledger::{NewSession, Refusal},
+    token::{verify_legacy_refresh_token, Grant, LegacyRefreshError, RefreshToken, VerifyError},
+};
+
+impl Authority {
+    /// Exchanges the former system's refresh token `presented` once.
+    pub(super) async fn refresh_legacy(
+        &self,
+        presented: &str,
+    ) -> Result<TokenPair, AuthorityError> {
+        let now = now();
+        let keys = self.keys.current();
+        let legacy = match verify_legacy_refresh_token(
+            presented,
+            keys.verifying(),
+            now,
+            secs(self.policy.leeway),
+        ) {
+            Ok(legacy) => legacy,
+            Err(LegacyRefreshError::NotLegacy) => {
+                return Err(AuthorityError::RefreshTokenMalformed(
+                    "this is an access token, not a refresh token; log in again",
+                ))
+            }
+            Err(LegacyRefreshError::Placeholder(err)) => {
+                if let VerifyError::PlaceholderSigned {
+                    placeholder,
+                    token_id,
+                } = &err
+                {
+                    self.placeholder_signed("Refresh", placeholder, token_id);
+                }
+                return Err(AuthorityError::AccessToken(err));
+            }
+            Err(other) => return Err(AuthorityError::LegacyRefresh(other)),
+        };
+        let Some(grant) = keys
+            .set()
+            .keys()
+            .iter()
+            .find(|k| k.kid() == &legacy.label)
+            .and_then(|k| k.legacy_session_grant())
+        else {
+            // Every legacy key marked for refresh has a session grant (the
+            // key set is refused otherwise).
+            return Err(AuthorityError::LegacyRefresh(LegacyRefreshError::NotLegacy));
+        };
+        // Revoking the whole subject reaches its former tokens too: one
+        // issued before the cut-off (or that does not say when it was
+        // issued) opens no session.
+        if let Some(cut_off) = self.revocations.subject_cut_off(&legacy.subject) {
+            if legacy.issued_at.is_none_or(|iat| iat < cut_off) {
+                return Err(AuthorityError::SessionRevoked);
+            }
+        }
+        let grant = Grant {
+            audience: grant.audience.clone(),
+            scopes: grant.scopes.clone(),
+            claims: Default::default(),
+        };
+        let client_id = ClientId::parse(legacy.label.as_str())?;
+        let device = format!("exchanged from legacy key {}", legacy.label);
+        let session = SessionId::generate();
+        let mut session_ends = now.saturating_add(secs(self.policy.session_lifetime));
+        if let Some(exp) = legacy.expires_at {
+            session_ends = session_ends.min(exp);
+        }
+        let refresh_expires_at = now
+            .saturating_add(secs(self.policy.refresh_token_idle_ttl))
+            .min(session_ends);
+        let refresh_token = RefreshToken::generate();
+        let digest: String = Sha256::digest(presented.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let exchanged = match self
+            .ledger
+            .exchange_legacy_refresh_token(
+                &digest,
+                NewSession {
+                    id: session,
+                    subject: &legacy.subject,
+                    client_id: &client_id,
+                    device: &device,
+                    grant: &grant,
+                    now,
+                    expires_at: session_ends,
+                    refresh_expires_at,
+                },
+                &refresh_token,
+            )
+            .await?
+        {
+            Ok(exchanged) => exchanged,
+            Err(refusal) => {
+                if let Refusal::Reused { session } = &refusal {
+                    self.revocations.insert(*session, now);
+                    self.metrics.sessions().reuse_detected();
+                }
+                return Err(refusal.into());
+            }
+        };
+        let (access_token, access_expires_at) = self.sign_for_session(
+            &legacy.subject,
+            &client_id,
+            session,
+            &grant,
+            now,
+            exchanged.session_ends,
+        )?;
+        self.metrics.sessions().issued();
+        self.metrics
+            .keys()
+            .legacy_refresh_exchanged(legacy.label.as_str());
+        info!(session_id = %session, legacy_key = %legacy.label, "legacy refresh token exchanged for a session");
+        Ok(TokenPair {
+            access_token,
+            access_token_expires_at: access_expires_at,
+            refresh_token,
+            refresh_token_expires_at: exchanged.refresh_expires_at,
+            session_id: session,
+        })
+    }
+}
