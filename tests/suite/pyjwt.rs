@@ -17,7 +17,7 @@ claims = jwt.decode(token, key.key, algorithms=["EdDSA", "ES256", "RS256"], audi
 print(claims["sub"], claims["sid"], claims["scope"])
 "#;
 
-fn pyjwt_available() -> bool {
+pub(crate) fn pyjwt_available() -> bool {
     let found = std::process::Command::new("python3")
         .args(["-c", "import jwt, cryptography"])
         .status()

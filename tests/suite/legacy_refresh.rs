@@ -1,0 +1,193 @@
+//! A former system's refresh tokens in the ledger: the import is all or
+//! nothing and idempotent, and an exchange is once only, however many
+//! clients race for it.
+
+use std::time::{Duration, SystemTime};
+
+use crate::common::{self, admin, assert_refused, Backend, Options, TestApp};
+use inkan::{
+    keys::{rotation, KeyAlgorithm, KeySetFile},
+    ledger::{ImportConflict, LegacyImportRow},
+    proto::v1::{ListSessionsRequest, RefreshRequest},
+};
+use sha2::{Digest, Sha256};
+
+/// The former system's secret.
+const SECRET: &[u8] = b"Rk2v9WmQ0tLx7pZ4sYb1nC8fH3jD6gAe";
+
+fn former_refresh_token(user: i64, jti: &str) -> String {
+    let now = inkan::clock::now();
+    let claims = serde_json::json!({
+        "user_id": user, "jti": jti, "type": "refresh", "iat": now - 60, "exp": now + 86_400,
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET),
+    )
+    .unwrap()
+}
+
+fn row(token: &str, subject: &str, line: usize) -> LegacyImportRow {
+    LegacyImportRow {
+        token_hash: Sha256::digest(token.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+        subject: subject.into(),
+        expires_at: inkan::clock::now() + 86_400,
+        line,
+    }
+}
+
+/// A server whose legacy key reads `user_id` and exchanges refresh tokens.
+async fn with_legacy_refresh(backend: Backend) -> TestApp {
+    let mut file = KeySetFile::generate(KeyAlgorithm::EdDSA).unwrap();
+    let sunset = SystemTime::now() + Duration::from_secs(86_400);
+    rotation::add_legacy_mapped(
+        &mut file,
+        "monolith",
+        SECRET,
+        sunset,
+        None,
+        None,
+        rotation::LegacyMapping {
+            subject_claim: Some("user_id".into()),
+            refresh: true,
+            session_audience: vec!["orders".into()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    TestApp::spawn_with(
+        backend,
+        Options {
+            keys_json: Some(file.to_json()),
+            ..Options::default()
+        },
+    )
+    .await
+}
+
+async fn an_import_is_idempotent_and_all_or_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let now = inkan::clock::now();
+    let (a, b, c) = (
+        former_refresh_token(1, "a"),
+        former_refresh_token(2, "b"),
+        former_refresh_token(3, "c"),
+    );
+    let first = app
+        .ledger
+        .import_legacy_refresh_tokens(&[row(&a, "1", 2), row(&b, "2", 3)], now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((first.imported, first.already_present), (2, 0));
+    // The same export again, with one new token and one repeated line.
+    let again = app
+        .ledger
+        .import_legacy_refresh_tokens(
+            &[
+                row(&a, "1", 2),
+                row(&b, "2", 3),
+                row(&c, "3", 4),
+                row(&c, "3", 5),
+            ],
+            now,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((again.imported, again.already_present), (1, 3));
+    assert_eq!(app.ledger.legacy_refresh_tokens_left(now).await.unwrap(), 3);
+    // A token already imported for another subject: nothing of this run
+    // is stored, the new token on the line before included.
+    let d = former_refresh_token(4, "d");
+    let conflict = app
+        .ledger
+        .import_legacy_refresh_tokens(&[row(&d, "4", 2), row(&a, "someone-else", 3)], now)
+        .await
+        .unwrap();
+    assert_eq!(conflict, Err(ImportConflict::OtherSubject { line: 3 }));
+    assert_eq!(app.ledger.legacy_refresh_tokens_left(now).await.unwrap(), 3);
+    app.stop().await;
+}
+
+async fn two_simultaneous_exchanges_open_one_session(backend: Backend) {
+    let app = with_legacy_refresh(backend).await;
+    let token = former_refresh_token(42, "race");
+    app.ledger
+        .import_legacy_refresh_tokens(&[row(&token, "42", 2)], inkan::clock::now())
+        .await
+        .unwrap()
+        .unwrap();
+    let exchange = |token: String| {
+        let app_addr = app.grpc_addr;
+        async move {
+            let channel = tonic::transport::Channel::from_shared(format!("http://{app_addr}"))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+            inkan::proto::v1::token_service_client::TokenServiceClient::new(channel)
+                .refresh(admin(RefreshRequest {
+                    refresh_token: token,
+                }))
+                .await
+        }
+    };
+    let (one, two) = tokio::join!(
+        tokio::spawn(exchange(token.clone())),
+        tokio::spawn(exchange(token.clone()))
+    );
+    let (one, two) = (one.unwrap(), two.unwrap());
+    let (won, lost) = match (one.is_ok(), two.is_ok()) {
+        (true, false) => (one, two),
+        (false, true) => (two, one),
+        outcome => panic!("exactly one exchange must win: {outcome:?}"),
+    };
+    let won = won.unwrap().into_inner();
+    // The loser presented a spent token: reuse, which ends the session the
+    // winner opened.
+    assert_refused(lost, "REFRESH_TOKEN_REUSED");
+    let sessions = app
+        .client()
+        .await
+        .list_sessions(admin(ListSessionsRequest {
+            subject: "42".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .sessions;
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert_eq!(sessions[0].id, won.session_id);
+    assert!(sessions[0].revoked_at.is_some());
+    app.stop().await;
+}
+
+async fn a_token_imported_for_another_subject_is_not_exchanged(backend: Backend) {
+    let app = with_legacy_refresh(backend).await;
+    let token = former_refresh_token(42, "mismatch");
+    app.ledger
+        .import_legacy_refresh_tokens(&[row(&token, "43", 2)], inkan::clock::now())
+        .await
+        .unwrap()
+        .unwrap();
+    let answer = app
+        .client()
+        .await
+        .refresh(admin(RefreshRequest {
+            refresh_token: token,
+        }))
+        .await;
+    assert_refused(answer, "REFRESH_TOKEN_INVALID");
+    app.stop().await;
+}
+
+backend_fns!(
+    a_token_imported_for_another_subject_is_not_exchanged,
+    an_import_is_idempotent_and_all_or_nothing,
+    two_simultaneous_exchanges_open_one_session
+);
