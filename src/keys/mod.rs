@@ -10,6 +10,7 @@
 mod error;
 mod file;
 mod format_error;
+mod legacy;
 mod permissions;
 pub mod rotation;
 mod set;
@@ -25,8 +26,9 @@ pub use file::{KeyFileEntry, KeySetFile, LegacyUse};
 /// The verifying side of keys lives in the core crate, which consumers
 /// share: one algorithm enum, one way to look keys up.
 pub use inkan_core::keys::{KeyAlgorithm, Legacy, LegacyKey, VerifyingKey, VerifyingKeys};
+pub use legacy::LegacySessionGrant;
 pub use permissions::{read_key_file, KeyFileBytes};
-pub use set::{KeySet, LegacySessionGrant, SigningKey};
+pub use set::{KeySet, SigningKey};
 pub use store::{KeyStore, PublishedKeys};
 
 /// Where a key is in its life: published first, then signing, then only
