@@ -8,7 +8,7 @@ use crate::common::{self, admin, assert_refused, Backend, Options, TestApp};
 use inkan::{
     keys::{rotation, KeyAlgorithm, KeySetFile},
     ledger::{ImportConflict, LegacyImportRow},
-    proto::v1::{ListSessionsRequest, RefreshRequest},
+    proto::v1::{revoke_request::Target, ListSessionsRequest, RefreshRequest, RevokeRequest},
 };
 use sha2::{Digest, Sha256};
 
@@ -186,7 +186,33 @@ async fn a_token_imported_for_another_subject_is_not_exchanged(backend: Backend)
     app.stop().await;
 }
 
+async fn revoking_the_subject_stops_its_former_refresh_tokens(backend: Backend) {
+    let app = with_legacy_refresh(backend).await;
+    let token = former_refresh_token(42, "revoked");
+    app.ledger
+        .import_legacy_refresh_tokens(&[row(&token, "42", 2)], inkan::clock::now())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut client = app.client().await;
+    client
+        .revoke(admin(RevokeRequest {
+            target: Some(Target::Subject("42".into())),
+            reason: "account compromised".into(),
+        }))
+        .await
+        .unwrap();
+    let answer = client
+        .refresh(admin(RefreshRequest {
+            refresh_token: token,
+        }))
+        .await;
+    assert_refused(answer, "SESSION_REVOKED");
+    app.stop().await;
+}
+
 backend_fns!(
+    revoking_the_subject_stops_its_former_refresh_tokens,
     a_token_imported_for_another_subject_is_not_exchanged,
     an_import_is_idempotent_and_all_or_nothing,
     two_simultaneous_exchanges_open_one_session
