@@ -200,6 +200,12 @@ pub(super) struct KeyView {
     /// For a legacy key: how long a token without `iat` may have left.
     #[serde(skip_serializing_if = "Option::is_none")]
     max_remaining_without_iat: Option<String>,
+    /// For a legacy key: what its tokens are used as (`access`, `refresh`).
+    #[serde(rename = "use", skip_serializing_if = "Option::is_none")]
+    uses: Option<Vec<&'static str>>,
+    /// For a legacy key: the claim holding the subject.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject_claim: Option<String>,
 }
 
 impl KeyView {
@@ -220,6 +226,12 @@ impl KeyView {
         }
         if let Some(left) = &self.max_remaining_without_iat {
             line.push_str(&format!("  without iat if at most {left} left"));
+        }
+        if let Some(uses) = &self.uses {
+            line.push_str(&format!("  use {}", uses.join(",")));
+        }
+        if let Some(claim) = &self.subject_claim {
+            line.push_str(&format!("  subject from {claim}"));
         }
         line
     }
@@ -251,6 +263,13 @@ pub(super) fn views(set: &KeySet) -> Vec<KeyView> {
                 .and_then(|l| l.max_remaining_without_iat)
                 .and_then(|s| u64::try_from(s).ok())
                 .map(|s| humantime::format_duration(std::time::Duration::from_secs(s)).to_string()),
+            uses: k.legacy().map(|l| {
+                [("access", l.access), ("refresh", l.refresh)]
+                    .into_iter()
+                    .filter_map(|(name, on)| on.then_some(name))
+                    .collect()
+            }),
+            subject_claim: k.legacy().map(|l| l.subject_claim().to_owned()),
         })
         .collect()
 }

@@ -249,7 +249,8 @@ fn rotation_commands_walk_a_key_set_through_its_life() {
     assert!(
         shown.contains("key legacy  alg HS256  state verify_only")
             && shown.contains("legacy until 2099-01-01")
-            && shown.contains("without iat if at most 15m left"),
+            && shown.contains("without iat if at most 15m left")
+            && shown.contains("use access  subject from sub"),
         "{shown}"
     );
     assert!(
