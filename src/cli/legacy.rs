@@ -131,17 +131,16 @@ fn parse_csv(text: &str) -> Result<Vec<LegacyImportRow>, String> {
         column("subject")?,
         column("expires_at")?,
     );
-    if let Some(unknown) = headers.iter().find(|h| {
+    if let Some(unknown) = headers.iter().position(|h| {
         !["token", "sha256", "subject", "expires_at"]
             .iter()
             .any(|known| h.eq_ignore_ascii_case(known))
     }) {
-        // A header is the export's own wording, not a token: safe to show,
-        // cut short all the same.
-        let shown: String = unknown.chars().take(40).collect();
+        // Not quoted: without a header row, the "header" is a token.
         return Err(format!(
-            "line 1: unknown column {shown:?}; the columns are token or sha256, subject and \
-             expires_at"
+            "line 1: column {} is not token, sha256, subject or expires_at (is the header row \
+             missing?)",
+            unknown + 1
         ));
     }
     let (Some(subject), Some(expires_at)) = (subject, expires_at) else {
@@ -369,7 +368,12 @@ mod tests {
             (
                 ExportFormat::Csv,
                 format!("token,subject,expiry\n{TOKEN},a,1\n"),
-                "line 1: unknown column",
+                "line 1: column 3 is not",
+            ),
+            (
+                ExportFormat::Csv,
+                format!("{TOKEN},a,1\n"),
+                "line 1: column 1 is not",
             ),
             (
                 ExportFormat::Csv,
