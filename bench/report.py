@@ -30,12 +30,16 @@ def cpu(s):
     return s["server_cpu_us"] + s["database_cpu_us"]
 
 
-def raw_us(group, bench):
-    """A criterion benchmark's mean, in µs, or None when it did not run."""
-    path = criterion / group / bench / "new" / "estimates.json"
-    if not path.exists():
-        return None
-    return json.loads(path.read_text())["mean"]["point_estimate"] / 1000.0
+def raw_us(group_prefix, bench_prefix):
+    """The mean of the criterion benchmark whose group and name start so
+    (criterion writes `EdDSA/aws_lc_rs` as `EdDSA_aws_lc_rs`), in µs, or
+    None when it did not run."""
+    for group in sorted(criterion.glob(f"{group_prefix}*")):
+        for bench in sorted(group.glob(f"{bench_prefix}*")):
+            path = bench / "new" / "estimates.json"
+            if path.exists():
+                return json.loads(path.read_text())["mean"]["point_estimate"] / 1000.0
+    return None
 
 
 rows = []
@@ -64,6 +68,22 @@ for label, run in runs.items():
               f"{s['p999_ms']:.2f} | {s['server_cpu_us']:.0f} | {s['database_cpu_us']:.0f} | {errors} |")
     print()
 
+# Every criterion figure of the run: the raw baselines and inkan's own
+# paths beside them.
+estimates = sorted(criterion.glob("*/*/new/estimates.json"))
+if estimates:
+    print("## Criterion (CPU per call)\n")
+    print("| group | benchmark | µs |")
+    print("|---|---|---:|")
+    for path in estimates:
+        bench_json = json.loads((path.parent / "benchmark.json").read_text()) \
+            if (path.parent / "benchmark.json").exists() else {}
+        group = bench_json.get("group_id", path.parents[2].name)
+        name = bench_json.get("function_id") or path.parents[1].name
+        mean = json.loads(path.read_text())["mean"]["point_estimate"] / 1000.0
+        print(f"| {group} | {name} | {mean:.2f} |")
+    print()
+
 # Latency with one client.
 for backend in ("sqlite-eddsa-1", "postgres-1"):
     run = runs.get(backend)
@@ -83,7 +103,7 @@ for backend in ("sqlite-eddsa-1", "postgres-1"):
 for alg, label in (("EdDSA", "sqlite-eddsa"), ("ES256", "sqlite-es256"), ("RS256", "sqlite-rs256")):
     run = runs.get(label)
     empty, distinct, repeated = (scenario(run, p) for p in ("health", "Verify, distinct", "Verify, one"))
-    raw = raw_us("raw_verify", alg)
+    raw = raw_us(f"{alg}_", "raw verify")
     if empty and distinct and raw is not None:
         base = cpu(empty) + raw
         target(f"Verify CPU, distinct tokens, {alg}", f"{cpu(distinct):.0f} µs",

@@ -137,6 +137,8 @@ else
 fi
 
 say "criterion baselines"
+# Only this run's figures: criterion keeps earlier runs' beside them.
+rm -rf "$target_dir/criterion"
 cargo bench --quiet --workspace --bench '*' -- --noplot >"$out/criterion.txt"
 
 python3 bench/report.py "$out" "$target_dir/criterion" >"$out/report.md"
