@@ -31,6 +31,21 @@ pub use permissions::{read_key_file, KeyFileBytes};
 pub use set::{KeySet, SigningKey};
 pub use store::{KeyStore, PublishedKeys};
 
+/// jsonwebtoken derives JWKs and thumbprints through its process-wide
+/// crypto provider, which it cannot pick by itself when both backends are
+/// compiled in (a build with both features): inkan then names aws-lc-rs,
+/// as inkan-core does. Called before any key is parsed.
+pub(crate) fn choose_jwt_provider() {
+    #[cfg(all(feature = "aws_lc_rs", feature = "rust_crypto"))]
+    {
+        static CHOSEN: std::sync::Once = std::sync::Once::new();
+        CHOSEN.call_once(|| {
+            // Fails only if already installed, which is what is wanted.
+            let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+        });
+    }
+}
+
 /// Where a key is in its life: published first, then signing, then only
 /// verifying what it signed until those tokens have expired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

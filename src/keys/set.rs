@@ -1,8 +1,9 @@
 //! A validated key set: what the server signs with and publishes.
 
-use std::{fmt, path::Path};
+use std::{fmt, path::Path, sync::Arc};
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use inkan_core::keys::Signer;
 use jsonwebtoken::{
     jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash},
     DecodingKey, EncodingKey,
@@ -25,6 +26,8 @@ pub struct SigningKey {
     alg: KeyAlgorithm,
     state: KeyState,
     encoding: EncodingKey,
+    /// The key parsed for signing, once, when the set is loaded.
+    signer: Arc<Signer>,
     decoding: DecodingKey,
     public_jwk: Option<Jwk>,
     fingerprint: String,
@@ -79,6 +82,11 @@ impl SigningKey {
         &self.encoding
     }
 
+    /// The key ready to sign: parsed once, when the set was loaded.
+    pub fn signer(&self) -> &Signer {
+        &self.signer
+    }
+
     /// The public JWK, or `None` for a shared secret (never published).
     pub fn public_jwk(&self) -> Option<&Jwk> {
         self.public_jwk.as_ref()
@@ -123,6 +131,7 @@ impl SigningKey {
     }
 
     fn from_entry(entry: &KeyFileEntry) -> Result<Self, KeySetError> {
+        super::choose_jwt_provider();
         let kid = Kid::parse(&entry.kid).map_err(|e| KeySetError::InvalidKid(e.to_string()))?;
         let name = kid.as_str().to_owned();
         let mismatch = || KeySetError::MaterialMismatch {
@@ -230,6 +239,7 @@ impl SigningKey {
             (encoding, decoding)
         };
 
+        let signer = Arc::new(Signer::new(entry.alg, &encoding).map_err(|_| mismatch())?);
         let public_jwk = if entry.alg.is_symmetric() {
             None
         } else {
@@ -250,6 +260,7 @@ impl SigningKey {
             alg: entry.alg,
             state: entry.state,
             encoding,
+            signer,
             decoding,
             public_jwk,
             fingerprint,

@@ -8,6 +8,7 @@
 //! key set it had rather than trusting a document that is plainly wrong.
 
 mod jwks;
+mod prepared;
 mod verifying;
 
 use std::fmt;
@@ -15,6 +16,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub use jwks::{JwksError, MAX_JWKS_BYTES};
+pub use prepared::{SignFailed, Signer, SignerError, CRYPTO_BACKEND};
 pub use verifying::{Legacy, LegacyKey, VerifyingKey, VerifyingKeys};
 
 /// The signature algorithms inkan signs and verifies with.

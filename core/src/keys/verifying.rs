@@ -2,14 +2,14 @@
 //! set; a consumer builds them from the published JWKS. Both then run the
 //! same verification code.
 
-use std::{collections::HashMap, fmt};
+use std::{collections::HashMap, fmt, sync::Arc};
 
 use jsonwebtoken::{
     jwk::{AlgorithmParameters, EllipticCurve, JwkSet},
     DecodingKey,
 };
 
-use super::KeyAlgorithm;
+use super::{prepared::SignatureChecker, KeyAlgorithm};
 use crate::ids::Kid;
 
 /// What makes a key a legacy key: when it stops accepting, what issuer (and
@@ -58,12 +58,15 @@ impl Legacy {
     }
 }
 
-/// One key that checks signatures, bound to one algorithm.
+/// One key that checks signatures, bound to one algorithm. The key is
+/// parsed for checking once, here, not per token.
 #[derive(Clone)]
 pub struct VerifyingKey {
     kid: Kid,
     alg: KeyAlgorithm,
     decoding: DecodingKey,
+    /// `None` when the material is no valid key for `alg`: nothing verifies.
+    checker: Option<Arc<SignatureChecker>>,
 }
 
 impl VerifyingKey {
@@ -71,7 +74,20 @@ impl VerifyingKey {
     /// ([`VerifyingKeys::from_jwks_json`]); this is for the HS256 secrets a
     /// JWKS never carries.
     pub fn new(kid: Kid, alg: KeyAlgorithm, decoding: DecodingKey) -> Self {
-        Self { kid, alg, decoding }
+        let checker = SignatureChecker::new(alg, &decoding).map(Arc::new);
+        Self {
+            kid,
+            alg,
+            decoding,
+            checker,
+        }
+    }
+
+    /// Whether `signature` is this key's signature of `message`.
+    pub(crate) fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.checker
+            .as_ref()
+            .is_some_and(|c| c.verify(message, signature))
     }
 
     /// The key's identifier.
@@ -104,17 +120,27 @@ impl fmt::Debug for VerifyingKey {
 pub struct LegacyKey {
     label: Kid,
     decoding: DecodingKey,
+    checker: Option<Arc<SignatureChecker>>,
     terms: Legacy,
 }
 
 impl LegacyKey {
     /// A former system's HS256 secret, named `label`, accepted on `terms`.
     pub fn new(label: Kid, decoding: DecodingKey, terms: Legacy) -> Self {
+        let checker = SignatureChecker::new(KeyAlgorithm::HS256, &decoding).map(Arc::new);
         Self {
             label,
             decoding,
+            checker,
             terms,
         }
+    }
+
+    /// Whether `signature` is this secret's HS256 signature of `message`.
+    pub(crate) fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.checker
+            .as_ref()
+            .is_some_and(|c| c.verify(message, signature))
     }
 
     /// The key's name in the key set (never sent in a token).

@@ -66,7 +66,7 @@ pub(super) fn verify_legacy(
         let bad = || VerifyError::SignatureInvalid {
             kid: key.label().to_string(),
         };
-        match decode_claims(token, Algorithm::HS256, key.decoding_key(), bad) {
+        match decode_claims(token, |m, sig| key.verifies(m, sig), bad) {
             Ok(claims) => {
                 refuse_other_kinds(header, &claims)?;
                 bound_lifetime(&claims, key.terms(), expect.now)?;
