@@ -7,7 +7,7 @@ use crate::{
     callers::Caller,
     clock::now,
     ids::{Audience, Scope},
-    token::{verify_access_token, VerifiedAccessToken, VerifyError},
+    token::{VerifiedAccessToken, VerifyError},
 };
 
 impl Authority {
@@ -29,16 +29,15 @@ impl Authority {
         let keys = self.keys.current();
         let mut expect = self.expectations(audience.map(Audience::as_str), required_scopes, now());
         expect.revocations = Some(self.revocations.as_ref());
-        let verified =
-            verify_access_token(token, keys.verifying(), &expect).inspect_err(|err| {
-                if let VerifyError::PlaceholderSigned {
-                    placeholder,
-                    token_id,
-                } = err
-                {
-                    self.placeholder_signed("Verify", placeholder, token_id);
-                }
-            })?;
+        let verified = keys.verify(token, &expect).inspect_err(|err| {
+            if let VerifyError::PlaceholderSigned {
+                placeholder,
+                token_id,
+            } = err
+            {
+                self.placeholder_signed("Verify", placeholder, token_id);
+            }
+        })?;
         if verified.legacy {
             self.metrics.legacy_token_accepted(verified.key_id.as_str());
         }

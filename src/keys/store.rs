@@ -11,6 +11,9 @@ use jsonwebtoken::jwk::JwkSet;
 use tokio::sync::watch;
 
 use super::{KeySet, VerifyingKeys};
+use crate::token::{
+    Expectations, VerifiedAccessToken, VerifyCache, VerifyError, VERIFY_CACHE_BYTES,
+};
 
 /// A key set with everything derived from it.
 #[derive(Debug)]
@@ -19,6 +22,8 @@ pub struct PublishedKeys {
     verifying: VerifyingKeys,
     jwks: JwkSet,
     jwks_json: String,
+    /// Tokens these keys verified; a new set starts with none of them.
+    verified: VerifyCache,
 }
 
 impl PublishedKeys {
@@ -31,7 +36,19 @@ impl PublishedKeys {
             set,
             jwks,
             jwks_json,
+            verified: VerifyCache::new(VERIFY_CACHE_BYTES),
         }
+    }
+
+    /// Verifies an access token with these keys, answering from the cache
+    /// of tokens they verified before when the same token comes again
+    /// (revocation, expiry, audience and scopes are checked every time).
+    pub fn verify(
+        &self,
+        token: &str,
+        expect: &Expectations<'_>,
+    ) -> Result<VerifiedAccessToken, VerifyError> {
+        self.verified.verify(token, &self.verifying, expect)
     }
 
     /// The key set itself.

@@ -10,12 +10,15 @@
 mod claims;
 mod refresh;
 mod sign;
+mod verify_cache;
 
 pub use claims::{AccessTokenClaims, Grant};
 pub use inkan_core::token::{
-    verify_access_token, verify_legacy_refresh_token, CustomClaims, Expectations, LegacyRefresh,
-    LegacyRefreshError, RevocationCheck, VerifiedAccessToken, VerifyError, ACCESS_TOKEN_TYPE,
-    LEGACY_MAX_LIFETIME_SECS, MAX_TOKEN_BYTES, REFRESH_TOKEN_PREFIX, RESERVED_CLAIMS,
+    recheck_verified, verify_access_token, verify_legacy_refresh_token, CustomClaims, Expectations,
+    LegacyRefresh, LegacyRefreshError, RevocationCheck, VerifiedAccessToken, VerifyError,
+    ACCESS_TOKEN_TYPE, LEGACY_MAX_LIFETIME_SECS, MAX_TOKEN_BYTES, REFRESH_TOKEN_PREFIX,
+    RESERVED_CLAIMS,
 };
 pub use refresh::{RefreshToken, TokenHash};
 pub use sign::{sign_access_token, SignError};
+pub use verify_cache::{VerifyCache, VERIFY_CACHE_BYTES};

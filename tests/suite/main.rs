@@ -46,3 +46,4 @@ mod serving;
 mod shutdown;
 mod startup;
 mod tls;
+mod verify_cache;

@@ -258,7 +258,7 @@ pub fn verify_legacy_refresh_token(
         let bad = || VerifyError::SignatureInvalid {
             kid: key.label().to_string(),
         };
-        let claims = match decode_claims(token, Algorithm::HS256, key.decoding_key(), bad) {
+        let claims = match decode_claims(token, |m, sig| key.verifies(m, sig), bad) {
             Ok(claims) => claims,
             Err(VerifyError::SignatureInvalid { .. }) => continue,
             Err(_) => return Err(E::Claims("its payload is not a JSON object of claims")),

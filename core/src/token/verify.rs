@@ -345,11 +345,7 @@ pub(super) fn check_claims(
                 .ok_or(E::Malformed("its nbf claim is not an integer"))?,
         ),
     };
-    if !expect.allow_expired && expect.now.saturating_sub(leeway) >= exp {
-        return Err(E::Expired {
-            ago: expect.now.saturating_sub(exp),
-        });
-    }
+    check_expiry(exp, expect)?;
     for not_before in nbf.into_iter().chain(iat) {
         if not_before > expect.now.saturating_add(leeway) {
             return Err(E::NotYetValid {
@@ -407,23 +403,12 @@ pub(super) fn check_claims(
     } else {
         (None, None, None)
     };
-    // A revoked session's tokens are refused for that reason first: it is
-    // the one that tells the client to log in again.
-    if let (Some(session), Some(revocations)) = (&session_id, expect.revocations) {
-        if revocations.is_revoked(session) {
-            return Err(E::SessionRevoked);
-        }
-    }
-    // Revoking a whole subject also refuses its tokens issued before then,
-    // including those that name no session (a former system's).
-    if let Some(cut_off) = expect
-        .revocations
-        .and_then(|revocations| revocations.subject_cut_off(&subject))
-    {
-        if issued_no_earlier_than(iat, exp) < cut_off {
-            return Err(E::SessionRevoked);
-        }
-    }
+    check_revocation(
+        session_id.as_ref(),
+        &subject,
+        issued_no_earlier_than(iat, exp),
+        expect,
+    )?;
     let audience: Vec<String> = match claims.get("aud") {
         Some(Value::String(one)) => vec![one.clone()],
         Some(Value::Array(many)) if !many.is_empty() => many
@@ -437,17 +422,18 @@ pub(super) fn check_claims(
         _ => return Err(E::Malformed("its aud claim is missing or empty")),
     };
     // The audience the legacy key requires, then the caller's.
-    let required = match &profile {
-        Profile::Legacy { audience, .. } => *audience,
-        Profile::Inkan { .. } => None,
-    };
-    for expected in required.into_iter().chain(expect.audience) {
-        if !audience.iter().any(|a| a == expected) {
+    if let Profile::Legacy {
+        audience: Some(required),
+        ..
+    } = &profile
+    {
+        if !audience.iter().any(|a| a == *required) {
             return Err(E::AudienceMismatch {
-                expected: expected.chars().take(255).collect(),
+                expected: required.chars().take(255).collect(),
             });
         }
     }
+    check_audience(&audience, expect)?;
 
     let scopes: Vec<String> = match claims.get("scope") {
         None => Vec::new(),
@@ -458,15 +444,7 @@ pub(super) fn check_claims(
             .collect(),
         Some(_) => return Err(E::Malformed("its scope claim is not a string")),
     };
-    let missing: Vec<String> = expect
-        .required_scopes
-        .iter()
-        .filter(|wanted| !scopes.iter().any(|s| s == wanted.as_str()))
-        .map(|s| s.as_str().to_owned())
-        .collect();
-    if !missing.is_empty() {
-        return Err(E::InsufficientScope { missing });
-    }
+    check_scopes(&scopes, expect)?;
 
     claims.retain(|name, _| !RESERVED_CLAIMS.contains(&name.as_str()));
     let (key_id, legacy) = match profile {
@@ -493,6 +471,91 @@ pub(super) fn check_claims(
         expires_at: exp,
         claims,
     })
+}
+
+/// Checks a token that passed [`verify_access_token`] before against a new
+/// call's expectations: what can change between two calls with the same
+/// token (the time, revocations) and what a call asks (audience, scopes),
+/// in the order and with the answers `verify_access_token` gives. What
+/// cannot change (signature, type, issuer, the claims' forms, `nbf` and
+/// `iat` once passed) is not checked again.
+///
+/// Only for inkan's own tokens: a former system's token may lack `iat`,
+/// which a subject's cut-off needs ([`VerifiedAccessToken::issued_at`]
+/// stands in for it there), and its legacy key has a sunset.
+pub fn recheck_verified(
+    verified: &VerifiedAccessToken,
+    expect: &Expectations<'_>,
+) -> Result<(), VerifyError> {
+    debug_assert!(!verified.legacy, "legacy tokens are verified in full");
+    check_expiry(verified.expires_at, expect)?;
+    check_revocation(
+        verified.session_id.as_ref(),
+        &verified.subject,
+        verified.issued_at,
+        expect,
+    )?;
+    check_audience(&verified.audience, expect)?;
+    check_scopes(&verified.scopes, expect)
+}
+
+fn check_expiry(exp: i64, expect: &Expectations<'_>) -> Result<(), VerifyError> {
+    let leeway = i64::try_from(expect.leeway.as_secs()).unwrap_or(i64::MAX);
+    if !expect.allow_expired && expect.now.saturating_sub(leeway) >= exp {
+        return Err(VerifyError::Expired {
+            ago: expect.now.saturating_sub(exp),
+        });
+    }
+    Ok(())
+}
+
+fn check_revocation(
+    session: Option<&SessionId>,
+    subject: &Subject,
+    issued_no_earlier_than: i64,
+    expect: &Expectations<'_>,
+) -> Result<(), VerifyError> {
+    let Some(revocations) = expect.revocations else {
+        return Ok(());
+    };
+    // A revoked session's tokens are refused for that reason first: it is
+    // the one that tells the client to log in again.
+    if session.is_some_and(|session| revocations.is_revoked(session)) {
+        return Err(VerifyError::SessionRevoked);
+    }
+    // Revoking a whole subject also refuses its tokens issued before then,
+    // including those that name no session (a former system's).
+    if revocations
+        .subject_cut_off(subject)
+        .is_some_and(|cut_off| issued_no_earlier_than < cut_off)
+    {
+        return Err(VerifyError::SessionRevoked);
+    }
+    Ok(())
+}
+
+fn check_audience(audience: &[String], expect: &Expectations<'_>) -> Result<(), VerifyError> {
+    if let Some(expected) = expect.audience {
+        if !audience.iter().any(|a| a == expected) {
+            return Err(VerifyError::AudienceMismatch {
+                expected: expected.chars().take(255).collect(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn check_scopes(scopes: &[String], expect: &Expectations<'_>) -> Result<(), VerifyError> {
+    let missing: Vec<String> = expect
+        .required_scopes
+        .iter()
+        .filter(|wanted| !scopes.iter().any(|s| s == wanted.as_str()))
+        .map(|s| s.as_str().to_owned())
+        .collect();
+    if !missing.is_empty() {
+        return Err(VerifyError::InsufficientScope { missing });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
