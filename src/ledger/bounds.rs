@@ -14,6 +14,7 @@ use sea_orm::{
     sqlx::{
         self,
         mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPoolOptions},
+        sqlite::{SqliteJournalMode, SqliteSynchronous},
         ConnectOptions as _, Executor,
     },
     ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr, SqlxMySqlConnector,
@@ -60,6 +61,12 @@ pub(super) async fn open(url: &str, purpose: Purpose) -> Result<DatabaseConnecti
                 network: None,
             });
     }
+    let (url, synchronous) = if url.starts_with("sqlite:") {
+        take_synchronous(url)?
+    } else {
+        (url.to_owned(), Durability::Full)
+    };
+    let url = url.as_str();
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .connect_timeout(ACQUIRE_TIMEOUT)
@@ -71,9 +78,21 @@ pub(super) async fn open(url: &str, purpose: Purpose) -> Result<DatabaseConnecti
         // SQLite has one writer at a time; one connection makes that
         // explicit and keeps concurrent rotations from failing with
         // "database is locked" instead of waiting their turn.
-        options
-            .max_connections(1)
-            .map_sqlx_sqlite_opts(|o| o.busy_timeout(SQLITE_BUSY_TIMEOUT));
+        //
+        // WAL: a commit appends its pages to the write-ahead log and syncs
+        // that one file, where the default rollback journal writes and syncs
+        // the journal, the database and the directory; readers (the CLI,
+        // `inkan ledger` commands) never block the writer. The synchronous
+        // level is stated, not left to the build: FULL unless the URL says
+        // `synchronous=normal` (see `take_synchronous`).
+        options.max_connections(1).map_sqlx_sqlite_opts(move |o| {
+            o.busy_timeout(SQLITE_BUSY_TIMEOUT)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(match synchronous {
+                    Durability::Full => SqliteSynchronous::Full,
+                    Durability::Normal => SqliteSynchronous::Normal,
+                })
+        });
     } else if bounded {
         // Sent with the start-up message: no extra round trip, and no
         // connection ever runs unbounded.
@@ -88,6 +107,57 @@ pub(super) async fn open(url: &str, purpose: Purpose) -> Result<DatabaseConnecti
             source,
             network: None,
         })
+}
+
+/// How much of a SQLite ledger's acknowledged writes a crash can take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Durability {
+    /// `synchronous=FULL`, the default: the WAL is synced at every commit,
+    /// so every answered call's record survives a process crash, an OS
+    /// crash and a power loss.
+    Full,
+    /// `synchronous=NORMAL`: the WAL is synced only at checkpoints, so a
+    /// process crash loses nothing, but an OS crash or power loss may lose
+    /// the last commits (the database stays consistent). Refresh tokens
+    /// handed out just before may then be unknown, and a spent token
+    /// unspent again, until the client logs in anew.
+    Normal,
+}
+
+/// Takes inkan's own `synchronous` parameter out of a SQLite URL (sqlx
+/// refuses parameters it does not know): `full` (the default) or `normal`.
+fn take_synchronous(url: &str) -> Result<(String, Durability), LedgerError> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), Durability::Full));
+    };
+    let mut durability = Durability::Full;
+    let mut kept = Vec::new();
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("synchronous", value)) => {
+                durability = match value.to_ascii_lowercase().as_str() {
+                    "full" => Durability::Full,
+                    "normal" => Durability::Normal,
+                    _ => {
+                        return Err(LedgerError::Connect {
+                            source: DbErr::Custom(format!(
+                                "the SQLite URL's synchronous={value} is not one inkan takes: \
+                                 use full (the default) or normal"
+                            )),
+                            network: None,
+                        })
+                    }
+                }
+            }
+            _ => kept.push(pair),
+        }
+    }
+    let url = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    Ok((url, durability))
 }
 
 /// MySQL/MariaDB: sqlx sets session variables only through a pool's
@@ -169,6 +239,61 @@ where
                 attempt += 1;
             }
             outcome => return outcome,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synchronous_is_taken_out_of_a_sqlite_url() {
+        let full = take_synchronous("sqlite://a.db?mode=rwc").unwrap();
+        assert_eq!(
+            full,
+            ("sqlite://a.db?mode=rwc".to_owned(), Durability::Full)
+        );
+        let normal = take_synchronous("sqlite://a.db?synchronous=normal&mode=rwc").unwrap();
+        assert_eq!(
+            normal,
+            ("sqlite://a.db?mode=rwc".to_owned(), Durability::Normal)
+        );
+        let only = take_synchronous("sqlite://a.db?synchronous=FULL").unwrap();
+        assert_eq!(only, ("sqlite://a.db".to_owned(), Durability::Full));
+        let wrong = take_synchronous("sqlite://a.db?synchronous=off").unwrap_err();
+        assert!(
+            format!("{:?}", wrong).contains("use full (the default) or normal"),
+            "{wrong:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_sqlite_ledger_runs_in_wal_mode_with_the_stated_synchronous_level() {
+        use sea_orm::{ConnectionTrait, Statement};
+        let dir = tempfile::tempdir().unwrap();
+        for (query, level) in [("", 2), ("&synchronous=normal", 1)] {
+            let url = format!(
+                "sqlite://{}?mode=rwc{query}",
+                dir.path().join(format!("l{level}.db")).display()
+            );
+            let db = open(&url, Purpose::Serving).await.unwrap();
+            let pragma = |name: &'static str| {
+                let db = db.clone();
+                async move {
+                    db.query_one(Statement::from_string(
+                        db.get_database_backend(),
+                        format!("PRAGMA {name}"),
+                    ))
+                    .await
+                    .unwrap()
+                    .unwrap()
+                }
+            };
+            let mode: String = pragma("journal_mode").await.try_get_by_index(0).unwrap();
+            assert_eq!(mode, "wal");
+            let sync: i32 = pragma("synchronous").await.try_get_by_index(0).unwrap();
+            assert_eq!(sync, level, "FULL is 2, NORMAL 1");
         }
     }
 }
