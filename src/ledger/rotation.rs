@@ -87,7 +87,8 @@ impl FromQueryResult for Spendable {
     fn from_query_result(row: &QueryResult, pre: &str) -> Result<Self, DbErr> {
         Ok(Self {
             token: refresh_token::Model::from_query_result(row, pre)?,
-            read_at: row.try_get(pre, DB_NOW)?,
+            // Selected beside the joined models, under no model's prefix.
+            read_at: row.try_get("", DB_NOW)?,
         })
     }
 }
@@ -159,19 +160,18 @@ impl Ledger {
         now: i64,
         policy: RotationPolicy,
     ) -> Result<Attempt, LedgerError> {
-        let Some(Spendable { token, read_at }) =
+        // The token, its session and the database's clock in one round trip.
+        let Some((Spendable { token, read_at }, session)) =
             refresh_token::Entity::find_by_id(hash.as_str().to_owned())
+                .find_also_related(session::Entity)
                 .column_as(db_now(self.backend()), DB_NOW)
-                .into_model::<Spendable>()
+                .into_model::<Spendable, session::Model>()
                 .one(&self.db)
                 .await?
         else {
             return Ok(Attempt::Done(Box::new(Err(Refusal::Unknown))));
         };
-        let Some(session) = session::Entity::find_by_id(token.session_id.clone())
-            .one(&self.db)
-            .await?
-        else {
+        let Some(session) = session else {
             return Ok(Attempt::Done(Box::new(Err(Refusal::Unknown))));
         };
         let session = SessionRecord::try_from(session)?;
