@@ -123,6 +123,8 @@ if pg_isready -q -d "$pg_server/postgres" 2>/dev/null; then
   drive postgres --database-process postgres --concurrency "$concurrency"
   stop
   psql -q "$pg_server/postgres" -c "DROP DATABASE IF EXISTS inkan_bench"
+  # benches/ledger.rs measures the ledger's own statements there too.
+  export INKAN_BENCH_DATABASE_URL="$pg_server/postgres"
 else
   say "PostgreSQL is not reachable at $pg_server: its rows are left out"
 fi
