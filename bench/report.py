@@ -105,9 +105,12 @@ for alg, label in (("EdDSA", "sqlite-eddsa"), ("ES256", "sqlite-es256"), ("RS256
     empty, distinct, repeated = (scenario(run, p) for p in ("health", "Verify, distinct", "Verify, one"))
     raw = raw_us(f"{alg}_", "raw verify")
     if empty and distinct and raw is not None:
-        base = cpu(empty) + raw
-        target(f"Verify CPU, distinct tokens, {alg}", f"{cpu(distinct):.0f} µs",
-               f"{cpu(empty):.0f} + {raw:.0f} µs", "≤ 1.2×", cpu(distinct) <= 1.2 * base)
+        # The pool is cycled, so after its first pass the server answers
+        # from its verify cache: this row shows that cost, and cannot show
+        # whether the uncached path meets the target (no verdict).
+        target(f"Verify CPU, pool of distinct tokens (cached after first use), {alg}",
+               f"{cpu(distinct):.0f} µs",
+               f"{cpu(empty):.0f} + {raw:.0f} µs", "≤ 1.2× (uncached path: not isolated)", None)
     if empty and repeated:
         target(f"Verify CPU, one token, {alg}", f"{cpu(repeated):.0f} µs", f"{cpu(empty):.0f} µs",
                "≤ 1.5×", cpu(repeated) <= 1.5 * cpu(empty))
