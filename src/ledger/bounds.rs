@@ -101,12 +101,29 @@ pub(super) async fn open(url: &str, purpose: Purpose) -> Result<DatabaseConnecti
             o.options([("statement_timeout", statement_ms.as_str())])
         });
     }
-    Database::connect(options)
-        .await
-        .map_err(|source| LedgerError::Connect {
-            source,
-            network: None,
-        })
+    // Several processes opening a new SQLite file at once (replicas, or
+    // `migrate` beside `serve`) race to switch it to WAL, and SQLite answers
+    // the loser "database is locked" at once, without its busy handler: try
+    // again within the busy timeout, as a statement would have waited.
+    let sqlite = url.starts_with("sqlite:");
+    let give_up = std::time::Instant::now() + SQLITE_BUSY_TIMEOUT;
+    loop {
+        match Database::connect(options.clone()).await {
+            Err(source)
+                if sqlite
+                    && std::time::Instant::now() < give_up
+                    && source.to_string().contains("database is locked") =>
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            result => {
+                return result.map_err(|source| LedgerError::Connect {
+                    source,
+                    network: None,
+                })
+            }
+        }
+    }
 }
 
 /// How much of a SQLite ledger's acknowledged writes a crash can take.
