@@ -286,7 +286,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .database_url()
                 .map_err(|e| e.to_string())?
                 .ok_or("no ledger database: set database_url (or database_url_file) in the config file, INKAN_DATABASE_URL or --database-url")?;
-            telemetry::init(settings.log_format.unwrap_or(LogFormat::default_for(false)));
+            let _log =
+                telemetry::init(settings.log_format.unwrap_or(LogFormat::default_for(false)));
             let ledger = Ledger::connect(url.expose_secret()).await.map_err(|e| {
                 format!(
                     "cannot open the ledger database: {} (check database_url / INKAN_DATABASE_URL)",
@@ -314,7 +315,8 @@ async fn run(cli: Cli) -> Result<(), String> {
         }) => {
             let mut settings = file.load()?;
             database.apply(&mut settings);
-            telemetry::init(settings.log_format.unwrap_or(LogFormat::default_for(false)));
+            let _log =
+                telemetry::init(settings.log_format.unwrap_or(LogFormat::default_for(false)));
             legacy::import(&export, format, settings).await
         }
         Command::Token(TokenCommand::Inspect {
@@ -334,7 +336,8 @@ async fn run(cli: Cli) -> Result<(), String> {
 }
 
 async fn serve(config: Config) -> Result<(), String> {
-    telemetry::init(config.log_format);
+    // Held until serve returns, so the last lines are written out.
+    let _log = telemetry::init(config.log_format);
     let server = Server::build(config).await.map_err(|e| e.to_string())?;
     server
         .run(shutdown_signal())
@@ -409,7 +412,7 @@ async fn check(config: Config, output: Output) -> Result<(), String> {
     let issuer = config.policy.issuer.clone();
     let authority = Authority::new(
         config.policy,
-        KeyStore::new(loaded.set),
+        KeyStore::new(loaded.set, config.verify_cache_bytes),
         ledger,
         revocations,
         Arc::new(crate::metrics::Metrics::new()),

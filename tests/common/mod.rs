@@ -210,7 +210,9 @@ fn init_logs() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
-            inkan::telemetry::init(inkan::config::LogFormat::Pretty);
+            // Kept for the whole test process: its lines are written as
+            // soon as they queue up.
+            std::mem::forget(inkan::telemetry::init(inkan::config::LogFormat::Pretty));
         }
     });
 }
