@@ -212,7 +212,7 @@ impl Authority {
             }
             reloaded.unpublished_active = Some(active.kid().clone());
         }
-        let candidate = Arc::new(PublishedKeys::new(set));
+        let candidate = Arc::new(self.keys.prepare(set));
         self.self_test_keys(&candidate)?;
         self.metrics
             .keys()

@@ -49,6 +49,7 @@ const ENV_SETTINGS: &[&str] = &[
     "allow_open_issue",
     "migrate_on_start",
     "purge_retention",
+    "verify_cache_bytes",
     "log_format",
 ];
 
@@ -119,6 +120,10 @@ pub struct Settings {
     /// (for investigations) before the background purge deletes them.
     #[serde(default, with = "humantime_serde")]
     pub purge_retention: Option<Duration>,
+    /// How many bytes of verified access tokens Verify keeps, so that the
+    /// same token presented again skips its signature check; 0 turns the
+    /// cache off.
+    pub verify_cache_bytes: Option<u64>,
     pub log_format: Option<LogFormat>,
     /// TLS on the gRPC and HTTP ports (`[tls]`).
     pub tls: Option<TlsSettings>,
@@ -183,6 +188,8 @@ pub struct Config {
     pub migrate_on_start: bool,
     /// How long ended sessions and tokens are kept before purging.
     pub purge_retention: Duration,
+    /// The bound of the cache of verified access tokens, in bytes.
+    pub verify_cache_bytes: u64,
     pub log_format: LogFormat,
 }
 
@@ -534,6 +541,9 @@ impl Settings {
             tls,
             migrate_on_start: self.migrate_on_start.unwrap_or(dev),
             purge_retention,
+            verify_cache_bytes: self
+                .verify_cache_bytes
+                .unwrap_or(crate::token::VERIFY_CACHE_BYTES),
             log_format: self.log_format.unwrap_or(LogFormat::default_for(dev)),
         })
     }
@@ -727,6 +737,19 @@ mod tests {
             short.retired_key_lifetime().unwrap().total(),
             Duration::from_secs(6 * 60 + 1)
         );
+    }
+
+    #[test]
+    fn the_verify_cache_is_on_unless_set_to_zero() {
+        let config = production().validate().unwrap();
+        assert_eq!(config.verify_cache_bytes, crate::token::VERIFY_CACHE_BYTES);
+        let off = Settings {
+            verify_cache_bytes: Some(0),
+            ..production()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(off.verify_cache_bytes, 0);
     }
 
     #[test]

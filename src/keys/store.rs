@@ -11,9 +11,7 @@ use jsonwebtoken::jwk::JwkSet;
 use tokio::sync::watch;
 
 use super::{KeySet, VerifyingKeys};
-use crate::token::{
-    Expectations, VerifiedAccessToken, VerifyCache, VerifyError, VERIFY_CACHE_BYTES,
-};
+use crate::token::{Expectations, VerifiedAccessToken, VerifyCache, VerifyError};
 
 /// A key set with everything derived from it.
 #[derive(Debug)]
@@ -27,8 +25,9 @@ pub struct PublishedKeys {
 }
 
 impl PublishedKeys {
-    /// Derives the verifying keys and the JWKS of `set`.
-    pub fn new(set: KeySet) -> Self {
+    /// Derives the verifying keys and the JWKS of `set`, with a cache of
+    /// verified tokens of up to `cache_bytes` (0: none).
+    pub fn new(set: KeySet, cache_bytes: u64) -> Self {
         let jwks = set.jwks();
         let jwks_json = serde_json::to_string(&jwks).unwrap_or_else(|_| r#"{"keys":[]}"#.into());
         Self {
@@ -36,7 +35,7 @@ impl PublishedKeys {
             set,
             jwks,
             jwks_json,
-            verified: VerifyCache::new(VERIFY_CACHE_BYTES),
+            verified: VerifyCache::new(cache_bytes),
         }
     }
 
@@ -76,13 +75,25 @@ impl PublishedKeys {
 #[derive(Debug, Clone)]
 pub struct KeyStore {
     current: watch::Sender<Arc<PublishedKeys>>,
+    /// The bound of each key set's cache of verified tokens, in bytes.
+    cache_bytes: u64,
 }
 
 impl KeyStore {
-    /// A store serving `set`.
-    pub fn new(set: KeySet) -> Self {
-        let (current, _) = watch::channel(Arc::new(PublishedKeys::new(set)));
-        Self { current }
+    /// A store serving `set`, each key set in it keeping up to
+    /// `cache_bytes` of verified tokens (0: none).
+    pub fn new(set: KeySet, cache_bytes: u64) -> Self {
+        let (current, _) = watch::channel(Arc::new(PublishedKeys::new(set, cache_bytes)));
+        Self {
+            current,
+            cache_bytes,
+        }
+    }
+
+    /// Derives what a new key set needs to be put in service, with this
+    /// store's cache bound.
+    pub fn prepare(&self, set: KeySet) -> PublishedKeys {
+        PublishedKeys::new(set, self.cache_bytes)
     }
 
     /// A snapshot of the keys in service.

@@ -232,7 +232,7 @@ impl Server {
 
         let authority = Arc::new(Authority::new(
             config.policy,
-            KeyStore::new(keys),
+            KeyStore::new(keys, config.verify_cache_bytes),
             ledger,
             cache,
             metrics,

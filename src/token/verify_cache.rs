@@ -197,6 +197,25 @@ mod tests {
     }
 
     #[test]
+    fn a_cache_of_zero_bytes_keeps_nothing_and_still_verifies() {
+        let set = KeySet::ephemeral(KeyAlgorithm::EdDSA).unwrap();
+        let keys = set.verifying_keys();
+        let cache = VerifyCache::new(0);
+        let revoked = Revoked::default();
+        let now = inkan_core::clock::now();
+        let (token, session) = token(&set, now, now + 900);
+        for _ in 0..3 {
+            cache.verify(&token, &keys, &expect(now, &revoked)).unwrap();
+            assert_eq!(cache.len(), 0, "nothing is kept");
+        }
+        revoked.0.lock().unwrap().insert(session);
+        let refused = cache
+            .verify(&token, &keys, &expect(now, &revoked))
+            .unwrap_err();
+        assert_eq!(refused.reason(), Reason::SessionRevoked);
+    }
+
+    #[test]
     fn a_cached_token_is_refused_once_past_its_exp() {
         let set = KeySet::ephemeral(KeyAlgorithm::ES256).unwrap();
         let keys = set.verifying_keys();
