@@ -92,6 +92,10 @@ pub(super) async fn open(url: &str, purpose: Purpose) -> Result<DatabaseConnecti
                     Durability::Full => SqliteSynchronous::Full,
                     Durability::Normal => SqliteSynchronous::Normal,
                 })
+                // The journal a multi-row statement keeps to undo itself
+                // alone, in memory: not a temporary file opened, written
+                // and deleted for each.
+                .pragma("temp_store", "memory")
         });
     } else if bounded {
         // Sent with the start-up message: no extra round trip, and no
