@@ -13,6 +13,7 @@
 mod bounds;
 mod db_clock;
 pub mod entity;
+mod group_commit;
 mod legacy;
 mod migration_lock;
 mod revocation_log;
@@ -112,6 +113,10 @@ pub struct Ledger {
     /// The database's URL, for the connection migrations run on; `None`
     /// for SQLite, which migrates on its one connection.
     url: Option<Arc<SecretString>>,
+    /// The writer task sessions and spends go through on SQLite and
+    /// PostgreSQL, so that concurrent calls share a commit; `None` on
+    /// MySQL/MariaDB.
+    writer: Option<group_commit::GroupCommit>,
     /// Where call latencies go; `None` outside a server (the CLI, tests
     /// that open a ledger directly).
     metrics: Option<Arc<Metrics>>,
@@ -124,6 +129,11 @@ impl Ledger {
     pub async fn connect(url: &str) -> Result<Self, LedgerError> {
         match bounds::open(url, bounds::Purpose::Serving).await {
             Ok(db) => Ok(Self {
+                writer: matches!(
+                    db.get_database_backend(),
+                    DbBackend::Sqlite | DbBackend::Postgres
+                )
+                .then(|| group_commit::GroupCommit::start(db.clone())),
                 db,
                 url: (!url.starts_with("sqlite:")).then(|| Arc::new(SecretString::from(url))),
                 metrics: None,

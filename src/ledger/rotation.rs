@@ -2,8 +2,8 @@
 //! safe, the grace window for a client's retry, and reuse detection.
 
 use sea_orm::{
-    sea_query::Expr, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, FromQueryResult,
-    QueryFilter, QueryResult, QuerySelect, TransactionTrait,
+    sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr,
+    EntityTrait, FromQueryResult, QueryFilter, QueryResult, QuerySelect, TransactionTrait,
 };
 use tracing::{instrument, warn};
 
@@ -11,6 +11,7 @@ use super::{
     bounds::retrying,
     db_clock::db_now,
     entity::{refresh_token, session},
+    group_commit::{Rotate, Write, Written},
     Ledger, LedgerError, SessionRecord,
 };
 use crate::{
@@ -132,6 +133,24 @@ impl Ledger {
         policy: RotationPolicy,
     ) -> Result<Result<Rotation, Refusal>, LedgerError> {
         let hash = presented.hash();
+        if let Some(writer) = &self.writer {
+            // The common case in a shared commit, without reading first.
+            let rotate = Rotate {
+                hash: hash.as_str().to_owned(),
+                successor_hash: successor.hash().as_str().to_owned(),
+                seal: (policy.reuse_grace > 0).then(|| presented.seal_successor(successor)),
+                now,
+                idle_ttl: policy.idle_ttl,
+            };
+            if let Written::Rotated(Some(rotated)) = writer.write(Write::Rotate(rotate)).await? {
+                return Ok(Ok(Rotation {
+                    session: SessionRecord::try_from(rotated.session)?,
+                    refresh_token: successor.clone(),
+                    refresh_expires_at: rotated.refresh_expires_at,
+                    replayed: false,
+                }));
+            }
+        }
         // A lost race means the token is now spent, so the second read takes
         // the replay path; a third attempt cannot be needed.
         for _ in 0..2 {
@@ -195,80 +214,58 @@ impl Ledger {
 
         let successor_hash = successor.hash();
         let refresh_expires_at = now.saturating_add(policy.idle_ttl).min(session.expires_at);
-        // The seal exists only for a retry within the grace window; with no
-        // window there is nothing to keep.
-        let seal = (policy.reuse_grace > 0).then(|| presented.seal_successor(successor));
-        let txn = self.db.begin().await?;
-        // The compare-and-set: only a still-unspent token is spent. It is the
-        // transaction's first statement, so on SQLite it takes the write lock
-        // before anything is read.
-        let spent = refresh_token::Entity::update_many()
-            // The grace window is measured from this moment, so it is taken
-            // from the one clock every replica shares.
-            .col_expr(refresh_token::Column::UsedAt, db_now(self.backend()))
-            .col_expr(
-                refresh_token::Column::SuccessorHash,
-                Expr::value(successor_hash.as_str()),
-            )
-            .col_expr(refresh_token::Column::SuccessorSeal, Expr::value(seal))
-            .filter(refresh_token::Column::TokenHash.eq(hash.as_str()))
-            .filter(refresh_token::Column::UsedAt.is_null())
-            .exec(&txn)
-            .await?;
-        if spent.rows_affected != 1 {
-            txn.rollback().await?;
-            return Ok(Attempt::LostRace);
-        }
-        refresh_token::Entity::insert(refresh_token::ActiveModel {
-            token_hash: Set(successor_hash.as_str().to_owned()),
-            session_id: Set(token.session_id.clone()),
-            parent_hash: Set(Some(hash.as_str().to_owned())),
-            generation: Set(token.generation.saturating_add(1)),
-            created_at: Set(now),
-            expires_at: Set(refresh_expires_at),
-            used_at: Set(None),
-            successor_hash: Set(None),
-            successor_seal: Set(None),
-        })
-        .exec_without_returning(&txn)
-        .await?;
-        if let Some(parent) = &token.parent_hash {
-            // The token spent here was its parent's sealed successor, so no
-            // retry of the parent can succeed any more: drop the seal. Kept,
-            // it would let anyone with a copy of the ledger and an older
-            // token of the session open the seals one after another.
-            refresh_token::Entity::update_many()
-                .col_expr(
-                    refresh_token::Column::SuccessorSeal,
-                    Expr::value(Option::<String>::None),
-                )
-                .filter(refresh_token::Column::TokenHash.eq(parent.as_str()))
-                .filter(refresh_token::Column::SuccessorSeal.is_not_null())
-                .exec(&txn)
-                .await?;
-        }
-        // Revocation may have landed since the read above; the session must
-        // still be live when the new token becomes visible.
-        let touched = session::Entity::update_many()
-            .col_expr(session::Column::LastUsedAt, Expr::value(now))
-            .filter(session::Column::Id.eq(token.session_id.clone()))
-            .filter(session::Column::RevokedAt.is_null())
-            .exec(&txn)
-            .await?;
-        if touched.rows_affected != 1 {
-            txn.rollback().await?;
-            return Ok(Attempt::Done(Box::new(Err(Refusal::SessionRevoked))));
-        }
-        txn.commit().await?;
-        Ok(Attempt::Done(Box::new(Ok(Rotation {
-            session: SessionRecord {
-                last_used_at: now,
-                ..session
+        let spend = Spend {
+            hash: hash.as_str().to_owned(),
+            session_id: token.session_id.clone(),
+            parent_hash: token.parent_hash.clone(),
+            // The seal exists only for a retry within the grace window;
+            // with no window there is nothing to keep.
+            seal: (policy.reuse_grace > 0).then(|| presented.seal_successor(successor)),
+            successor: refresh_token::ActiveModel {
+                token_hash: Set(successor_hash.as_str().to_owned()),
+                session_id: Set(token.session_id.clone()),
+                parent_hash: Set(Some(hash.as_str().to_owned())),
+                generation: Set(token.generation.saturating_add(1)),
+                created_at: Set(now),
+                expires_at: Set(refresh_expires_at),
+                used_at: Set(None),
+                successor_hash: Set(None),
+                successor_seal: Set(None),
             },
-            refresh_token: successor.clone(),
-            refresh_expires_at,
-            replayed: false,
-        }))))
+            successor_hash: successor_hash.as_str().to_owned(),
+            now,
+        };
+        let spent = match &self.writer {
+            Some(writer) => match writer.write(Write::Spend(spend)).await? {
+                Written::Spend(spent) => spent,
+                _ => return Err(LedgerError::Corrupt("group commit answer")),
+            },
+            None => {
+                let txn = self.db.begin().await?;
+                let spent = spend_in(&txn, &spend).await?;
+                if spent == SpendOutcome::Spent {
+                    txn.commit().await?;
+                } else {
+                    txn.rollback().await?;
+                }
+                spent
+            }
+        };
+        match spent {
+            SpendOutcome::LostRace => Ok(Attempt::LostRace),
+            SpendOutcome::SessionRevoked => {
+                Ok(Attempt::Done(Box::new(Err(Refusal::SessionRevoked))))
+            }
+            SpendOutcome::Spent => Ok(Attempt::Done(Box::new(Ok(Rotation {
+                session: SessionRecord {
+                    last_used_at: now,
+                    ..session
+                },
+                refresh_token: successor.clone(),
+                refresh_expires_at,
+                replayed: false,
+            })))),
+        }
     }
 
     /// A spent token came back, `elapsed` seconds after it was spent (by the
@@ -325,4 +322,95 @@ impl Ledger {
             session: session.id,
         }))
     }
+}
+
+/// A refresh token to spend for its successor, with everything the write
+/// needs already decided by the read before it.
+pub(super) struct Spend {
+    /// The presented token's hash.
+    hash: String,
+    session_id: String,
+    /// The presented token's parent, whose sealed successor it was.
+    parent_hash: Option<String>,
+    /// The successor, sealed with the presented token, for a retry.
+    seal: Option<String>,
+    successor: refresh_token::ActiveModel,
+    successor_hash: String,
+    now: i64,
+}
+
+/// What spending a token did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SpendOutcome {
+    /// The token is spent and its successor stored.
+    Spent,
+    /// Another call spent the token first; nothing of the token's was
+    /// written (the session's last use may have been touched).
+    LostRace,
+    /// The session was revoked since it was read; nothing was written.
+    SessionRevoked,
+}
+
+/// Spends `spend` within `txn`. Only [`SpendOutcome::Spent`] leaves rows that
+/// matter, so a transaction shared with other calls' writes commits
+/// whatever this returns.
+pub(super) async fn spend_in(
+    txn: &DatabaseTransaction,
+    spend: &Spend,
+) -> Result<SpendOutcome, LedgerError> {
+    // The session first: revocation may have landed since the read, and
+    // the session must still be live when the new token becomes visible.
+    // Being a write, it also takes SQLite's write lock before anything is
+    // read.
+    let touched = session::Entity::update_many()
+        .col_expr(session::Column::LastUsedAt, Expr::value(spend.now))
+        .filter(session::Column::Id.eq(spend.session_id.as_str()))
+        .filter(session::Column::RevokedAt.is_null())
+        .exec(txn)
+        .await?;
+    if touched.rows_affected != 1 {
+        return Ok(SpendOutcome::SessionRevoked);
+    }
+    // The compare-and-set: only a still-unspent token is spent.
+    let spent = refresh_token::Entity::update_many()
+        // The grace window is measured from this moment, so it is taken
+        // from the one clock every replica shares.
+        .col_expr(
+            refresh_token::Column::UsedAt,
+            db_now(txn.get_database_backend()),
+        )
+        .col_expr(
+            refresh_token::Column::SuccessorHash,
+            Expr::value(spend.successor_hash.as_str()),
+        )
+        .col_expr(
+            refresh_token::Column::SuccessorSeal,
+            Expr::value(spend.seal.clone()),
+        )
+        .filter(refresh_token::Column::TokenHash.eq(spend.hash.as_str()))
+        .filter(refresh_token::Column::UsedAt.is_null())
+        .exec(txn)
+        .await?;
+    if spent.rows_affected != 1 {
+        return Ok(SpendOutcome::LostRace);
+    }
+    refresh_token::Entity::insert(spend.successor.clone())
+        .exec_without_returning(txn)
+        .await?;
+    if let Some(parent) = &spend.parent_hash {
+        // The token spent here was its parent's sealed successor, so no
+        // retry of the parent can succeed any more: drop the seal. Kept,
+        // it would let anyone with a copy of the ledger and an older
+        // token of the session open the seals one after another.
+        refresh_token::Entity::update_many()
+            .col_expr(
+                refresh_token::Column::SuccessorSeal,
+                Expr::value(Option::<String>::None),
+            )
+            .filter(refresh_token::Column::TokenHash.eq(parent.as_str()))
+            .filter(refresh_token::Column::SuccessorSeal.is_not_null())
+            .exec(txn)
+            .await?;
+    }
+    Ok(SpendOutcome::Spent)
 }

@@ -9,6 +9,7 @@ use tracing::instrument;
 use super::{
     bounds::retrying,
     entity::{legacy_refresh_token, refresh_token, session},
+    group_commit::Write,
     revocation_log::{self, Revoked},
     Ledger, LedgerError,
 };
@@ -77,13 +78,12 @@ impl TryFrom<session::Model> for SessionRecord {
     }
 }
 
-/// Records a session and its first refresh token within `txn`.
-pub(super) async fn insert_session(
-    txn: &sea_orm::DatabaseTransaction,
+/// The rows a new session and its first refresh token are stored as.
+pub(super) fn session_rows(
     new: &NewSession<'_>,
     first_token: &RefreshToken,
-) -> Result<(), LedgerError> {
-    session::Entity::insert(session::ActiveModel {
+) -> (session::ActiveModel, refresh_token::ActiveModel) {
+    let session = session::ActiveModel {
         id: Set(new.id.to_string()),
         subject: Set(new.subject.to_string()),
         client_id: Set(new.client_id.to_string()),
@@ -96,10 +96,8 @@ pub(super) async fn insert_session(
         expires_at: Set(new.expires_at),
         revoked_at: Set(None),
         revoke_reason: Set(None),
-    })
-    .exec_without_returning(txn)
-    .await?;
-    refresh_token::Entity::insert(refresh_token::ActiveModel {
+    };
+    let token = refresh_token::ActiveModel {
         token_hash: Set(first_token.hash().as_str().to_owned()),
         session_id: Set(new.id.to_string()),
         parent_hash: Set(None),
@@ -109,9 +107,23 @@ pub(super) async fn insert_session(
         used_at: Set(None),
         successor_hash: Set(None),
         successor_seal: Set(None),
-    })
-    .exec_without_returning(txn)
-    .await?;
+    };
+    (session, token)
+}
+
+/// Records a session and its first refresh token within `txn`.
+pub(super) async fn insert_session(
+    txn: &sea_orm::DatabaseTransaction,
+    new: &NewSession<'_>,
+    first_token: &RefreshToken,
+) -> Result<(), LedgerError> {
+    let (session, token) = session_rows(new, first_token);
+    session::Entity::insert(session)
+        .exec_without_returning(txn)
+        .await?;
+    refresh_token::Entity::insert(token)
+        .exec_without_returning(txn)
+        .await?;
     Ok(())
 }
 
@@ -136,6 +148,11 @@ impl Ledger {
         new: &NewSession<'_>,
         first_token: &RefreshToken,
     ) -> Result<(), LedgerError> {
+        if let Some(writer) = &self.writer {
+            let (session, token) = session_rows(new, first_token);
+            writer.write(Write::Open { session, token }).await?;
+            return Ok(());
+        }
         let txn = self.db.begin().await?;
         insert_session(&txn, new, first_token).await?;
         txn.commit().await?;

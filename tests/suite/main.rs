@@ -24,6 +24,7 @@ mod cut_offs;
 mod dev_mode;
 mod failures;
 mod grace_clock;
+mod group_commit;
 mod grpcurl;
 mod hostile_requests;
 mod hostile_tokens;
