@@ -21,6 +21,12 @@
 //!   expired, revoked) is answered "not spent here", and its call takes
 //!   the path that reads the token and says why, after this commit.
 //!
+//! That single `UPDATE` is used on SQLite only: PostgreSQL's planner may
+//! run its liveness check through the sessions' `revoked_at` index, a
+//! scan that grows with the ledger. There each refresh reads its token
+//! first and sends its spend (a compare-and-set per call, `spend_in`) to
+//! the shared transaction.
+//!
 //! A call is answered only after the commit that holds its write, so an
 //! answered call's record is as durable as before.
 //!

@@ -2,8 +2,9 @@
 //! safe, the grace window for a client's retry, and reuse detection.
 
 use sea_orm::{
-    sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr,
-    EntityTrait, FromQueryResult, QueryFilter, QueryResult, QuerySelect, TransactionTrait,
+    sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
+    DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryResult, QuerySelect,
+    TransactionTrait,
 };
 use tracing::{instrument, warn};
 
@@ -133,8 +134,13 @@ impl Ledger {
         policy: RotationPolicy,
     ) -> Result<Result<Rotation, Refusal>, LedgerError> {
         let hash = presented.hash();
-        if let Some(writer) = &self.writer {
-            // The common case in a shared commit, without reading first.
+        // On SQLite the common case is spent in the shared commit without
+        // reading first. Not on PostgreSQL: its planner may join the
+        // sessions by their `revoked_at` index for the batch's liveness
+        // check (seen on a young table), a scan that grows with the
+        // ledger; there the token is read first, and its spend shares the
+        // commit (below).
+        if let (Some(writer), DbBackend::Sqlite) = (&self.writer, self.backend()) {
             let rotate = Rotate {
                 hash: hash.as_str().to_owned(),
                 successor_hash: successor.hash().as_str().to_owned(),
