@@ -4,7 +4,7 @@
 # each with inkan-bench, measures the oidc-provider peer and the criterion
 # baselines in the same run, and writes the table to target/bench/report.md.
 #
-#   bench/run.sh                       # about 10 minutes on 2 cores
+#   bench/run.sh                       # about 15 minutes on 2 cores
 #   INKAN_BENCH_DURATION=3s bench/run.sh
 #   INKAN_BENCH_SCALE=1 bench/run.sh   # also a ledger of 10 thousand, then
 #                                      # 1 million sessions (adds ~2 min)
