@@ -315,6 +315,8 @@ mod tests {
             assert_eq!(mode, "wal");
             let sync: i32 = pragma("synchronous").await.try_get_by_index(0).unwrap();
             assert_eq!(sync, level, "FULL is 2, NORMAL 1");
+            let temp: i32 = pragma("temp_store").await.try_get_by_index(0).unwrap();
+            assert_eq!(temp, 2, "statement journals in memory (MEMORY is 2)");
         }
     }
 }

@@ -58,7 +58,7 @@ use super::{
     bounds::retrying,
     db_clock::db_now,
     entity::{refresh_token, session},
-    rotation::{spend_in, Spend, SpendOutcome},
+    rotation::{drop_seals, spend_in, Spend, SpendOutcome},
     LedgerError,
 };
 
@@ -371,8 +371,7 @@ async fn rotate_all(
             successor_hash: Set(None),
             successor_seal: Set(None),
         });
-        // The token spent here was its parent's sealed successor, so no
-        // retry of the parent can succeed any more: its seal goes.
+        // The token spent here was its parent's sealed successor.
         parents.extend(token.parent_hash.clone());
         outcome[i] = Some(Box::new(Rotated {
             session: session::Model {
@@ -390,16 +389,6 @@ async fn rotate_all(
         .filter(session::Column::Id.is_in(session_ids))
         .exec(txn)
         .await?;
-    if !parents.is_empty() {
-        refresh_token::Entity::update_many()
-            .col_expr(
-                refresh_token::Column::SuccessorSeal,
-                Expr::value(Option::<String>::None),
-            )
-            .filter(refresh_token::Column::TokenHash.is_in(parents))
-            .filter(refresh_token::Column::SuccessorSeal.is_not_null())
-            .exec(txn)
-            .await?;
-    }
+    drop_seals(txn, parents).await?;
     Ok(outcome)
 }

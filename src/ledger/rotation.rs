@@ -403,20 +403,30 @@ pub(super) async fn spend_in(
     refresh_token::Entity::insert(spend.successor.clone())
         .exec_without_returning(txn)
         .await?;
-    if let Some(parent) = &spend.parent_hash {
-        // The token spent here was its parent's sealed successor, so no
-        // retry of the parent can succeed any more: drop the seal. Kept,
-        // it would let anyone with a copy of the ledger and an older
-        // token of the session open the seals one after another.
-        refresh_token::Entity::update_many()
-            .col_expr(
-                refresh_token::Column::SuccessorSeal,
-                Expr::value(Option::<String>::None),
-            )
-            .filter(refresh_token::Column::TokenHash.eq(parent.as_str()))
-            .filter(refresh_token::Column::SuccessorSeal.is_not_null())
-            .exec(txn)
-            .await?;
-    }
+    drop_seals(txn, spend.parent_hash.iter().cloned()).await?;
     Ok(SpendOutcome::Spent)
+}
+
+/// Drops the sealed successors kept by `parents`, tokens whose successor
+/// has just been spent: no retry of them can succeed any more. Kept, a
+/// seal would let anyone with a copy of the ledger and an older token of
+/// the session open the seals one after another.
+pub(super) async fn drop_seals(
+    txn: &DatabaseTransaction,
+    parents: impl IntoIterator<Item = String>,
+) -> Result<(), LedgerError> {
+    let parents: Vec<String> = parents.into_iter().collect();
+    if parents.is_empty() {
+        return Ok(());
+    }
+    refresh_token::Entity::update_many()
+        .col_expr(
+            refresh_token::Column::SuccessorSeal,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(refresh_token::Column::TokenHash.is_in(parents))
+        .filter(refresh_token::Column::SuccessorSeal.is_not_null())
+        .exec(txn)
+        .await?;
+    Ok(())
 }

@@ -59,7 +59,9 @@ fn weight_of(token: &str) -> u64 {
 
 /// Verified tokens, by their text. See the module's documentation.
 pub struct VerifyCache {
-    entries: Cache<Box<str>, Arc<Entry>, ByWeight>,
+    /// `None` when the cache is off (a bound of 0): every call is checked
+    /// in full, with no lookup and no entry built only to be dropped.
+    entries: Option<Cache<Box<str>, Arc<Entry>, ByWeight>>,
 }
 
 impl VerifyCache {
@@ -69,7 +71,8 @@ impl VerifyCache {
             .unwrap_or(usize::MAX)
             .max(1);
         Self {
-            entries: Cache::with_weighter(estimated_items, max_bytes, ByWeight),
+            entries: (max_bytes > 0)
+                .then(|| Cache::with_weighter(estimated_items, max_bytes, ByWeight)),
         }
     }
 
@@ -82,7 +85,10 @@ impl VerifyCache {
         keys: &VerifyingKeys,
         expect: &Expectations<'_>,
     ) -> Result<VerifiedAccessToken, VerifyError> {
-        if let Some(hit) = self.entries.get(token) {
+        let Some(entries) = &self.entries else {
+            return verify_access_token(token, keys, expect);
+        };
+        if let Some(hit) = entries.get(token) {
             recheck_verified(&hit.verified, expect)?;
             return Ok(hit.verified.clone());
         }
@@ -92,24 +98,24 @@ impl VerifyCache {
                 verified: verified.clone(),
                 weight: weight_of(token),
             };
-            self.entries.insert(token.into(), Arc::new(entry));
+            entries.insert(token.into(), Arc::new(entry));
         }
         Ok(verified)
     }
 
     /// How many tokens are held.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.as_ref().map_or(0, Cache::len)
     }
 
     /// Whether no token is held.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 
     /// The estimated bytes held, never above the bound it was made with.
     pub fn weight(&self) -> u64 {
-        self.entries.weight()
+        self.entries.as_ref().map_or(0, Cache::weight)
     }
 }
 
