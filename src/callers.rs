@@ -5,7 +5,7 @@
 //! presented key up by its hash; a certificate (already verified against
 //! the client CA by the TLS handshake) is looked up by its subject or one of
 //! its subject alternative names. Permissions are the contract's: `issue`,
-//! `verify`, `refresh`, `admin`.
+//! `verify`, `refresh`, `admin`, and `revocations` (see [`Permission`]).
 //!
 //! A presented API key decides who is calling, whatever certificate the
 //! connection carries; without one, the certificate does; with neither,
@@ -32,15 +32,20 @@ pub enum Permission {
     Refresh,
     /// End any session and list sessions.
     Admin,
+    /// See subjects' cut-offs on WatchRevocations. Which subjects were
+    /// revoked is personal data: without this (or `admin`) a watcher sees
+    /// only revoked session ids, random values that name nobody.
+    Revocations,
 }
 
 impl Permission {
     /// Every permission, in the contract's order.
-    pub const ALL: [Permission; 4] = [
+    pub const ALL: [Permission; 5] = [
         Permission::Issue,
         Permission::Verify,
         Permission::Refresh,
         Permission::Admin,
+        Permission::Revocations,
     ];
 
     /// The permission's name in configuration and messages.
@@ -50,6 +55,7 @@ impl Permission {
             Permission::Verify => "verify",
             Permission::Refresh => "refresh",
             Permission::Admin => "admin",
+            Permission::Revocations => "revocations",
         }
     }
 }
@@ -62,7 +68,11 @@ impl std::str::FromStr for Permission {
         Permission::ALL
             .into_iter()
             .find(|p| p.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| format!("unknown permission {s:?}; use issue, verify, refresh or admin"))
+            .ok_or_else(|| {
+                format!(
+                    "unknown permission {s:?}; use issue, verify, refresh, admin or revocations"
+                )
+            })
     }
 }
 
@@ -155,7 +165,11 @@ pub struct CallerConfig {
     #[serde(default)]
     pub certificate_subject: Option<String>,
     /// A DNS name or URI (a SPIFFE ID) among the subject alternative names
-    /// of the caller's client certificate.
+    /// of the caller's client certificate. An entry that starts with a URI
+    /// scheme and a colon (`spiffe:`, `urn:`) is a URI and names the
+    /// caller only by a URI SAN, byte for byte; anything else is a DNS name
+    /// (letters, digits, `-`, `_`, dots between labels) and names it only by
+    /// a DNS SAN, in any ASCII case. See [`SanEntry`].
     #[serde(default)]
     pub certificate_san: Option<String>,
     /// What it may do beyond Verify (which any authenticated caller may,
@@ -172,8 +186,94 @@ pub struct CallerConfig {
 pub struct ClientCertificate {
     /// The subject, normalised.
     pub subject: String,
-    /// DNS names (lowercase) and URIs, as written in the certificate.
-    pub sans: Vec<String>,
+    /// DNS names and URIs, each with its type, as written in the
+    /// certificate.
+    pub sans: Vec<San>,
+}
+
+/// A subject alternative name of a client certificate, with its type, as
+/// written in the certificate (nothing trimmed or case-folded).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum San {
+    /// A `dNSName`.
+    Dns(String),
+    /// A `uniformResourceIdentifier`.
+    Uri(String),
+}
+
+/// How a `certificate_san` entry, or a certificate's SAN, is looked up: a
+/// URI as written, byte for byte; a DNS name in ASCII lowercase. A URI
+/// names a caller configured by a URI only, a DNS name one configured by a
+/// DNS name only.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SanEntry {
+    /// A DNS name, lowercased.
+    Dns(String),
+    /// A URI, exactly.
+    Uri(String),
+}
+
+impl SanEntry {
+    /// The `certificate_san` entry `entry`, or why it cannot name a
+    /// caller. An entry that starts with a URI scheme (a letter, then
+    /// letters, digits, `+`, `-` or `.`) and a colon is a URI; anything
+    /// else must be a DNS name: letters, digits, `-` and `_` in labels of
+    /// at least one character, separated by dots. Nothing is trimmed: an
+    /// entry with whitespace or a control character anywhere is refused.
+    pub fn parse(entry: &str) -> Result<Self, &'static str> {
+        if entry.is_empty() {
+            return Err("certificate_san is empty");
+        }
+        if has_space_or_control(entry) {
+            return Err(
+                "certificate_san holds whitespace or a control character (nothing is \
+                 trimmed): write the DNS name or URI exactly as the certificate does",
+            );
+        }
+        if starts_with_uri_scheme(entry) {
+            return Ok(SanEntry::Uri(entry.to_owned()));
+        }
+        let dns_name = entry.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+        if !dns_name {
+            return Err("certificate_san is neither a URI (scheme:..., such as \
+                 spiffe://cluster/ns/orders/sa/api) nor a DNS name (such as orders.internal)");
+        }
+        Ok(SanEntry::Dns(entry.to_ascii_lowercase()))
+    }
+
+    /// What `san`, read from a certificate, is looked up as; `None` (it
+    /// names nobody) when it holds whitespace or a control character.
+    pub fn of(san: &San) -> Option<Self> {
+        match san {
+            San::Dns(name) if !name.is_empty() && !has_space_or_control(name) => {
+                Some(SanEntry::Dns(name.to_ascii_lowercase()))
+            }
+            San::Uri(uri) if !uri.is_empty() && !has_space_or_control(uri) => {
+                Some(SanEntry::Uri(uri.clone()))
+            }
+            _ => None,
+        }
+    }
+}
+
+fn has_space_or_control(text: &str) -> bool {
+    text.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// Whether `text` starts with a URI scheme (RFC 3986: a letter, then
+/// letters, digits, `+`, `-` or `.`) and a colon.
+fn starts_with_uri_scheme(text: &str) -> bool {
+    let Some((scheme, _)) = text.split_once(':') else {
+        return false;
+    };
+    let mut bytes = scheme.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
 }
 
 /// `subject` (an RFC 4514 distinguished name) written the one way inkan
@@ -207,7 +307,7 @@ pub fn normalize_subject(subject: &str) -> Option<String> {
 pub struct CallerRegistry {
     by_hash: HashMap<String, Caller>,
     by_subject: HashMap<String, Caller>,
-    by_san: HashMap<String, Caller>,
+    by_san: HashMap<SanEntry, Caller>,
     dev: bool,
 }
 
@@ -280,8 +380,7 @@ impl CallerRegistry {
                 }
             }
             if let Some(san) = &c.certificate_san {
-                let san = san_key(san)
-                    .ok_or_else(|| problem("certificate_san must be a DNS name or a URI such as spiffe://cluster/ns/orders/sa/api"))?;
+                let san = SanEntry::parse(san).map_err(problem)?;
                 if registry.by_san.insert(san, caller.clone()).is_some() {
                     return Err(problem("shares its certificate_san with another caller"));
                 }
@@ -313,8 +412,9 @@ impl CallerRegistry {
 
     /// Who is calling: the owner of `api_key` when one is presented,
     /// otherwise the caller `certificate` names, otherwise anonymous.
-    /// A certificate whose subject names one caller and a SAN another is
-    /// refused: it names no caller for certain.
+    /// A SAN names a caller only as the type it is configured as (see
+    /// [`SanEntry`]). A certificate whose subject names one caller and a
+    /// SAN another is refused: it names no caller for certain.
     pub fn identify_with(
         &self,
         api_key: Option<&str>,
@@ -335,7 +435,7 @@ impl CallerRegistry {
         };
         let mut found: Option<&Caller> = self.by_subject.get(&certificate.subject);
         for san in &certificate.sans {
-            if let Some(caller) = san_key(san).and_then(|san| self.by_san.get(&san)) {
+            if let Some(caller) = SanEntry::of(san).and_then(|san| self.by_san.get(&san)) {
                 match found {
                     Some(seen) if seen.name != caller.name => return Err(UnknownApiKey),
                     _ => found = Some(caller),
@@ -343,19 +443,6 @@ impl CallerRegistry {
             }
         }
         found.cloned().ok_or(UnknownApiKey)
-    }
-}
-
-/// How a SAN is compared: a URI as written, a DNS name in lowercase.
-fn san_key(san: &str) -> Option<String> {
-    let san = san.trim();
-    if san.is_empty() || san.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return None;
-    }
-    if san.contains("://") {
-        Some(san.to_owned())
-    } else {
-        Some(san.to_ascii_lowercase())
     }
 }
 
@@ -437,20 +524,20 @@ mod tests {
         let registry = certificate_callers();
         let by_subject = ClientCertificate {
             subject: normalize_subject("CN=orders,O=Example").unwrap(),
-            sans: vec!["orders.internal".into()],
+            sans: vec![San::Dns("orders.internal".into())],
         };
         let caller = registry.identify_with(None, Some(&by_subject)).unwrap();
         assert_eq!(caller.name(), "orders");
         assert!(caller.may(Permission::Issue));
         let by_san = ClientCertificate {
             subject: normalize_subject("CN=whatever").unwrap(),
-            sans: vec!["spiffe://cluster/ns/billing/sa/api".into()],
+            sans: vec![San::Uri("spiffe://cluster/ns/billing/sa/api".into())],
         };
         let caller = registry.identify_with(None, Some(&by_san)).unwrap();
         assert_eq!(caller.name(), "billing");
         let stranger = ClientCertificate {
             subject: normalize_subject("CN=stranger").unwrap(),
-            sans: vec!["spiffe://cluster/ns/other/sa/api".into()],
+            sans: vec![San::Uri("spiffe://cluster/ns/other/sa/api".into())],
         };
         assert_eq!(
             registry.identify_with(None, Some(&stranger)),
@@ -462,7 +549,7 @@ mod tests {
     fn a_certificate_naming_two_callers_names_none() {
         let both = ClientCertificate {
             subject: normalize_subject("CN=orders,O=Example").unwrap(),
-            sans: vec!["spiffe://cluster/ns/billing/sa/api".into()],
+            sans: vec![San::Uri("spiffe://cluster/ns/billing/sa/api".into())],
         };
         assert!(certificate_callers()
             .identify_with(None, Some(&both))
@@ -513,5 +600,203 @@ mod tests {
             ..CallerConfig::default()
         });
         assert!(msg.contains("RFC 4514"), "{msg}");
+    }
+
+    const BILLING: &str = "spiffe://cluster.local/ns/billing/sa/api";
+
+    /// `billing` by its SPIFFE ID, `reports` by its DNS name.
+    fn san_callers() -> CallerRegistry {
+        CallerRegistry::from_config(&[
+            CallerConfig {
+                name: "billing".into(),
+                certificate_san: Some(BILLING.into()),
+                permissions: vec![Permission::Issue],
+                ..CallerConfig::default()
+            },
+            CallerConfig {
+                name: "reports".into(),
+                certificate_san: Some("reports.internal".into()),
+                permissions: vec![Permission::Verify],
+                ..CallerConfig::default()
+            },
+        ])
+        .unwrap()
+    }
+
+    /// Who a certificate with no configured subject and only `san` names.
+    fn named_by(san: San) -> Result<String, UnknownApiKey> {
+        let certificate = ClientCertificate {
+            subject: normalize_subject("CN=whoever").unwrap(),
+            sans: vec![san],
+        };
+        san_callers()
+            .identify_with(None, Some(&certificate))
+            .map(|caller| caller.name().to_owned())
+    }
+
+    #[test]
+    fn a_uri_san_names_a_uri_caller_exactly() {
+        assert_eq!(named_by(San::Uri(BILLING.into())).as_deref(), Ok("billing"));
+        for uri in [
+            BILLING.to_ascii_uppercase(),
+            "SPIFFE://cluster.local/ns/billing/sa/api".into(),
+            format!("{BILLING}/"),
+            format!("{BILLING}\n"),
+            format!("{BILLING}\r\n"),
+            format!(" {BILLING}"),
+            format!("{BILLING} "),
+            format!("{BILLING}\0"),
+        ] {
+            assert_eq!(
+                named_by(San::Uri(uri.clone())),
+                Err(UnknownApiKey),
+                "{uri:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_dns_san_never_names_a_uri_caller() {
+        for name in [
+            BILLING.to_owned(),
+            BILLING.to_ascii_uppercase(),
+            format!("{BILLING}\n"),
+        ] {
+            assert_eq!(
+                named_by(San::Dns(name.clone())),
+                Err(UnknownApiKey),
+                "{name:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_dns_san_names_a_dns_caller_in_any_case_and_a_uri_san_never_does() {
+        for name in ["reports.internal", "Reports.Internal", "REPORTS.INTERNAL"] {
+            assert_eq!(
+                named_by(San::Dns(name.into())).as_deref(),
+                Ok("reports"),
+                "{name}"
+            );
+        }
+        for uri in ["reports.internal", "Reports.Internal"] {
+            assert_eq!(named_by(San::Uri(uri.into())), Err(UnknownApiKey), "{uri}");
+        }
+        for name in [
+            "reports.internal\n",
+            "reports.internal ",
+            " reports.internal",
+            "reports.\tinternal",
+            "reports.internal\0",
+            "",
+        ] {
+            assert_eq!(
+                named_by(San::Dns(name.into())),
+                Err(UnknownApiKey),
+                "{name:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_certificate_san_entry_with_whitespace_or_a_control_character_is_refused_by_name() {
+        for entry in [
+            format!("{BILLING}\n"),
+            format!(" {BILLING}"),
+            format!("{BILLING} "),
+            "spiffe://cluster.local/ns/billing/sa/my api".to_owned(),
+            "reports.internal\n".to_owned(),
+            " reports.internal".to_owned(),
+            "reports.internal\t".to_owned(),
+            "reports\u{7f}.internal".to_owned(),
+            "reports.internal\u{a0}".to_owned(),
+        ] {
+            let err = CallerRegistry::from_config(&[CallerConfig {
+                name: "billing".into(),
+                certificate_san: Some(entry.clone()),
+                ..CallerConfig::default()
+            }])
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.starts_with("caller \"billing\": certificate_san")
+                    && err.contains("whitespace or a control character"),
+                "{entry:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_certificate_san_entry_is_a_uri_by_its_scheme_or_else_a_dns_name() {
+        assert_eq!(SanEntry::parse(BILLING), Ok(SanEntry::Uri(BILLING.into())));
+        assert_eq!(
+            SanEntry::parse("urn:example:orders"),
+            Ok(SanEntry::Uri("urn:example:orders".into()))
+        );
+        assert_eq!(
+            SanEntry::parse("Reports.Internal"),
+            Ok(SanEntry::Dns("reports.internal".into()))
+        );
+        assert_eq!(
+            SanEntry::parse("orders_api-2.svc"),
+            Ok(SanEntry::Dns("orders_api-2.svc".into()))
+        );
+        for entry in [
+            "",
+            "//cluster.local/ns/billing",
+            "1spiffe://cluster.local",
+            "cluster.local/ns/billing",
+            "reports.internal.",
+            ".reports.internal",
+            "reports..internal",
+            "*.internal",
+            "réports.internal",
+        ] {
+            assert!(SanEntry::parse(entry).is_err(), "{entry:?}");
+        }
+        let err = CallerRegistry::from_config(&[CallerConfig {
+            name: "orders".into(),
+            certificate_san: Some("cluster.local/ns/orders".into()),
+            ..CallerConfig::default()
+        }])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("caller \"orders\": certificate_san is neither a URI"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_san_entry_configured_twice_in_other_cases_is_one_entry() {
+        let err = CallerRegistry::from_config(&[
+            CallerConfig {
+                name: "reports".into(),
+                certificate_san: Some("reports.internal".into()),
+                ..CallerConfig::default()
+            },
+            CallerConfig {
+                name: "impostor".into(),
+                certificate_san: Some("Reports.Internal".into()),
+                ..CallerConfig::default()
+            },
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("shares its certificate_san"), "{err}");
+        // A URI and a DNS name are different entries, however spelled.
+        CallerRegistry::from_config(&[
+            CallerConfig {
+                name: "by-uri".into(),
+                certificate_san: Some("urn:reports".into()),
+                ..CallerConfig::default()
+            },
+            CallerConfig {
+                name: "by-dns".into(),
+                certificate_san: Some("reports".into()),
+                ..CallerConfig::default()
+            },
+        ])
+        .unwrap();
     }
 }

@@ -27,7 +27,7 @@ pub use file::{KeyFileEntry, KeySetFile, LegacyUse};
 /// share: one algorithm enum, one way to look keys up.
 pub use inkan_core::keys::{KeyAlgorithm, Legacy, LegacyKey, VerifyingKey, VerifyingKeys};
 pub use legacy::LegacySessionGrant;
-pub use permissions::{read_key_file, KeyFileBytes};
+pub use permissions::{read_key_file, read_trusted_file, KeyFileBytes, TrustedFile, UntrustedFile};
 pub use set::{KeySet, SigningKey};
 pub use store::{KeyStore, PublishedKeys};
 

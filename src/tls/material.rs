@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use x509_cert::der::Decode;
 
 use super::{provider, ClientCertificates, TlsConfig};
+use crate::keys::{read_trusted_file, TrustedFile, UntrustedFile};
 
 /// The files the TLS material comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +39,10 @@ pub enum TlsError {
     },
     #[error("TLS file {file}: {problem}")]
     Invalid { file: String, problem: String },
+    /// The file or its directory may be written by others than its owner
+    /// (the problem says which, and the command that fixes it).
+    #[error("TLS file {file}: {problem}")]
+    Unprotected { file: String, problem: String },
     #[error(
         "TLS certificate {cert} does not match the private key in {key}: they are not one pair"
     )]
@@ -55,41 +60,80 @@ impl TlsError {
     }
 }
 
-/// The files' contents as read at one moment.
+/// The files' contents as read at one moment, from files that passed the
+/// trust checks, and what the operator should hear about them.
 #[derive(Clone)]
 pub struct TlsBytes {
     cert: Vec<u8>,
     key: Vec<u8>,
     client_ca: Option<Vec<u8>>,
+    warnings: Vec<String>,
 }
 
 impl TlsBytes {
     /// What the material was made from, to tell a changed file.
     pub fn digest(&self) -> Vec<u8> {
-        let mut hash = Sha256::new();
-        for part in [Some(&self.cert), Some(&self.key), self.client_ca.as_ref()] {
-            let part = part.map(Vec::as_slice).unwrap_or_default();
-            hash.update((part.len() as u64).to_be_bytes());
-            hash.update(part);
-        }
-        hash.finalize().to_vec()
+        digest([Some(&self.cert), Some(&self.key), self.client_ca.as_ref()])
     }
 }
 
+fn digest<'a>(parts: impl IntoIterator<Item = Option<&'a Vec<u8>>>) -> Vec<u8> {
+    let mut hash = Sha256::new();
+    for part in parts {
+        let part = part.map(Vec::as_slice).unwrap_or_default();
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part);
+    }
+    hash.finalize().to_vec()
+}
+
 impl TlsFiles {
-    /// Reads every file.
+    /// Reads every file, trusting each as the key-set file is trusted (see
+    /// [`crate::keys::read_trusted_file`]): one that group or others may
+    /// write, or replace through its directory, is refused, naming it; a
+    /// private key others may read is read with a warning.
     pub fn read(&self) -> Result<TlsBytes, TlsError> {
-        let read = |path: &Path| {
-            std::fs::read(path).map_err(|source| TlsError::Read {
-                file: path.display().to_string(),
-                source,
-            })
+        let mut warnings = Vec::new();
+        let mut read = |path: &Path, what| {
+            let read = read_trusted_file(path, what).map_err(|err| match err {
+                UntrustedFile::Read { source, .. } => TlsError::Read {
+                    file: path.display().to_string(),
+                    source,
+                },
+                UntrustedFile::Unprotected(problem) => TlsError::Unprotected {
+                    file: path.display().to_string(),
+                    problem,
+                },
+            })?;
+            warnings.extend(read.warnings);
+            Ok::<_, TlsError>(read.bytes)
+        };
+        let cert = read(&self.cert, TrustedFile::TlsCertificate)?;
+        let key = read(&self.key, TrustedFile::TlsPrivateKey)?;
+        let client_ca = match &self.client_ca {
+            Some(path) => Some(read(path, TrustedFile::TlsClientCa)?),
+            None => None,
         };
         Ok(TlsBytes {
-            cert: read(&self.cert)?,
-            key: read(&self.key)?,
-            client_ca: self.client_ca.as_deref().map(read).transpose()?,
+            cert,
+            key,
+            client_ca,
+            warnings,
         })
+    }
+
+    /// The digest [`TlsBytes::digest`] would give the files' contents as
+    /// they are, read without judging them (a file that cannot be read
+    /// counts as empty): so that files refused for who may write them are
+    /// reported again only when their content changes.
+    pub fn digest_as_is(&self) -> Vec<u8> {
+        let read = |path: &Path| std::fs::read(path).unwrap_or_default();
+        let client_ca = self.client_ca.as_deref().map(read);
+        digest([
+            Some(&read(&self.cert)),
+            Some(&read(&self.key)),
+            client_ca.as_ref(),
+        ])
     }
 }
 
@@ -106,13 +150,22 @@ pub struct TlsMaterial {
     pub not_after: u64,
     /// The digest of the bytes it was made from.
     pub digest: Vec<u8>,
+    /// Problems that do not stop the material being used (a private key
+    /// others may read), one sentence each.
+    pub warnings: Vec<String>,
 }
 
 impl TlsMaterial {
     /// Reads and checks the files `config` names, as of `now` (Unix
-    /// seconds).
+    /// seconds), refusing any that others than its owner may write (see
+    /// [`TlsFiles::read`]). What the operator should hear of is logged as a
+    /// warning and kept in [`TlsMaterial::warnings`].
     pub fn load(config: &TlsConfig, now: u64) -> Result<Self, TlsError> {
-        Self::from_bytes(config, &config.files.read()?, now)
+        let material = Self::from_bytes(config, &config.files.read()?, now)?;
+        for warning in &material.warnings {
+            tracing::warn!("{warning}");
+        }
+        Ok(material)
     }
 
     /// Checks `bytes`, read from the files `config` names.
@@ -217,6 +270,7 @@ impl TlsMaterial {
             http: server_config(Arc::new(NoClientAuth), b"http/1.1")?,
             not_after,
             digest: bytes.digest(),
+            warnings: bytes.warnings.clone(),
         })
     }
 }

@@ -2,9 +2,13 @@
 //!
 //! The certificate chain, its key and (for mutual TLS) the client CA are
 //! read from files named in the `[tls]` section and put in service only
-//! once they are known good: the chain parses, the key is the
+//! once they are known good: nobody but their owner may write them or
+//! their directories (the key-set file's rule, see
+//! [`crate::keys::read_trusted_file`]: whoever can write the client CA can
+//! mint a certificate for any caller), the chain parses, the key is the
 //! certificate's, the certificate has not expired and the client CA holds
-//! at least one certificate. A background task polls the files' content
+//! at least one certificate. A private key others may read is warned
+//! about, as the key set is. A background task polls the files' content
 //! (a Kubernetes Secret update swaps a symlink, so content is what counts)
 //! and swaps in the new material for the next connection; connections
 //! already open keep the certificate they were made with. Material that

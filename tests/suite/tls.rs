@@ -24,19 +24,19 @@ use crate::common::{
 };
 
 /// A certificate authority made for one test.
-struct Ca {
+pub(crate) struct Ca {
     issuer: CertifiedIssuer<'static, KeyPair>,
 }
 
 /// A certificate and its key, PEM.
 #[derive(Clone)]
-struct Leaf {
-    cert: String,
-    key: String,
+pub(crate) struct Leaf {
+    pub(crate) cert: String,
+    pub(crate) key: String,
 }
 
 impl Ca {
-    fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.distinguished_name = DistinguishedName::new();
         params.distinguished_name.push(DnType::CommonName, name);
@@ -45,11 +45,11 @@ impl Ca {
         Self { issuer }
     }
 
-    fn pem(&self) -> String {
+    pub(crate) fn pem(&self) -> String {
         self.issuer.pem()
     }
 
-    fn sign(&self, params: CertificateParams) -> Leaf {
+    pub(crate) fn sign(&self, params: CertificateParams) -> Leaf {
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.issuer).unwrap();
         Leaf {
@@ -59,12 +59,12 @@ impl Ca {
     }
 
     /// A server certificate for 127.0.0.1 and localhost.
-    fn server(&self) -> Leaf {
+    pub(crate) fn server(&self) -> Leaf {
         self.sign(server_params())
     }
 
     /// A client certificate with `common_name` as its subject and `sans`.
-    fn client(&self, common_name: &str, sans: Vec<SanType>) -> Leaf {
+    pub(crate) fn client(&self, common_name: &str, sans: Vec<SanType>) -> Leaf {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.distinguished_name = DistinguishedName::new();
         params
@@ -85,19 +85,19 @@ fn server_params() -> CertificateParams {
     params
 }
 
-fn spiffe(id: &str) -> SanType {
+pub(crate) fn spiffe(id: &str) -> SanType {
     SanType::URI(id.try_into().unwrap())
 }
 
 /// Where the server's TLS files live, laid out as Kubernetes mounts a
 /// Secret: each file a symlink through `..data`, which an update swaps.
-struct Mount {
+pub(crate) struct Mount {
     dir: tempfile::TempDir,
     generation: u32,
 }
 
 impl Mount {
-    fn new(server: &Leaf, client_ca: &str) -> Self {
+    pub(crate) fn new(server: &Leaf, client_ca: &str) -> Self {
         let mut mount = Self {
             dir: tempfile::tempdir().unwrap(),
             generation: 0,
@@ -111,7 +111,18 @@ impl Mount {
     }
 
     /// Writes a new generation and swaps `..data` to it in one rename.
-    fn update(&mut self, server: &Leaf, client_ca: &str) {
+    pub(crate) fn update(&mut self, server: &Leaf, client_ca: &str) {
+        self.update_then(server, client_ca, |_| {});
+    }
+
+    /// [`Mount::update`], with `before_swap` given the new generation's
+    /// directory before `..data` points at it (to set its files' modes).
+    pub(crate) fn update_then(
+        &mut self,
+        server: &Leaf,
+        client_ca: &str,
+        before_swap: impl FnOnce(&std::path::Path),
+    ) {
         self.generation += 1;
         let generation = format!("..gen{}", self.generation);
         let target = self.dir.path().join(&generation);
@@ -119,16 +130,25 @@ impl Mount {
         std::fs::write(target.join("tls.crt"), &server.cert).unwrap();
         std::fs::write(target.join("tls.key"), &server.key).unwrap();
         std::fs::write(target.join("ca.crt"), client_ca).unwrap();
+        before_swap(&target);
         let link = self.dir.path().join("..data_tmp");
         std::os::unix::fs::symlink(&generation, &link).unwrap();
         std::fs::rename(&link, self.dir.path().join("..data")).unwrap();
     }
 
-    fn path(&self, name: &str) -> std::path::PathBuf {
+    pub(crate) fn path(&self, name: &str) -> std::path::PathBuf {
         self.dir.path().join(name)
     }
 
-    fn settings(&self, client_certificates: Option<ClientCertificates>) -> TlsSettings {
+    /// The file `name`'s link resolves to now, in the current generation.
+    pub(crate) fn real(&self, name: &str) -> std::path::PathBuf {
+        self.dir
+            .path()
+            .join(format!("..gen{}", self.generation))
+            .join(name)
+    }
+
+    pub(crate) fn settings(&self, client_certificates: Option<ClientCertificates>) -> TlsSettings {
         TlsSettings {
             cert_file: self.path("tls.crt"),
             key_file: self.path("tls.key"),
@@ -140,7 +160,7 @@ impl Mount {
 }
 
 /// A gRPC client over TLS trusting `ca`, presenting `identity` if given.
-async fn tls_client(
+pub(crate) async fn tls_client(
     app: &TestApp,
     ca: &str,
     identity: Option<&Leaf>,
@@ -168,7 +188,7 @@ async fn tls_channel(
         .await
 }
 
-fn cert_caller(
+pub(crate) fn cert_caller(
     name: &str,
     subject: Option<&str>,
     san: Option<&str>,
@@ -190,7 +210,7 @@ fn cert_caller(
 /// the server's alert on its first call (UNKNOWN) or the connection closed
 /// under that call (CANCELLED): a transport failure, never inkan's answer.
 /// [`server_alert`] shows the alert itself.
-fn assert_refused_in_handshake(refused: &tonic::Status) {
+pub(crate) fn assert_refused_in_handshake(refused: &tonic::Status) {
     assert!(
         !matches!(
             refused.code(),
@@ -207,7 +227,7 @@ fn assert_refused_in_handshake(refused: &tonic::Status) {
 /// The error a raw TLS client trusting `ca` and presenting `leaf` (or
 /// nothing) reads from the gRPC port once its side of the handshake is
 /// done: the alert the server answers a refused certificate with.
-async fn server_alert(app: &TestApp, ca: &str, leaf: Option<&Leaf>) -> String {
+pub(crate) async fn server_alert(app: &TestApp, ca: &str, leaf: Option<&Leaf>) -> String {
     use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer, ServerName};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut roots = rustls::RootCertStore::empty();
@@ -248,7 +268,7 @@ async fn server_alert(app: &TestApp, ca: &str, leaf: Option<&Leaf>) -> String {
 
 /// What a client presenting `leaf` (or nothing) gets from Issue, over a
 /// fresh connection.
-async fn issue_as(
+pub(crate) async fn issue_as(
     app: &TestApp,
     ca: &str,
     leaf: Option<&Leaf>,
@@ -405,6 +425,81 @@ async fn a_required_client_certificate_refuses_clients_without_one() {
     app.stop().await;
 }
 
+/// A SAN names a caller only as the type it is configured as: a URI
+/// (a SPIFFE ID) only by a URI SAN, exactly; a DNS name only by a DNS SAN,
+/// in any case. A DNS SAN spelled like the SPIFFE ID, an upper-cased one, a
+/// URI SAN spelled like the DNS name or one with a trailing newline names
+/// nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_san_names_a_caller_only_as_the_type_it_is_configured_as() {
+    const BILLING: &str = "spiffe://cluster.local/ns/billing/sa/api";
+    let ca = Ca::new("inkan test CA");
+    let mount = Mount::new(&ca.server(), &ca.pem());
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        Options {
+            tls: Some(mount.settings(Some(ClientCertificates::Optional))),
+            callers: vec![
+                cert_caller("billing", None, Some(BILLING), vec![Permission::Issue]),
+                cert_caller(
+                    "reports",
+                    None,
+                    Some("reports.internal"),
+                    vec![Permission::Issue],
+                ),
+            ],
+            ..Options::default()
+        },
+    )
+    .await;
+    let ca_pem = ca.pem();
+    let dns = |name: &str| SanType::DnsName(name.try_into().unwrap());
+    let uri = |name: &str| SanType::URI(name.try_into().unwrap());
+
+    issue_as(
+        &app,
+        &ca_pem,
+        Some(&ca.client("billing-pod", vec![uri(BILLING)])),
+    )
+    .await
+    .expect("the real URI SAN names billing");
+    issue_as(
+        &app,
+        &ca_pem,
+        Some(&ca.client("reports-pod", vec![dns("Reports.Internal")])),
+    )
+    .await
+    .expect("a DNS SAN names reports in any case");
+
+    for (what, san) in [
+        ("a DNS SAN spelled like the SPIFFE ID", dns(BILLING)),
+        (
+            "a DNS SAN spelled like the SPIFFE ID, upper-cased",
+            dns(&BILLING.to_ascii_uppercase()),
+        ),
+        ("an upper-cased URI SAN", uri(&BILLING.to_ascii_uppercase())),
+        (
+            "a URI SAN with a trailing newline",
+            uri(&format!("{BILLING}\n")),
+        ),
+        (
+            "a URI SAN spelled like the DNS name",
+            uri("Reports.Internal"),
+        ),
+        (
+            "a URI SAN spelled like the DNS name, as configured",
+            uri("reports.internal"),
+        ),
+        ("a DNS SAN with a trailing space", dns("reports.internal ")),
+    ] {
+        let leaf = ca.client("impostor", vec![san]);
+        let result = issue_as(&app, &ca_pem, Some(&leaf)).await;
+        assert!(result.is_err(), "{what} named a caller");
+        assert_refused(result, "CALLER_UNAUTHENTICATED");
+    }
+    app.stop().await;
+}
+
 /// `verify_requires_permission`: Verify only for callers with `verify`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_can_be_restricted_to_the_verify_permission() {
@@ -522,7 +617,7 @@ async fn the_jwks_is_served_over_tls() {
 }
 
 /// `/metrics` once it shows `line`.
-async fn metrics_showing(app: &TestApp, line: &str) {
+pub(crate) async fn metrics_showing(app: &TestApp, line: &str) {
     eventually(line, Duration::from_secs(20), || async {
         http_get(app.metrics_addr, "/metrics")
             .await
@@ -597,7 +692,7 @@ async fn a_replaced_certificate_serves_new_connections_and_keeps_open_ones() {
 
 /// Settings for a server on 127.0.0.1 with its ledger and keys in `dir`
 /// and TLS from `mount`.
-fn tls_server_settings(dir: &std::path::Path, mount: &Mount) -> Settings {
+pub(crate) fn tls_server_settings(dir: &std::path::Path, mount: &Mount) -> Settings {
     let keys = dir.join("keys.json");
     inkan::keys::KeySetFile::generate(inkan::keys::KeyAlgorithm::EdDSA)
         .unwrap()
@@ -618,7 +713,7 @@ fn tls_server_settings(dir: &std::path::Path, mount: &Mount) -> Settings {
 }
 
 /// What `Server::build` says about the TLS files in `mount`.
-async fn startup_refusal(mount: &Mount) -> String {
+pub(crate) async fn startup_refusal(mount: &Mount) -> String {
     let dir = tempfile::tempdir().unwrap();
     let settings = tls_server_settings(dir.path(), mount);
     match Server::build(settings.validate().unwrap()).await {
@@ -628,7 +723,7 @@ async fn startup_refusal(mount: &Mount) -> String {
 }
 
 /// `message` quotes neither the key nor the certificate.
-fn assert_no_pem(message: &str, leaf: &Leaf) {
+pub(crate) fn assert_no_pem(message: &str, leaf: &Leaf) {
     assert!(!message.contains("PRIVATE KEY-----"), "{message}");
     for pem in [&leaf.key, &leaf.cert] {
         if let Some(body) = pem.lines().nth(1) {
