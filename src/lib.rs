@@ -17,6 +17,7 @@ pub mod http;
 pub mod keys;
 pub mod ledger;
 pub mod metrics;
+pub mod net;
 pub mod proto;
 pub mod revocations;
 pub mod server;

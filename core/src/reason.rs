@@ -49,6 +49,9 @@ pub enum Reason {
     InvalidRequest,
     /// The ledger's database failed; says nothing about the token.
     StorageUnavailable,
+    /// The caller already holds as many watch streams as it may; close one,
+    /// or retry later.
+    TooManyStreams,
 }
 
 /// What the client must do next, as sent in `ErrorInfo.metadata["action"]`.
@@ -86,6 +89,7 @@ impl Reason {
             Reason::CallerForbidden => "CALLER_FORBIDDEN",
             Reason::InvalidRequest => "INVALID_REQUEST",
             Reason::StorageUnavailable => "STORAGE_UNAVAILABLE",
+            Reason::TooManyStreams => "TOO_MANY_STREAMS",
         }
     }
 
@@ -93,7 +97,9 @@ impl Reason {
     pub fn action(self) -> Action {
         match self {
             Reason::TokenExpired => Action::Refresh,
-            Reason::TokenNotYetValid | Reason::StorageUnavailable => Action::Retry,
+            Reason::TokenNotYetValid | Reason::StorageUnavailable | Reason::TooManyStreams => {
+                Action::Retry
+            }
             Reason::TokenMalformed
             | Reason::SignatureInvalid
             | Reason::KeyUnknown
@@ -120,6 +126,7 @@ impl Reason {
         /// Canonical gRPC status codes.
         const INVALID_ARGUMENT: i32 = 3;
         const PERMISSION_DENIED: i32 = 7;
+        const RESOURCE_EXHAUSTED: i32 = 8;
         const UNAVAILABLE: i32 = 14;
         const UNAUTHENTICATED: i32 = 16;
         match self {
@@ -140,11 +147,12 @@ impl Reason {
             Reason::InsufficientScope | Reason::CallerForbidden => PERMISSION_DENIED,
             Reason::InvalidRequest => INVALID_ARGUMENT,
             Reason::StorageUnavailable => UNAVAILABLE,
+            Reason::TooManyStreams => RESOURCE_EXHAUSTED,
         }
     }
 
     /// Every reason, in the contract's order.
-    pub const ALL: [Reason; 18] = [
+    pub const ALL: [Reason; 19] = [
         Reason::TokenMalformed,
         Reason::TokenExpired,
         Reason::TokenNotYetValid,
@@ -163,6 +171,7 @@ impl Reason {
         Reason::CallerForbidden,
         Reason::InvalidRequest,
         Reason::StorageUnavailable,
+        Reason::TooManyStreams,
     ];
 }
 

@@ -31,6 +31,8 @@ pub enum AuthorityError {
     CallerCertificateUnknown,
     #[error("this call needs the {} permission", .0.as_str())]
     CallerForbidden(Permission),
+    #[error("this caller already holds {limit} watch streams, as many as it may; close one or retry later")]
+    TooManyStreams { limit: usize },
     #[error("token storage is unavailable; retry shortly")]
     Storage(#[source] LedgerError),
     #[error("inkan could not sign a token; this is a fault of the server, not of the request")]
@@ -61,6 +63,7 @@ impl AuthorityError {
             | AuthorityError::CallerCertificateUnknown => Reason::CallerUnauthenticated,
             AuthorityError::CallerForbidden(_) => Reason::CallerForbidden,
             AuthorityError::Storage(_) => Reason::StorageUnavailable,
+            AuthorityError::TooManyStreams { .. } => Reason::TooManyStreams,
             AuthorityError::Signing(_) => return None,
         })
     }

@@ -6,7 +6,13 @@
 //! Dev mode is no setting: only `serve --dev` asks for it, and it refuses
 //! anything that belongs to a real deployment.
 
+mod limits;
 mod read_error;
+
+pub use limits::{
+    Limits, CONNECTION_WINDOW_BYTES, HEALTH_MAX_REQUEST_BYTES, MAX_REQUEST_BYTES,
+    REFLECTION_MAX_REQUEST_BYTES, STREAM_WINDOW_BYTES,
+};
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -51,6 +57,15 @@ const ENV_SETTINGS: &[&str] = &[
     "purge_retention",
     "verify_cache_bytes",
     "log_format",
+    "max_connections",
+    "max_streams_per_connection",
+    "max_calls_in_flight",
+    "max_request_bytes",
+    "idle_timeout",
+    "http2_keepalive_interval",
+    "http2_keepalive_timeout",
+    "max_watch_streams_per_caller",
+    "max_anonymous_watch_streams",
 ];
 
 /// Settings as read, before validation. Every field is optional here;
@@ -125,6 +140,27 @@ pub struct Settings {
     /// cache off.
     pub verify_cache_bytes: Option<u64>,
     pub log_format: Option<LogFormat>,
+    /// Connections each port holds at once (see [`Limits`]).
+    pub max_connections: Option<usize>,
+    /// HTTP/2 streams one gRPC connection may have open at once.
+    pub max_streams_per_connection: Option<u32>,
+    /// gRPC calls served at once; more wait their turn.
+    pub max_calls_in_flight: Option<usize>,
+    /// The largest request message TokenService decodes.
+    pub max_request_bytes: Option<usize>,
+    /// How long a gRPC connection may stay with no call open.
+    #[serde(default, with = "humantime_serde")]
+    pub idle_timeout: Option<Duration>,
+    /// How often an HTTP/2 ping checks that a client is still there.
+    #[serde(default, with = "humantime_serde")]
+    pub http2_keepalive_interval: Option<Duration>,
+    /// How long a ping may wait for its answer.
+    #[serde(default, with = "humantime_serde")]
+    pub http2_keepalive_timeout: Option<Duration>,
+    /// Watch streams one authenticated caller may hold open.
+    pub max_watch_streams_per_caller: Option<usize>,
+    /// Watch streams all anonymous callers together may hold open.
+    pub max_anonymous_watch_streams: Option<usize>,
     /// TLS on the gRPC and HTTP ports (`[tls]`).
     pub tls: Option<TlsSettings>,
     /// Services allowed to call, by API key or client certificate.
@@ -191,6 +227,11 @@ pub struct Config {
     /// The bound of the cache of verified access tokens, in bytes.
     pub verify_cache_bytes: u64,
     pub log_format: LogFormat,
+    /// What callers may hold at once.
+    pub limits: Limits,
+    /// Where the server reads the time: the system clock, unless a test
+    /// sets one it moves on.
+    pub clock: crate::clock::Clock,
 }
 
 /// A configuration that cannot be used; the message names the setting.
@@ -372,6 +413,14 @@ impl Settings {
 
     fn validate_as(self, dev: bool) -> Result<Config, ConfigError> {
         let invalid = |m: String| ConfigError::Invalid(m);
+        let http_header_timeout = positive(
+            "http_header_timeout",
+            self.http_header_timeout,
+            Duration::from_secs(10),
+        )?;
+        // A new connection gets as long to speak as an HTTP client gets
+        // for a request head.
+        let limits = self.limits(http_header_timeout)?;
         // Read before the fields move; reported in their turn below.
         let (access_token_ttl, leeway, key_reload_interval, database_url) = (
             self.access_token_ttl(),
@@ -517,11 +566,7 @@ impl Settings {
             http_addr,
             metrics_addr,
             health_addr: self.health_addr,
-            http_header_timeout: positive(
-                "http_header_timeout",
-                self.http_header_timeout,
-                Duration::from_secs(10),
-            )?,
+            http_header_timeout,
             drain_period,
             shutdown_timeout,
             policy: Policy {
@@ -545,6 +590,8 @@ impl Settings {
                 .verify_cache_bytes
                 .unwrap_or(crate::token::VERIFY_CACHE_BYTES),
             log_format: self.log_format.unwrap_or(LogFormat::default_for(dev)),
+            limits,
+            clock: crate::clock::Clock::system(),
         })
     }
 }

@@ -4,16 +4,16 @@
 mod convert;
 mod deadline;
 mod observe;
+mod quota;
 mod status;
 mod token_service;
 
 pub use status::{code_of, failure, ERROR_DOMAIN};
 pub use token_service::{TokenServiceImpl, API_KEY_HEADER};
 
-/// Largest request the token service accepts, in bytes: far above any
-/// honest request (a token is capped at 8 KiB, custom claims at 4 KiB) and
-/// far below tonic's 4 MiB default.
-pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+/// Largest request the token service accepts by default (the
+/// `max_request_bytes` setting).
+pub use crate::config::MAX_REQUEST_BYTES;
 
 /// Health service names: the whole server, and each capability on its own
 /// so a probe can tell that Verify still works while the ledger is down.

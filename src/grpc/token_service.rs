@@ -16,13 +16,15 @@ use super::{
     convert::{json_to_struct, struct_to_json, timestamp},
     deadline::{bounded, budget},
     observe::Call,
+    quota::{Held, StreamQuota},
 };
 use crate::{
     authority::{
         revocation_reason, Authority, AuthorityError, IssueCommand, RevokeTarget, TokenPair,
         JWKS_MAX_AGE, MAX_SCOPES,
     },
-    callers::{Caller, CallerRegistry},
+    callers::{Caller, CallerRegistry, Permission},
+    config::Limits,
     ids::{Audience, Scope, SessionId, Subject},
     keys::PublishedKeys,
     ledger::{RevocationEvent, Revoked},
@@ -45,6 +47,8 @@ pub struct TokenServiceImpl {
     /// Becomes `true` when the server shuts down; streams end then, so
     /// they never hold a shutdown open.
     shutdown: watch::Receiver<bool>,
+    /// The watch streams each caller holds.
+    streams: Arc<StreamQuota>,
 }
 
 type Result<T> = std::result::Result<T, AuthorityError>;
@@ -56,12 +60,17 @@ impl TokenServiceImpl {
         callers: Arc<CallerRegistry>,
         revocations: Arc<RevocationFeed>,
         shutdown: watch::Receiver<bool>,
+        limits: Limits,
     ) -> Self {
         Self {
             authority,
             callers,
             revocations,
             shutdown,
+            streams: StreamQuota::new(
+                limits.max_watch_streams_per_caller,
+                limits.max_anonymous_watch_streams,
+            ),
         }
     }
 
@@ -232,12 +241,17 @@ impl TokenServiceImpl {
         &self,
         request: Request<pb::WatchRevocationsRequest>,
         call: &mut Call,
-    ) -> Result<Follower> {
+    ) -> Result<(Follower, Held, bool)> {
         let caller = self.caller(&request, call)?;
         self.authority.may_verify(&caller)?;
         let position = Position::parse(&request.into_inner().since)
             .map_err(|err| AuthorityError::InvalidRequest(err.to_string()))?;
-        Ok(Follower::start(self.revocations.clone(), position).await?)
+        let held = self.streams.take(&caller)?;
+        // Which subjects were revoked is personal data: only callers
+        // allowed to see it get the cut-offs.
+        let subjects = caller.may(Permission::Revocations) || caller.may(Permission::Admin);
+        let follower = Follower::start(self.revocations.clone(), position).await?;
+        Ok((follower, held, subjects))
     }
 
     async fn list_sessions(
@@ -307,7 +321,8 @@ fn shutting_down() -> Status {
 }
 
 /// A batch of the revocation stream as the contract spells it.
-fn revocation_batch(batch: Batch, retention: Retention) -> pb::RevocationBatch {
+/// A batch as sent: subjects' cut-offs only to a caller who may see them.
+fn revocation_batch(batch: Batch, retention: Retention, subjects: bool) -> pb::RevocationBatch {
     let mut out = pb::RevocationBatch {
         cursor: batch.cursor,
         caught_up: batch.caught_up,
@@ -322,6 +337,7 @@ fn revocation_batch(batch: Batch, retention: Retention) -> pb::RevocationBatch {
                 revoked_at: Some(timestamp(at)),
                 forget_after,
             }),
+            Revoked::Subject(_) if !subjects => {}
             Revoked::Subject(subject) => out.subjects.push(pb::SubjectCutOff {
                 subject: subject.to_string(),
                 not_before: Some(timestamp(at)),
@@ -411,19 +427,32 @@ impl TokenService for TokenServiceImpl {
     #[instrument(skip_all, name = "WatchKeys")]
     async fn watch_keys(
         &self,
-        _request: Request<pb::WatchKeysRequest>,
+        request: Request<pb::WatchKeysRequest>,
     ) -> std::result::Result<Response<Self::WatchKeysStream>, Status> {
-        let call = Call::start(Method::WatchKeys);
-        // The current set first, then every replacement.
-        let mut shutdown = self.shutdown.clone();
-        let stopping = async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        };
-        let updates = WatchStream::new(self.authority.keys().subscribe())
-            .map(|keys| Ok(key_set(&keys)))
-            .take_until(stopping)
-            .chain(futures::stream::once(async { Err(shutting_down()) }));
-        self.answer(call, Ok(Box::pin(updates) as KeyStream))
+        let mut call = Call::start(Method::WatchKeys);
+        // Anyone may watch the keys, within the stream quota of who they are.
+        let held = self
+            .caller(&request, &mut call)
+            .and_then(|caller| self.streams.take(&caller));
+        let shutdown = self.shutdown.clone();
+        let keys = self.authority.keys().subscribe();
+        let stream = held.map(move |held| {
+            let mut shutdown = shutdown;
+            let stopping = async move {
+                let _ = shutdown.wait_for(|stop| *stop).await;
+            };
+            // The current set first, then every replacement. The slot is
+            // given back when the stream is dropped.
+            let updates = WatchStream::new(keys)
+                .map(move |keys| {
+                    let _held = &held;
+                    Ok(key_set(&keys))
+                })
+                .take_until(stopping)
+                .chain(futures::stream::once(async { Err(shutting_down()) }));
+            Box::pin(updates) as KeyStream
+        });
+        self.answer(call, stream)
     }
 
     type WatchRevocationsStream = RevocationStream;
@@ -435,12 +464,12 @@ impl TokenService for TokenServiceImpl {
     ) -> std::result::Result<Response<Self::WatchRevocationsStream>, Status> {
         let mut call = Call::start(Method::WatchRevocations);
         let started = TokenServiceImpl::watch_revocations(self, request, &mut call).await;
-        let follower = self.answer(call, started)?.into_inner();
+        let (follower, held, subjects) = self.answer(call, started)?.into_inner();
         let retention = self.revocations.retention();
-        let state = (follower, self.shutdown.clone(), false);
+        let state = (follower, self.shutdown.clone(), false, held);
         let batches = futures::stream::unfold(
             state,
-            move |(mut follower, mut shutdown, ended)| async move {
+            move |(mut follower, mut shutdown, ended, held)| async move {
                 if ended {
                     return None;
                 }
@@ -451,11 +480,11 @@ impl TokenService for TokenServiceImpl {
                         "the server is shutting down; reconnect with the last cursor",
                     )),
                     next = follower.next() => next
-                        .map(|batch| revocation_batch(batch, retention))
+                        .map(|batch| revocation_batch(batch, retention, subjects))
                         .map_err(|err| Status::from(AuthorityError::from(err))),
                 };
                 let ended = item.is_err();
-                Some((item, (follower, shutdown, ended)))
+                Some((item, (follower, shutdown, ended, held)))
             },
         );
         Ok(Response::new(Box::pin(batches)))

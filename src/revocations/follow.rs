@@ -3,19 +3,16 @@
 //! marked caught up, then each new revocation as the feed reads it.
 //!
 //! A stream follows the feed's reads while they cover its position; when
-//! they do not (it fell behind, or has just started), it reads the ledger
-//! itself from its position, so it never depends on what this process
-//! happened to see.
+//! they do not (it fell behind, or has just started), it reads what the
+//! feed remembers, and the ledger itself only for a cursor older than
+//! that, so it never depends on what this process happened to see.
 
 use std::{collections::VecDeque, sync::Arc, time::Duration};
 
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use super::{Position, RevocationFeed};
-use crate::{
-    clock::now,
-    ledger::{LedgerError, LogRead, RevocationEvent},
-};
+use super::{feed::Read, Position, RevocationFeed};
+use crate::ledger::{LedgerError, LogRead, RevocationEvent};
 
 /// The most revocations in one batch.
 const BATCH_LIMIT: usize = 500;
@@ -41,37 +38,48 @@ pub struct Batch {
 #[derive(Debug)]
 pub struct Follower {
     feed: Arc<RevocationFeed>,
-    reads: broadcast::Receiver<Arc<LogRead>>,
+    reads: broadcast::Receiver<(u64, Arc<LogRead>)>,
     position: Position,
     pending: VecDeque<Batch>,
+    /// Until caught up: the last poll begun before the stream opened. A
+    /// read from a later poll saw the ledger after the stream opened, so
+    /// with it the stream has everything revoked before it opened.
+    catching_up_after: Option<u64>,
 }
 
 impl Follower {
     /// Starts a stream at `position` (the start, or a client's cursor):
-    /// reads the ledger from there and queues what it owes, the last batch
-    /// marked caught up. A position whose rows were purged starts over.
+    /// queues what it owes from what the feed remembers (or, for a cursor
+    /// older than that, from the ledger). The batch marked caught up comes
+    /// with the feed's next read of the ledger, within a poll interval, so
+    /// it covers every revocation made before the stream opened. A position
+    /// whose rows were purged starts over.
     pub async fn start(feed: Arc<RevocationFeed>, position: Position) -> Result<Self, LedgerError> {
         // Listen before reading, so no poll between the two is lost.
-        let reads = feed.subscribe();
+        let (reads, polls_begun) = feed.subscribe();
         let mut follower = Self {
             feed,
             reads,
             position,
             pending: VecDeque::new(),
+            catching_up_after: None,
         };
-        let mut read = follower
-            .feed
-            .ledger()
-            .revocations_since(follower.position.read_from())
-            .await?;
+        let mut read = follower.feed.read_since(&follower.position).await?;
         if follower
             .position
-            .expired(&read, follower.feed.retention().log())
+            .expired(read.rows(), follower.feed.retention().log())
         {
             follower.position = Position::start();
-            read = follower.feed.ledger().revocations_since(i64::MIN).await?;
+            read = follower.feed.read_since(&follower.position).await?;
         }
-        follower.take(&read, true);
+        match read {
+            // Read just now: complete.
+            Read::Ledger(rows) => follower.take(&rows, true),
+            Read::Remembered(rows) => {
+                follower.take(&rows, false);
+                follower.catching_up_after = Some(polls_begun);
+            }
+        }
         Ok(follower)
     }
 
@@ -81,7 +89,7 @@ impl Follower {
             if let Some(batch) = self.pending.pop_front() {
                 return Ok(batch);
             }
-            let read = match tokio::time::timeout(KEEPALIVE, self.reads.recv()).await {
+            let (read, fresh) = match tokio::time::timeout(KEEPALIVE, self.reads.recv()).await {
                 Err(_) => {
                     return Ok(Batch {
                         events: Vec::new(),
@@ -89,15 +97,18 @@ impl Follower {
                         caught_up: false,
                     })
                 }
-                Ok(Ok(read)) if self.position.covered_by(&read) => read,
+                Ok(Ok((number, read))) if self.position.covered_by(&read) => {
+                    let fresh = self.catching_up_after.is_some_and(|begun| number > begun);
+                    (read, fresh)
+                }
                 // Fell behind the feed, or the feed's read starts after this
-                // position: read the ledger from here.
-                Ok(Ok(_)) | Ok(Err(RecvError::Lagged(_))) => Arc::new(
-                    self.feed
-                        .ledger()
-                        .revocations_since(self.position.read_from())
-                        .await?,
-                ),
+                // position: read from here.
+                Ok(Ok(_)) | Ok(Err(RecvError::Lagged(_))) => {
+                    match self.feed.read_since(&self.position).await? {
+                        Read::Remembered(rows) => (rows, false),
+                        Read::Ledger(rows) => (rows, self.catching_up_after.is_some()),
+                    }
+                }
                 // Cannot happen while this stream holds the feed (which holds
                 // the sender); wait rather than spin if it ever does.
                 Ok(Err(RecvError::Closed)) => {
@@ -105,7 +116,10 @@ impl Follower {
                     continue;
                 }
             };
-            self.take(&read, false);
+            if fresh {
+                self.catching_up_after = None;
+            }
+            self.take(&read, fresh);
         }
     }
 
@@ -114,7 +128,7 @@ impl Follower {
     /// up; later ones only when they hold something.
     fn take(&mut self, read: &LogRead, first: bool) {
         let retention = self.feed.retention();
-        let now = now();
+        let now = self.feed.now();
         let wanted = |event: &RevocationEvent| retention.forget_after(event) > now;
         loop {
             let (events, used_up) = self.position.advance(read, wanted, BATCH_LIMIT);

@@ -15,7 +15,6 @@ use tonic_health::{server::HealthReporter, ServingStatus};
 use tracing::{error, info, warn};
 
 mod background;
-pub mod listener;
 mod supervisor;
 
 pub use supervisor::{error_chain, Supervisor, TaskEnded, TaskResult};
@@ -24,10 +23,15 @@ use crate::{
     authority::Authority,
     callers::CallerRegistry,
     config::{Config, KeySource, DEV_DATABASE_FILE},
-    grpc::{health_names, TokenServiceImpl, MAX_REQUEST_BYTES},
+    config::{
+        Limits, CONNECTION_WINDOW_BYTES, HEALTH_MAX_REQUEST_BYTES, REFLECTION_MAX_REQUEST_BYTES,
+        STREAM_WINDOW_BYTES,
+    },
+    grpc::{health_names, TokenServiceImpl},
     keys::{read_key_file, KeyAlgorithm, KeySet, KeySetFile, KeyStore},
     ledger::Ledger,
     metrics::Metrics,
+    net::{ConnectionLimits, Gate, TrackCallsLayer},
     proto::{self, v1::token_service_server::TokenServiceServer},
     revocations::{Retention, RevocationCache, RevocationFeed},
     tls::{connections, Port, TlsConfig, TlsError, TlsMaterial, TlsState},
@@ -102,6 +106,8 @@ pub struct Server {
     drain_period: Duration,
     shutdown_timeout: Duration,
     purge_retention: Duration,
+    /// What callers may hold at once.
+    limits: Limits,
     /// TLS material in service and where it is reloaded from.
     tls: Option<(TlsConfig, Arc<TlsState>)>,
     grpc: TcpListener,
@@ -219,24 +225,37 @@ impl Server {
         if !schema.is_current() {
             return Err(StartupError::Schema(schema));
         }
-        let retention = Retention::new(config.policy.access_token_ttl, config.policy.leeway);
+        let retention = Retention::new(
+            config.policy.access_token_ttl,
+            config.policy.leeway,
+            config.policy.session_lifetime,
+        );
         let cache = Arc::new(RevocationCache::new(retention));
         let revocations = Arc::new(
-            RevocationFeed::new(ledger.clone(), cache.clone()).with_metrics(metrics.clone()),
+            RevocationFeed::new(ledger.clone(), cache.clone())
+                .with_metrics(metrics.clone())
+                .with_clock(config.clock.clone()),
         );
         revocations.poll().await.map_err(StartupError::ledger)?;
+        revocations
+            .load_cut_offs()
+            .await
+            .map_err(StartupError::ledger)?;
         info!(revocations = cache.len(), "revocations loaded");
         if config.dev {
             warn!(issuer = %config.policy.issuer, "DEV MODE: issuer derived from the HTTP address");
         }
 
-        let authority = Arc::new(Authority::new(
-            config.policy,
-            KeyStore::new(keys, config.verify_cache_bytes),
-            ledger,
-            cache,
-            metrics,
-        ));
+        let authority = Arc::new(
+            Authority::new(
+                config.policy,
+                KeyStore::new(keys, config.verify_cache_bytes),
+                ledger,
+                cache,
+                metrics,
+            )
+            .with_clock(config.clock),
+        );
         authority.self_test().map_err(StartupError::SelfTest)?;
 
         let bind = |addr: SocketAddr| async move {
@@ -259,6 +278,7 @@ impl Server {
             drain_period: config.drain_period,
             shutdown_timeout: config.shutdown_timeout,
             purge_retention: config.purge_retention,
+            limits: config.limits,
             tls,
             grpc: bind(config.grpc_addr).await?,
             http: bind(config.http_addr).await?,
@@ -340,28 +360,53 @@ impl Server {
         // A TLS handshake gets as long as an HTTP client gets for a
         // request head.
         let handshake_timeout = self.http_header_timeout;
+        let limits = self.limits;
         let token_service = TokenServiceServer::new(TokenServiceImpl::new(
             self.authority.clone(),
             self.callers.clone(),
             self.revocations.clone(),
             streams_stop,
+            limits,
         ))
-        .max_decoding_message_size(MAX_REQUEST_BYTES);
+        .max_decoding_message_size(limits.max_request_bytes);
+        let health_service = health_service.max_decoding_message_size(HEALTH_MAX_REQUEST_BYTES);
+        let grpc_gate = |idle| {
+            Gate::new(ConnectionLimits {
+                max_connections: limits.max_connections,
+                preface_timeout: limits.preface_timeout,
+                idle_timeout: idle,
+            })
+        };
         let health_only = self.health.map(|listener| {
-            tonic::transport::Server::builder()
+            grpc_builder(&limits)
                 .add_service(health_service.clone())
                 .serve_with_incoming_shutdown(
-                    connections(listener, None, handshake_timeout),
+                    connections(
+                        listener,
+                        grpc_gate(Some(limits.idle_timeout)),
+                        None,
+                        handshake_timeout,
+                    ),
                     stopped(),
                 )
         });
-        let grpc = tonic::transport::Server::builder()
+        let grpc = grpc_builder(&limits)
             .add_service(health_service)
-            .add_optional_service(self.reflection.then_some(reflection_v1))
-            .add_optional_service(self.reflection.then_some(reflection_v1alpha))
+            .add_optional_service(
+                self.reflection
+                    .then(|| reflection_v1.max_decoding_message_size(REFLECTION_MAX_REQUEST_BYTES)),
+            )
+            .add_optional_service(self.reflection.then(|| {
+                reflection_v1alpha.max_decoding_message_size(REFLECTION_MAX_REQUEST_BYTES)
+            }))
             .add_service(token_service)
             .serve_with_incoming_shutdown(
-                connections(self.grpc, tls_for(Port::Grpc), handshake_timeout),
+                connections(
+                    self.grpc,
+                    grpc_gate(Some(limits.idle_timeout)),
+                    tls_for(Port::Grpc),
+                    handshake_timeout,
+                ),
                 stopped(),
             );
         // The keys were self-tested in build(); test again right before
@@ -390,15 +435,23 @@ impl Server {
         let header_timeout = self.http_header_timeout;
         // Metrics stay plain: scraped from inside the cluster, on a port
         // of their own (loopback unless configured otherwise).
+        // The HTTP ports bound their connections too; between requests
+        // hyper's header timeout closes an idle one.
+        let http_gate = || grpc_gate(None);
         for (name, incoming, router) in [
             (
                 "HTTP server",
-                connections(self.http, tls_for(Port::Http), handshake_timeout),
+                connections(
+                    self.http,
+                    http_gate(),
+                    tls_for(Port::Http),
+                    handshake_timeout,
+                ),
                 crate::http::router(self.authority.clone()),
             ),
             (
                 "metrics server",
-                connections(self.metrics, None, handshake_timeout),
+                connections(self.metrics, http_gate(), None, handshake_timeout),
                 crate::http::metrics_router(self.authority.clone()),
             ),
         ] {
@@ -423,10 +476,12 @@ impl Server {
             ledger_health.await;
             Ok(())
         });
+        let keys = self.authority.clone();
         let purge = purge_ended(
             self.authority.ledger().clone(),
             self.purge_retention,
             self.revocations.retention(),
+            move || keys.keys().current().legacy_sunset(),
             stopped(),
         );
         tasks.spawn("purge", async move {
@@ -501,6 +556,36 @@ impl Server {
             (Ok(()), None) => Ok(()),
         }
     }
+}
+
+/// A gRPC server builder with the limits on what one connection may hold:
+/// streams, unread request bytes, calls in flight, and HTTP/2 pings that
+/// find a vanished client.
+fn grpc_builder(
+    limits: &Limits,
+) -> tonic::transport::Server<
+    tower::layer::util::Stack<
+        TrackCallsLayer,
+        tower::layer::util::Stack<
+            tower::limit::GlobalConcurrencyLimitLayer,
+            tower::layer::util::Identity,
+        >,
+    >,
+> {
+    tonic::transport::Server::builder()
+        .max_concurrent_streams(limits.max_streams_per_connection)
+        .initial_stream_window_size(STREAM_WINDOW_BYTES)
+        .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
+        .http2_keepalive_interval(Some(limits.http2_keepalive_interval))
+        .http2_keepalive_timeout(Some(limits.http2_keepalive_timeout))
+        // A client that opens and resets streams as fast as it can (the
+        // "rapid reset" attack) is cut off.
+        .http2_max_pending_accept_reset_streams(Some(64))
+        .http2_max_header_list_size(16 * 1024)
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            limits.max_calls_in_flight,
+        ))
+        .layer(TrackCallsLayer)
 }
 
 /// Sets every named health status at once.

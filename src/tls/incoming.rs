@@ -27,7 +27,10 @@ use x509_cert::{
 };
 
 use super::TlsState;
-use crate::{callers::ClientCertificate, server::listener::accepted};
+use crate::{
+    callers::{ClientCertificate, San},
+    net::{listener::accepted, Activity, Gate, Guarded},
+};
 
 /// Which port's TLS configuration a connection is made with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,9 +45,9 @@ pub enum Port {
 #[derive(Debug)]
 pub enum Connection {
     /// TCP without TLS.
-    Plain(TcpStream),
+    Plain(Guarded<TcpStream>),
     /// TLS over TCP, handshake done.
-    Tls(Box<TlsStream<TcpStream>>, ConnectionInfo),
+    Tls(Box<TlsStream<Guarded<TcpStream>>>, ConnectionInfo),
 }
 
 /// What the servers know of a connection's peer; tonic hands it to each
@@ -56,19 +59,29 @@ pub struct ConnectionInfo {
     /// The client's certificate, verified against the client CA during
     /// the handshake, when it presented one.
     pub client_certificate: Option<Arc<ClientCertificate>>,
+    /// What the connection is doing, for the calls on it to report to
+    /// (see `crate::net::gate`).
+    pub activity: Option<Arc<Activity>>,
 }
 
-/// The connections `listener` accepts: plain when `tls` is `None`,
-/// otherwise each after a TLS handshake with the material `tls` holds at
-/// that moment. A handshake that fails or takes longer than
+/// The connections `listener` accepts that `gate` admits: plain when
+/// `tls` is `None`, otherwise each after a TLS handshake with the material
+/// `tls` holds at that moment. A handshake that fails or takes longer than
 /// `handshake_timeout` drops that connection only. The stream never ends
 /// and never yields an error (see [`accepted`]).
 pub fn connections(
     listener: TcpListener,
+    gate: Arc<Gate>,
     tls: Option<(Arc<TlsState>, Port)>,
     handshake_timeout: Duration,
 ) -> impl Stream<Item = Result<Connection, io::Error>> + Send + 'static {
-    let tcp = accepted(listener).boxed();
+    let tcp = accepted(listener)
+        .filter_map(move |stream| {
+            // A connection the gate refuses is closed at once.
+            let admitted = stream.ok().and_then(|stream| gate.admit(stream));
+            futures::future::ready(admitted.map(Ok::<_, io::Error>))
+        })
+        .boxed();
     let handshakes = FuturesUnordered::new();
     futures::stream::unfold(
         (tcp, handshakes, tls),
@@ -101,11 +114,12 @@ pub fn connections(
 }
 
 async fn handshake(
-    stream: TcpStream,
+    stream: Guarded<TcpStream>,
     acceptor: TlsAcceptor,
     timeout: Duration,
 ) -> Option<Connection> {
-    let remote_addr = stream.peer_addr().ok();
+    let remote_addr = stream.get_ref().peer_addr().ok();
+    let activity = Some(stream.activity().clone());
     let tls = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(err)) => {
@@ -126,13 +140,15 @@ async fn handshake(
     let info = ConnectionInfo {
         remote_addr,
         client_certificate,
+        activity,
     };
     Some(Connection::Tls(Box::new(tls), info))
 }
 
-/// The subject and DNS/URI names of a verified client certificate. One
-/// that does not parse (the handshake verified it, so it should) names
-/// nobody: it gets an empty subject and no names.
+/// The subject and DNS/URI names of a verified client certificate, each
+/// name with its type and as written (the callers decide how to compare
+/// them). One that does not parse (the handshake verified it, so it should)
+/// names nobody: it gets an empty subject and no names.
 fn describe(leaf: &[u8]) -> ClientCertificate {
     let Ok(cert) = x509_cert::Certificate::from_der(leaf) else {
         return ClientCertificate::default();
@@ -148,8 +164,10 @@ fn describe(leaf: &[u8]) -> ClientCertificate {
         };
         for name in names.0 {
             match name {
-                GeneralName::DnsName(dns) => sans.push(dns.as_str().to_ascii_lowercase()),
-                GeneralName::UniformResourceIdentifier(uri) => sans.push(uri.as_str().to_owned()),
+                GeneralName::DnsName(dns) => sans.push(San::Dns(dns.as_str().to_owned())),
+                GeneralName::UniformResourceIdentifier(uri) => {
+                    sans.push(San::Uri(uri.as_str().to_owned()))
+                }
                 _ => {}
             }
         }
@@ -166,8 +184,9 @@ impl Connected for Connection {
     fn connect_info(&self) -> ConnectionInfo {
         match self {
             Connection::Plain(stream) => ConnectionInfo {
-                remote_addr: stream.peer_addr().ok(),
+                remote_addr: stream.get_ref().peer_addr().ok(),
                 client_certificate: None,
+                activity: Some(stream.activity().clone()),
             },
             Connection::Tls(_, info) => info.clone(),
         }

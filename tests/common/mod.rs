@@ -32,6 +32,8 @@ pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
 pub const ISSUER_KEY: &str = "test-issuer-key-0123456789";
 /// API key of a caller with no permission: it may Verify, nothing more.
 pub const VERIFIER_KEY: &str = "test-verifier-key-0123456789";
+/// API key of a caller that may see subjects' cut-offs on WatchRevocations.
+pub const WATCHER_KEY: &str = "test-watcher-key-0123456789";
 
 /// A database engine the ledger runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,6 +167,9 @@ pub struct Options {
     pub callers: Vec<CallerConfig>,
     /// TLS on the gRPC and HTTP ports.
     pub tls: Option<inkan::tls::TlsSettings>,
+    /// The server's clock, for a test that moves time on (the system
+    /// clock when `None`).
+    pub clock: Option<inkan::clock::Clock>,
 }
 
 impl Default for Options {
@@ -183,6 +188,7 @@ impl Default for Options {
             verify_requires_permission: false,
             callers: Vec::new(),
             tls: None,
+            clock: None,
         }
     }
 }
@@ -289,12 +295,18 @@ impl TestApp {
     /// A second replica: another server on this one's database, with a
     /// copy of its key-set file.
     pub async fn replica(&self) -> Self {
+        self.replica_with(Options::default()).await
+    }
+
+    /// A second replica started with `options` (its database and key set
+    /// are this one's, whatever `options` say of them).
+    pub async fn replica_with(&self, options: Options) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let keys_path = dir.path().join("keys.json");
         std::fs::copy(&self.keys_path, &keys_path).unwrap();
         Self::serve(
             self.backend,
-            &Options::default(),
+            &options,
             dir,
             keys_path,
             self.database_url.clone(),
@@ -339,6 +351,7 @@ impl TestApp {
             ),
             caller("login", ISSUER_KEY, vec![Permission::Issue]),
             caller("verifier", VERIFIER_KEY, vec![]),
+            caller("watcher", WATCHER_KEY, vec![Permission::Revocations]),
         ];
         callers.extend(options.callers.iter().cloned());
         let settings = Settings {
@@ -362,9 +375,11 @@ impl TestApp {
             tls: options.tls.clone(),
             ..Settings::default()
         };
-        let server = Server::build(settings.validate().expect("valid test config"))
-            .await
-            .expect("server starts");
+        let mut config = settings.validate().expect("valid test config");
+        if let Some(clock) = &options.clock {
+            config.clock = clock.clone();
+        }
+        let server = Server::build(config).await.expect("server starts");
         let (grpc_addr, http_addr, metrics_addr) = (
             server.grpc_addr(),
             server.http_addr(),
@@ -495,7 +510,8 @@ pub fn assert_refused<T: std::fmt::Debug>(result: Result<T, Status>, reason: &st
     status.message().to_owned()
 }
 
-/// The failure table of DESIGN.md, written out independently of the code.
+/// The failure table of docs/contract.md, written out independently of
+/// the code.
 pub fn contract(reason: &str) -> (Code, &'static str) {
     use Code::*;
     match reason {
@@ -514,6 +530,7 @@ pub fn contract(reason: &str) -> (Code, &'static str) {
         "CALLER_FORBIDDEN" => (PermissionDenied, "none"),
         "INVALID_REQUEST" => (InvalidArgument, "none"),
         "STORAGE_UNAVAILABLE" => (Unavailable, "retry"),
+        "TOO_MANY_STREAMS" => (ResourceExhausted, "retry"),
         other => panic!("{other} is not in the contract"),
     }
 }

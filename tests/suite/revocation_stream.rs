@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{admin, assert_refused, issue_request, with_key, TestApp, VERIFIER_KEY};
+use common::{admin, assert_refused, issue_request, with_key, TestApp, VERIFIER_KEY, WATCHER_KEY};
 use inkan::proto::v1::{
     revoke_request::Target, RevocationBatch, RevokeRequest, WatchRevocationsRequest,
 };
@@ -42,7 +42,7 @@ async fn watch(app: &TestApp, since: &str) -> Streaming<RevocationBatch> {
             WatchRevocationsRequest {
                 since: since.into(),
             },
-            VERIFIER_KEY,
+            WATCHER_KEY,
         ))
         .await
         .unwrap()
@@ -123,6 +123,90 @@ backend_tests! {
         assert_eq!(set(&seen.sessions), set(&[one, two]));
         assert!(!seen.sessions.contains(&alive));
         assert_eq!(seen.subjects, ["user-2"]);
+        app.stop().await;
+    }
+
+    async fn only_a_caller_allowed_to_sees_which_subjects_were_revoked(app: TestApp) {
+        let (one, two) = (session(&app, "user-1").await, session(&app, "user-2").await);
+        assert_eq!(revoke(&app, Target::SessionId(one.clone())).await, 1);
+        assert_eq!(revoke(&app, Target::Subject("user-2".into())).await, 1);
+        let mut plain = app
+            .client()
+            .await
+            .watch_revocations(with_key(WatchRevocationsRequest::default(), VERIFIER_KEY))
+            .await
+            .unwrap()
+            .into_inner();
+        let seen = until_caught_up(&mut plain).await;
+        // Session ids name nobody; the subject is personal data.
+        assert_eq!(set(&seen.sessions), set(&[one.clone(), two.clone()]));
+        assert!(seen.subjects.is_empty(), "{:?}", seen.subjects);
+        for key in [WATCHER_KEY, common::ADMIN_KEY] {
+            let mut allowed = app
+                .client()
+                .await
+                .watch_revocations(with_key(WatchRevocationsRequest::default(), key))
+                .await
+                .unwrap()
+                .into_inner();
+            let seen = until_caught_up(&mut allowed).await;
+            assert_eq!(seen.subjects, ["user-2"]);
+        }
+        app.stop().await;
+    }
+
+    async fn streams_open_from_memory_without_reading_the_log(app: TestApp) {
+        let mut ids = Vec::new();
+        for n in 0..40 {
+            let id = session(&app, &format!("user-{n}")).await;
+            revoke(&app, Target::SessionId(id.clone())).await;
+            ids.push(id);
+        }
+        // Let the feed read them, then take the log away: a stream that
+        // opened by reading the ledger would fail now.
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let db = sea_orm::Database::connect(app.database_url.as_str()).await.unwrap();
+        sea_orm::ConnectionTrait::execute_unprepared(&db, "DROP TABLE revocation_events")
+            .await
+            .unwrap();
+        db.close().await.unwrap();
+        // Caught up needs the ledger (which is broken now); every revocation
+        // it held comes from memory all the same.
+        let opens = (0..16).map(|_| async {
+            let mut stream = watch(&app, "").await;
+            sessions(&mut stream, ids.len()).await
+        });
+        for seen in futures::future::join_all(opens).await {
+            assert_eq!(set(&seen.sessions), set(&ids));
+        }
+        app.stop().await;
+    }
+
+    async fn a_callers_watch_streams_are_capped(app: TestApp) {
+        let mut client = app.client().await;
+        let mut open = Vec::new();
+        for _ in 0..16 {
+            let request = with_key(WatchRevocationsRequest::default(), VERIFIER_KEY);
+            open.push(client.watch_revocations(request).await.unwrap().into_inner());
+        }
+        let over = client
+            .watch_revocations(with_key(WatchRevocationsRequest::default(), VERIFIER_KEY))
+            .await;
+        assert_refused(over, "TOO_MANY_STREAMS");
+        // Another caller has slots of its own.
+        watch(&app, "").await;
+        // A closed stream gives its slot back.
+        drop(open.pop());
+        common::eventually("a slot comes back", Duration::from_secs(5), || {
+            let mut client = client.clone();
+            async move {
+                client
+                    .watch_revocations(with_key(WatchRevocationsRequest::default(), VERIFIER_KEY))
+                    .await
+                    .is_ok()
+            }
+        })
+        .await;
         app.stop().await;
     }
 

@@ -1,0 +1,15 @@
+//! The network edge every port shares: accepting sockets, and the limits
+//! that keep what an anonymous client can hold open bounded.
+//!
+//! - [`listener`]: the accept loop (every socket gets `TCP_NODELAY`).
+//! - [`gate`]: how many connections a port holds, and when a connection
+//!   that says nothing, or has nothing open, is closed.
+//! - [`track`]: the tower layer that tells a connection's gate which calls
+//!   are open on it, so a connection serving a long stream is never idle.
+
+pub mod gate;
+pub mod listener;
+pub mod track;
+
+pub use gate::{Activity, ConnectionLimits, Gate, Guarded};
+pub use track::TrackCallsLayer;
