@@ -7,9 +7,8 @@ use tracing::info;
 
 use super::{secs, Authority, AuthorityError, TokenPair};
 use crate::{
-    clock::now,
     ids::{ClientId, SessionId},
-    ledger::{NewSession, Refusal},
+    ledger::{LegacyLogout, NewSession, Refusal},
     token::{verify_legacy_refresh_token, Grant, LegacyRefreshError, RefreshToken, VerifyError},
 };
 
@@ -19,7 +18,7 @@ impl Authority {
         &self,
         presented: &str,
     ) -> Result<TokenPair, AuthorityError> {
-        let now = now();
+        let now = self.now();
         let keys = self.keys.current();
         let legacy = match verify_legacy_refresh_token(
             presented,
@@ -58,7 +57,8 @@ impl Authority {
         };
         // Revoking the whole subject reaches its former tokens too: one
         // issued before the cut-off (or that does not say when it was
-        // issued) opens no session.
+        // issued) opens no session. Memory answers at once for recent
+        // cut-offs; the ledger, read in the exchange itself, for all.
         if let Some(cut_off) = self.revocations.subject_cut_off(&legacy.subject) {
             if legacy.issued_at.is_none_or(|iat| iat < cut_off) {
                 return Err(AuthorityError::SessionRevoked);
@@ -80,14 +80,12 @@ impl Authority {
             .saturating_add(secs(self.policy.refresh_token_idle_ttl))
             .min(session_ends);
         let refresh_token = RefreshToken::generate();
-        let digest: String = Sha256::digest(presented.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let digest = digest(presented);
         let exchanged = match self
             .ledger
             .exchange_legacy_refresh_token(
                 &digest,
+                legacy.issued_at,
                 NewSession {
                     id: session,
                     subject: &legacy.subject,
@@ -132,4 +130,57 @@ impl Authority {
             session_id: session,
         })
     }
+
+    /// Logs out with the former system's refresh token `presented`: one a
+    /// legacy key verifies and the ledger imported is ended, never to be
+    /// exchanged; if it was exchanged already, the session it opened is
+    /// returned, for the caller to end. Counted as the one session the
+    /// token stood for. A token no legacy key verifies ends nothing, as an
+    /// unknown refresh token does not.
+    pub(super) async fn logout_legacy(
+        &self,
+        presented: &str,
+        now: i64,
+    ) -> Result<LegacyLogoutOutcome, AuthorityError> {
+        let keys = self.keys.current();
+        if verify_legacy_refresh_token(presented, keys.verifying(), now, secs(self.policy.leeway))
+            .is_err()
+        {
+            return Ok(LegacyLogoutOutcome::Nothing);
+        }
+        Ok(
+            match self
+                .ledger
+                .end_legacy_refresh_token(&digest(presented), now)
+                .await?
+            {
+                LegacyLogout::Ended => {
+                    info!("a former system's refresh token was ended by a logout");
+                    LegacyLogoutOutcome::Ended
+                }
+                LegacyLogout::Exchanged(session) => LegacyLogoutOutcome::Session(session),
+                LegacyLogout::NotImported | LegacyLogout::AlreadyEnded => {
+                    LegacyLogoutOutcome::Nothing
+                }
+            },
+        )
+    }
+}
+
+/// What a logout with a former system's refresh token reached.
+pub(super) enum LegacyLogoutOutcome {
+    /// Nothing: not verified, not imported, or ended before.
+    Nothing,
+    /// The token, never exchanged, can no longer be.
+    Ended,
+    /// The session the token was exchanged for.
+    Session(SessionId),
+}
+
+/// The digest the ledger keeps of a former system's refresh token.
+fn digest(presented: &str) -> String {
+    Sha256::digest(presented.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -19,7 +19,7 @@ pub use requests::{
 
 use crate::{
     callers::{Caller, Permission},
-    clock::now,
+    clock::Clock,
     ids::{ClientId, Kid, SessionId, Subject, TokenId},
     keys::{KeySet, KeyStore, PublishedKeys, SigningKey, VerifyingKeys},
     ledger::Ledger,
@@ -91,6 +91,8 @@ pub struct Authority {
     metrics: Arc<Metrics>,
     /// Placeholder-signed tokens already logged.
     placeholder_seen: placeholder::SeenOnce,
+    /// Where "now" comes from: the system clock, or a test's.
+    clock: Clock,
 }
 
 /// How long consumers may cache the JWKS. Kept well below the time a `next`
@@ -136,7 +138,19 @@ impl Authority {
             revocations,
             metrics,
             placeholder_seen: placeholder::SeenOnce::default(),
+            clock: Clock::system(),
         }
+    }
+
+    /// This authority, reading the time from `clock` (a test's).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The current time, in Unix seconds, by this authority's clock.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
     }
 
     /// The counters this authority keeps.
@@ -231,7 +245,7 @@ impl Authority {
                 .map_err(|e| format!("the published JWKS does not parse: {e}"))?;
             VerifyingKeys::from_jwks(&parsed)
         };
-        let now = now();
+        let now = self.now();
         let grant = Grant {
             audience: vec!["inkan-self-test".into()],
             scopes: vec!["self-test".into()],

@@ -3,10 +3,12 @@
 
 use tracing::{info, instrument};
 
-use super::{secs, Authority, AuthorityError, IssueCommand, RevokeTarget, TokenPair};
+use super::{
+    legacy::LegacyLogoutOutcome, secs, Authority, AuthorityError, IssueCommand, RevokeTarget,
+    TokenPair,
+};
 use crate::{
     callers::{Caller, Permission},
-    clock::now,
     ids::{ClientId, SessionId, Subject},
     ledger::{NewSession, Refusal, RotationPolicy, SessionRecord},
     metrics::{RefreshOutcome, RevokedBy},
@@ -23,7 +25,7 @@ impl Authority {
         command: IssueCommand,
     ) -> Result<TokenPair, AuthorityError> {
         self.may_issue(caller)?;
-        let now = now();
+        let now = self.now();
         let session = SessionId::generate();
         tracing::Span::current().record("session_id", tracing::field::display(session));
         let session_ends = now.saturating_add(secs(self.policy.session_lifetime));
@@ -103,7 +105,7 @@ impl Authority {
                 "refresh token is not one inkan issued; log in again",
             ));
         };
-        let now = now();
+        let now = self.now();
         let policy = RotationPolicy {
             idle_ttl: secs(self.policy.refresh_token_idle_ttl),
             reuse_grace: secs(self.policy.reuse_grace),
@@ -128,8 +130,22 @@ impl Authority {
         if self.revocations.is_revoked(&session.id) {
             return Err(AuthorityError::SessionRevoked);
         }
+        let subject = stored(Subject::parse(&session.subject))?;
+        // A session opened before its subject's cut-off is over, even if
+        // ending it failed half-way (the cut-off is written first, and kept
+        // for as long as such a session can live): end it now.
+        if self
+            .revocations
+            .subject_cut_off(&subject)
+            .is_some_and(|cut_off| session.created_at < cut_off)
+        {
+            self.revoke_one(session.id, now, "opened before its subject's cut-off")
+                .await?;
+            self.revocations.insert(session.id, now);
+            return Err(AuthorityError::SessionRevoked);
+        }
         let (access_token, access_expires_at) = self.sign_for_session(
-            &stored(Subject::parse(&session.subject))?,
+            &subject,
             &stored(ClientId::parse(&session.client_id))?,
             session.id,
             &session.grant,
@@ -165,7 +181,7 @@ impl Authority {
         target: RevokeTarget,
         reason: &str,
     ) -> Result<u32, AuthorityError> {
-        let now = now();
+        let now = self.now();
         let by = match &target {
             RevokeTarget::RefreshToken(_) => RevokedBy::RefreshToken,
             RevokeTarget::AccessToken(_) => RevokedBy::AccessToken,
@@ -180,7 +196,25 @@ impl Authority {
                     ));
                 }
                 let Some(token) = RefreshToken::parse(&text) else {
-                    return Ok(0);
+                    if text.split('.').count() != 3 || text.starts_with(REFRESH_TOKEN_PREFIX) {
+                        return Ok(0);
+                    }
+                    // A former system's refresh JWT: the logout ends it.
+                    return match self.logout_legacy(&text, now).await? {
+                        LegacyLogoutOutcome::Nothing => Ok(0),
+                        LegacyLogoutOutcome::Ended => {
+                            self.metrics.sessions().revoked(by, 1);
+                            Ok(1)
+                        }
+                        LegacyLogoutOutcome::Session(id) => {
+                            let ended = self.revoke_one(id, now, reason).await?;
+                            for id in &ended {
+                                self.revocations.insert(*id, now);
+                            }
+                            self.metrics.sessions().revoked(by, ended.len() as u64);
+                            Ok(u32::try_from(ended.len()).unwrap_or(u32::MAX))
+                        }
+                    };
                 };
                 match self.ledger.session_of_token(&token.hash()).await? {
                     Some(id) => self.revoke_one(id, now, reason).await?,

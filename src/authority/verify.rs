@@ -5,7 +5,6 @@
 use super::{Authority, AuthorityError};
 use crate::{
     callers::Caller,
-    clock::now,
     ids::{Audience, Scope},
     token::{VerifiedAccessToken, VerifyError},
 };
@@ -27,7 +26,8 @@ impl Authority {
             ));
         }
         let keys = self.keys.current();
-        let mut expect = self.expectations(audience.map(Audience::as_str), required_scopes, now());
+        let mut expect =
+            self.expectations(audience.map(Audience::as_str), required_scopes, self.now());
         expect.revocations = Some(self.revocations.as_ref());
         let verified = keys.verify(token, &expect).inspect_err(|err| {
             if let VerifyError::PlaceholderSigned {

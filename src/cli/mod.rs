@@ -363,8 +363,13 @@ async fn check(config: Config, output: Output) -> Result<(), String> {
     }
     let tls = match &config.tls {
         Some(tls) => {
+            // Refuses files others than their owner may write, as `serve`
+            // does; a private key others may read is only warned of.
             let material = crate::tls::TlsMaterial::load(tls, crate::clock::now().max(0) as u64)
                 .map_err(|e| e.to_string())?;
+            for warning in &material.warnings {
+                eprintln!("warning: {warning}");
+            }
             let expires = humantime::format_rfc3339_seconds(
                 std::time::UNIX_EPOCH + std::time::Duration::from_secs(material.not_after),
             )
@@ -408,6 +413,7 @@ async fn check(config: Config, output: Output) -> Result<(), String> {
     let revocations = Arc::new(RevocationCache::new(Retention::new(
         config.policy.access_token_ttl,
         config.policy.leeway,
+        config.policy.session_lifetime,
     )));
     let issuer = config.policy.issuer.clone();
     let authority = Authority::new(

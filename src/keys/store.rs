@@ -55,6 +55,16 @@ impl PublishedKeys {
         &self.set
     }
 
+    /// The latest sunset of the legacy keys, if there are any: until then a
+    /// former system's token may still be presented.
+    pub fn legacy_sunset(&self) -> Option<i64> {
+        self.set
+            .keys()
+            .iter()
+            .filter_map(|key| key.legacy().map(|legacy| legacy.sunset))
+            .max()
+    }
+
     /// Every key this service accepts signatures from.
     pub fn verifying(&self) -> &VerifyingKeys {
         &self.verifying

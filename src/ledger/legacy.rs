@@ -12,7 +12,7 @@ use tracing::{instrument, warn};
 
 use super::{
     bounds::retrying,
-    entity::legacy_refresh_token,
+    entity::{legacy_refresh_token, subject_cut_off},
     sessions::{insert_session, NewSession},
     Ledger, LedgerError, Refusal,
 };
@@ -61,6 +61,20 @@ pub struct Exchanged {
 /// Rows read or written per statement of an import: far below every
 /// backend's limit on bound parameters.
 const IMPORT_CHUNK: usize = 500;
+
+/// What logging out with a former system's refresh token ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegacyLogout {
+    /// The token was never imported: nothing to end.
+    NotImported,
+    /// The token was not exchanged yet and now never will be.
+    Ended,
+    /// The token had been exchanged for this session, which the caller
+    /// ends.
+    Exchanged(SessionId),
+    /// The token had been ended before.
+    AlreadyEnded,
+}
 
 enum Attempt {
     Done(Result<Exchanged, Refusal>),
@@ -142,13 +156,17 @@ impl Ledger {
     /// and opens `new` with `first_token` in the same transaction, or says
     /// why not: not imported (or imported for another subject), expired,
     /// or spent already, which is reuse and revokes the session its
-    /// exchange opened. Of concurrent exchanges of one token exactly one
-    /// opens a session. `new`'s end and its first token's idle limit are
-    /// capped at the legacy token's own expiry.
+    /// exchange opened; or its subject was cut off after the token was
+    /// issued (`issued_at`, `None` when the token does not say), read from
+    /// the ledger in the same transaction, so no cut-off is ever missed
+    /// however long ago it was made. Of concurrent exchanges of one token
+    /// exactly one opens a session. `new`'s end and its first token's idle
+    /// limit are capped at the legacy token's own expiry.
     #[instrument(skip_all, fields(session_id = %new.id))]
     pub async fn exchange_legacy_refresh_token(
         &self,
         token_hash: &str,
+        issued_at: Option<i64>,
         new: NewSession<'_>,
         first_token: &RefreshToken,
     ) -> Result<Result<Exchanged, Refusal>, LedgerError> {
@@ -157,7 +175,7 @@ impl Ledger {
             // takes the reuse path.
             for _ in 0..2 {
                 let attempt = retrying("exchange legacy refresh token", || {
-                    self.try_exchange(token_hash, &new, first_token)
+                    self.try_exchange(token_hash, issued_at, &new, first_token)
                 })
                 .await?;
                 match attempt {
@@ -173,6 +191,7 @@ impl Ledger {
     async fn try_exchange(
         &self,
         token_hash: &str,
+        issued_at: Option<i64>,
         new: &NewSession<'_>,
         first_token: &RefreshToken,
     ) -> Result<Attempt, LedgerError> {
@@ -187,11 +206,11 @@ impl Ledger {
             return Ok(Attempt::Done(Err(Refusal::NotImported)));
         }
         if row.used_at.is_some() {
-            let Some(session) = row
-                .session_id
-                .as_deref()
-                .and_then(|s| SessionId::parse(s).ok())
-            else {
+            let Some(session) = row.session_id.as_deref() else {
+                // Spent by a logout, not an exchange.
+                return Ok(Attempt::Done(Err(Refusal::SessionRevoked)));
+            };
+            let Ok(session) = SessionId::parse(session) else {
                 return Err(LedgerError::Corrupt("legacy refresh token session id"));
             };
             warn!(%session, "legacy refresh token reuse detected; revoking the session it opened");
@@ -228,12 +247,60 @@ impl Ledger {
             txn.rollback().await?;
             return Ok(Attempt::LostRace);
         }
+        let cut_off = subject_cut_off::Entity::find_by_id(new.subject.as_str().to_owned())
+            .one(&txn)
+            .await?;
+        if let Some(cut_off) = cut_off {
+            if issued_at.is_none_or(|iat| iat < cut_off.not_before) {
+                // Not spent: the token stays refused, and says why, for as
+                // long as the cut-off is kept.
+                txn.rollback().await?;
+                return Ok(Attempt::Done(Err(Refusal::SessionRevoked)));
+            }
+        }
         insert_session(&txn, &capped, first_token).await?;
         txn.commit().await?;
         Ok(Attempt::Done(Ok(Exchanged {
             session_ends: capped.expires_at,
             refresh_expires_at: capped.refresh_expires_at,
         })))
+    }
+
+    /// Ends the imported legacy refresh token `token_hash` (a logout with
+    /// it): one not yet exchanged is marked spent, with no session, so
+    /// every later exchange is refused; one already exchanged names the
+    /// session it opened, for the caller to end.
+    #[instrument(skip_all)]
+    pub async fn end_legacy_refresh_token(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<LegacyLogout, LedgerError> {
+        let ended = legacy_refresh_token::Entity::update_many()
+            .col_expr(
+                legacy_refresh_token::Column::UsedAt,
+                sea_orm::sea_query::Expr::value(now),
+            )
+            .filter(legacy_refresh_token::Column::TokenHash.eq(token_hash))
+            .filter(legacy_refresh_token::Column::UsedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        if ended.rows_affected == 1 {
+            return Ok(LegacyLogout::Ended);
+        }
+        let row = legacy_refresh_token::Entity::find_by_id(token_hash.to_owned())
+            .one(&self.db)
+            .await?;
+        Ok(match row {
+            None => LegacyLogout::NotImported,
+            Some(row) => match row.session_id.as_deref() {
+                None => LegacyLogout::AlreadyEnded,
+                Some(id) => LegacyLogout::Exchanged(
+                    SessionId::parse(id)
+                        .map_err(|_| LedgerError::Corrupt("legacy refresh token session id"))?,
+                ),
+            },
+        })
     }
 
     /// How many imported legacy refresh tokens are not yet exchanged and

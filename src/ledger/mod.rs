@@ -30,7 +30,7 @@ use secrecy::SecretString;
 
 use crate::metrics::{LedgerCall, Metrics, PoolState};
 
-pub use legacy::{Exchanged, ImportConflict, ImportSummary, LegacyImportRow};
+pub use legacy::{Exchanged, ImportConflict, ImportSummary, LegacyImportRow, LegacyLogout};
 pub use revocation_log::{LogRead, RevocationEvent, Revoked};
 pub use rotation::{Refusal, Rotation, RotationPolicy};
 pub use schema::SchemaState;

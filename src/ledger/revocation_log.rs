@@ -173,6 +173,25 @@ impl Ledger {
         )
     }
 
+    /// Every subject's cut-off made at or after `since` (Unix seconds).
+    #[instrument(skip_all)]
+    pub async fn subject_cut_offs_since(
+        &self,
+        since: i64,
+    ) -> Result<Vec<(Subject, i64)>, LedgerError> {
+        subject_cut_off::Entity::find()
+            .filter(subject_cut_off::Column::NotBefore.gte(since))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|row| {
+                let subject = Subject::parse(&row.subject)
+                    .map_err(|_| LedgerError::Corrupt("cut-off subject"))?;
+                Ok((subject, row.not_before))
+            })
+            .collect()
+    }
+
     /// The log's rows recorded at or after `from` (the database's clock),
     /// with the database's clock read just before them.
     #[instrument(skip_all)]

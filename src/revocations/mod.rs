@@ -41,10 +41,17 @@ pub struct Retention {
     /// After a session's revocation: an access token of it may still be
     /// presented for the access-token lifetime plus the leeway.
     pub session: i64,
-    /// After a subject's cut-off: the longest a token issued before it may
-    /// live (an access token, or a former system's token, up to 24 h), plus
-    /// the leeway.
+    /// After a subject's cut-off: the longest an access token issued
+    /// before it may live (inkan's, or a former system's, up to 24 h), plus
+    /// the leeway. What Verify and watchers need.
     pub subject: i64,
+    /// After a subject's cut-off: the longest a session opened before it
+    /// may live (the session lifetime), plus the leeway. A replica keeps
+    /// the cut-off this long, so Refresh of such a session is refused
+    /// whatever became of ending it. (A former system's refresh token is
+    /// checked against the ledger's cut-offs, kept until every legacy key's
+    /// sunset.)
+    pub subject_sessions: i64,
 }
 
 /// How long the revocation log is kept beyond the longest retention: what
@@ -53,13 +60,15 @@ const LOG_SLACK_SECS: i64 = 3600;
 
 impl Retention {
     /// The retentions for tokens living `access_token_ttl`, checked with
-    /// `leeway`.
-    pub fn new(access_token_ttl: Duration, leeway: Duration) -> Self {
+    /// `leeway`, in sessions living at most `session_lifetime`.
+    pub fn new(access_token_ttl: Duration, leeway: Duration, session_lifetime: Duration) -> Self {
         let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
         let (ttl, leeway) = (secs(access_token_ttl), secs(leeway));
+        let subject = ttl.max(LEGACY_MAX_LIFETIME_SECS).saturating_add(leeway);
         Self {
             session: ttl.saturating_add(leeway),
-            subject: ttl.max(LEGACY_MAX_LIFETIME_SECS).saturating_add(leeway),
+            subject,
+            subject_sessions: secs(session_lifetime).saturating_add(leeway).max(subject),
         }
     }
 
@@ -120,9 +129,10 @@ impl RevocationCache {
         revoked.insert(session, forget_at);
     }
 
-    /// Records a subject's cut-off; the latest one wins.
+    /// Records a subject's cut-off; the latest one wins. It is kept for as
+    /// long as a session opened before it may live.
     pub fn cut_off(&self, subject: Subject, not_before: i64) {
-        let forget_at = not_before.saturating_add(self.retention.subject);
+        let forget_at = not_before.saturating_add(self.retention.subject_sessions);
         let mut cut_offs = self
             .cut_offs
             .write()
@@ -168,7 +178,7 @@ impl RevocationCache {
     }
 
     /// Forgets what no longer refuses any token at `now`.
-    fn forget_before(&self, now: i64) {
+    pub(crate) fn forget_before(&self, now: i64) {
         self.revoked
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -195,10 +205,13 @@ impl RevocationCheck for RevocationCache {
 mod tests {
     use super::*;
 
+    const DAY: u64 = 86_400;
+
     fn cache() -> RevocationCache {
         RevocationCache::new(Retention::new(
             Duration::from_secs(900),
             Duration::from_secs(30),
+            Duration::from_secs(90 * DAY),
         ))
     }
 
@@ -214,19 +227,19 @@ mod tests {
     }
 
     #[test]
-    fn the_latest_cut_off_wins_and_lasts_a_legacy_lifetime() {
+    fn the_latest_cut_off_wins_and_lasts_as_long_as_a_session_opened_before_it() {
         let cache = cache();
         let subject = Subject::parse("user-42").unwrap();
         cache.cut_off(subject.clone(), 2_000);
         cache.cut_off(subject.clone(), 1_000);
         assert_eq!(cache.subject_cut_off(&subject), Some(2_000));
-        cache.forget_before(2_000 + 930);
+        cache.forget_before(2_000 + LEGACY_MAX_LIFETIME_SECS + 3_600);
         assert_eq!(
             cache.subject_cut_off(&subject),
             Some(2_000),
-            "a former system's token may live 24 h"
+            "a session opened before the cut-off may live 90 days"
         );
-        cache.forget_before(2_000 + LEGACY_MAX_LIFETIME_SECS + 30);
+        cache.forget_before(2_000 + 90 * 86_400 + 30);
         assert_eq!(cache.subject_cut_off(&subject), None);
     }
 }

@@ -178,11 +178,15 @@ pub(super) async fn watch_key_file(
 
 /// Reloads the TLS certificate, key and client CA when any of their
 /// contents changes (a Kubernetes Secret update swaps all three at once).
-/// New material is checked as at start-up and serves the connections that
-/// follow; connections already open keep theirs. Material that fails the
-/// checks (a key that is not the certificate's, an expired certificate, a
-/// file half-written) is logged and counted as refused, and the material in
-/// force stays; it is tried again when the files change again.
+/// New material is put in service only if every file is writable by its
+/// owner alone (as the key-set file must be: whoever can write the client
+/// CA can mint a certificate for any caller), and passes the checks made at
+/// start-up; it then serves the connections that follow, and connections
+/// already open keep theirs. Material that fails (a file others may write,
+/// a key that is not the certificate's, an expired certificate, a file
+/// half-written) is logged and counted as refused, and the material in
+/// force stays; it is tried again when the files change again, or when
+/// their permissions are fixed.
 pub(super) async fn watch_tls_files(
     config: TlsConfig,
     state: Arc<TlsState>,
@@ -190,7 +194,11 @@ pub(super) async fn watch_tls_files(
     stop: impl Future<Output = ()>,
 ) {
     tokio::pin!(stop);
-    let mut seen = state.current().digest.clone();
+    // What was last looked at: the contents' digest and whether the files
+    // could be trusted. Files that become writable by others are refused
+    // even before their content changes, and looked at again once their
+    // permissions are fixed.
+    let mut seen = (state.current().digest.clone(), true);
     let mut unreadable = false;
     let mut ticker = tokio::time::interval(config.reload_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -205,11 +213,27 @@ pub(super) async fn watch_tls_files(
                 unreadable = false;
                 bytes
             }
-            Ok(Err(err)) => {
+            Ok(Err(err @ crate::tls::TlsError::Read { .. })) => {
                 // Mid-swap, a file may be missing for a moment: say so once.
                 if !unreadable {
                     warn!(error = %err, "TLS files unreadable; keeping the certificate in force");
                     unreadable = true;
+                }
+                continue;
+            }
+            Ok(Err(refused)) => {
+                unreadable = false;
+                // The contents are not even parsed: whoever could write a
+                // file could have written anything into it.
+                let files = config.files.clone();
+                let as_is = tokio::task::spawn_blocking(move || files.digest_as_is())
+                    .await
+                    .unwrap_or_default();
+                if seen != (as_is.clone(), false) {
+                    seen = (as_is, false);
+                    metrics.tls().reload(false);
+                    error!(reason = %refused, security_event = true,
+                        "TLS files refused: others than their owner may write them; the certificate in force stays");
                 }
                 continue;
             }
@@ -219,18 +243,22 @@ pub(super) async fn watch_tls_files(
             }
         };
         let digest = bytes.digest();
-        if digest == seen {
+        if seen == (digest.clone(), true) {
             continue;
         }
-        seen = digest;
-        if seen == state.current().digest {
-            // Back to what is in service, after a refused change.
+        seen = (digest.clone(), true);
+        if digest == state.current().digest {
+            // Back to what is in service, after a refused change (or only
+            // the permissions were fixed).
             continue;
         }
         let now = u64::try_from(now()).unwrap_or_default();
         match TlsMaterial::from_bytes(&config, &bytes, now) {
             Ok(material) => {
                 let expires = material.not_after;
+                for warning in &material.warnings {
+                    warn!("{warning}");
+                }
                 state.replace(material);
                 metrics.tls().reload(true);
                 metrics.tls().certificate_expires(expires);
@@ -263,11 +291,15 @@ pub(super) fn digest(bytes: &[u8]) -> Vec<u8> {
 /// ago, so the ledger's size follows the live sessions and not every login
 /// there ever was (the ledger does it in small batches that rotations slip
 /// between), and revocations that can no longer refuse a token (cut-offs
-/// `retention` after that too, for investigations).
+/// `retention` after that too, for investigations). A subject's cut-off is
+/// kept while a session opened before it may live, and while any legacy
+/// key (`legacy_sunset`, the latest sunset) may still take a former
+/// system's token issued before it.
 pub(super) async fn purge_ended(
     ledger: Ledger,
     retention: Duration,
     revocations: Retention,
+    legacy_sunset: impl Fn() -> Option<i64>,
     stop: impl Future<Output = ()>,
 ) {
     tokio::pin!(stop);
@@ -296,9 +328,15 @@ pub(super) async fn purge_ended(
                 failing = true;
             }
         }
-        let cut_offs_before = now()
-            .saturating_sub(revocations.subject)
-            .saturating_sub(keep);
+        let now = now();
+        let cut_offs_before = if legacy_sunset().is_some_and(|sunset| sunset >= now) {
+            // A former system's token issued before any cut-off may still
+            // come: keep them all until the last sunset.
+            i64::MIN
+        } else {
+            now.saturating_sub(revocations.subject_sessions)
+                .saturating_sub(keep)
+        };
         match ledger
             .purge_revocations(revocations.log(), cut_offs_before)
             .await

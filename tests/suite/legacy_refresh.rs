@@ -211,8 +211,71 @@ async fn revoking_the_subject_stops_its_former_refresh_tokens(backend: Backend) 
     app.stop().await;
 }
 
+async fn logging_out_with_a_former_refresh_token_ends_it(backend: Backend) {
+    let app = with_legacy_refresh(backend).await;
+    let (unused, exchanged) = (
+        former_refresh_token(42, "logout-before"),
+        former_refresh_token(43, "logout-after"),
+    );
+    app.ledger
+        .import_legacy_refresh_tokens(
+            &[row(&unused, "42", 2), row(&exchanged, "43", 3)],
+            inkan::clock::now(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let mut client = app.client().await;
+    let logout = |token: &str| RevokeRequest {
+        target: Some(Target::RefreshToken(token.into())),
+        reason: "logout".into(),
+    };
+    // Not exchanged yet: the logout ends it, and it never opens a session.
+    let ended = client.revoke(logout(&unused)).await.unwrap().into_inner();
+    assert_eq!(ended.sessions_revoked, 1);
+    let answer = client
+        .refresh(RefreshRequest {
+            refresh_token: unused.clone(),
+        })
+        .await;
+    assert_refused(answer, "SESSION_REVOKED");
+    let again = client.revoke(logout(&unused)).await.unwrap().into_inner();
+    assert_eq!(again.sessions_revoked, 0, "ended once");
+    // Exchanged already: the logout ends the session it opened.
+    let pair = client
+        .refresh(RefreshRequest {
+            refresh_token: exchanged.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let ended = client
+        .revoke(logout(&exchanged))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ended.sessions_revoked, 1);
+    let answer = client
+        .refresh(RefreshRequest {
+            refresh_token: pair.refresh_token,
+        })
+        .await;
+    assert_refused(answer, "SESSION_REVOKED");
+    // A well-formed JWT no legacy key signed ends nothing.
+    let forged = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &serde_json::json!({"user_id": 44, "type": "refresh", "exp": inkan::clock::now() + 600}),
+        &jsonwebtoken::EncodingKey::from_secret(b"not-the-former-systems-secret-at-all"),
+    )
+    .unwrap();
+    let nothing = client.revoke(logout(&forged)).await.unwrap().into_inner();
+    assert_eq!(nothing.sessions_revoked, 0);
+    app.stop().await;
+}
+
 backend_fns!(
     revoking_the_subject_stops_its_former_refresh_tokens,
+    logging_out_with_a_former_refresh_token_ends_it,
     a_token_imported_for_another_subject_is_not_exchanged,
     an_import_is_idempotent_and_all_or_nothing,
     two_simultaneous_exchanges_open_one_session
