@@ -13,11 +13,18 @@ WORKDIR /src
 
 # Only what the build reads: docs, manifests and CI changes do not invalidate
 # this layer. Cargo needs every workspace member's manifest and sources
-# (core, migrations); build.rs compiles proto/ with protox (no protoc).
+# (core, protocol, client, migrations, bench), even those the binary does
+# not link; build scripts compile proto/ with protox (no protoc).
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY proto ./proto
 COPY core ./core
+COPY protocol ./protocol
+COPY client ./client
 COPY migrations ./migrations
+COPY bench ./bench
+# Declared in Cargo.toml; cargo checks that their files exist.
+COPY benches ./benches
+COPY examples ./examples
 COPY src ./src
 
 # Dependency caching: the crates.io registry and target/ live in BuildKit

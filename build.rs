@@ -1,6 +1,6 @@
 //! Compiles the server side of the protocol with protox (pure Rust, so no
 //! system `protoc`), and writes the descriptor set that server reflection
-//! serves. The messages and the client are `inkan-client`'s: one set of
+//! serves. The messages and the client are `inkan-proto`'s: one set of
 //! types, with one redacting `Debug` for those that carry tokens.
 
 use std::{env, fs, path::PathBuf};
@@ -18,7 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(false)
         .build_server(true)
-        .extern_path(".inkan.v1", "::inkan_client::proto::v1")
+        .extern_path(".inkan.v1", "::inkan_proto::v1")
         .compile_fds(descriptors)?;
     Ok(())
 }

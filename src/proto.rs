@@ -2,11 +2,11 @@
 //! that server reflection serves.
 
 /// `inkan.v1`: the token service contract. Messages and the client are
-/// `inkan-client`'s (so a token-bearing message has one redacting `Debug`);
+/// `inkan-proto`'s (so a token-bearing message has one redacting `Debug`);
 /// the server trait is generated here.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod v1 {
-    pub use inkan_client::proto::v1::*;
+    pub use inkan_proto::v1::*;
     tonic::include_proto!("inkan.v1");
 }
 

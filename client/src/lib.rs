@@ -8,7 +8,9 @@
 //!   [`Verifier`] and answers refusals exactly as inkan would.
 //! - [`Session`]: an app's token pair held by its backend, refreshed once
 //!   when calls need it, however many need it at once.
-//! - [`proto`]: the generated messages and [`TokenServiceClient`].
+//! - [`proto`] and [`status`]: the generated messages,
+//!   [`TokenServiceClient`] and the failure codec, re-exported from
+//!   `inkan-proto`, the protocol crate the server builds on too.
 //!
 //! It never talks to inkan's database or key files: only to inkan.
 

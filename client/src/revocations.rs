@@ -37,8 +37,7 @@ use crate::{
 /// longer than any access token lives.
 const DEFAULT_RETENTION_SECS: i64 = 24 * 3600;
 
-/// The metadata key a caller's API key travels in.
-pub(crate) const API_KEY_HEADER: &str = "x-api-key";
+pub(crate) use inkan_proto::API_KEY_HEADER;
 
 /// Revoked sessions and subject cut-offs, each until its `forget_after`
 /// (Unix seconds). Lookups ignore entries past it; applying a batch drops

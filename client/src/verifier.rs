@@ -124,7 +124,7 @@ impl VerifierBuilder {
         Self {
             issuer,
             source,
-            leeway: Duration::from_secs(30),
+            leeway: inkan_core::token::DEFAULT_LEEWAY,
             refetch_interval: Duration::from_secs(30),
             fetch_timeout: Duration::from_secs(5),
             reconnect_wait: Duration::from_millis(200),
