@@ -80,7 +80,7 @@ fn bench_backend(c: &mut Criterion<ProcessCpu>, runtime: &Runtime, name: &str, u
     };
     let policy = RotationPolicy {
         idle_ttl: 14 * 24 * 3600,
-        reuse_grace: 10,
+        reuse_grace: Duration::from_secs(10),
     };
     let mut group = c.benchmark_group(format!("ledger/{name}"));
     // Measured in CPU time, but each call also waits for its commit (an

@@ -14,7 +14,6 @@ use super::flags::{print_json, Output};
 use crate::{
     clock::now,
     config::Settings,
-    keys::KeySet,
     token::{verify_access_token, Expectations, MAX_TOKEN_BYTES},
 };
 
@@ -67,7 +66,7 @@ pub(super) fn run(token: &str, settings: Settings, output: Output) -> Result<(),
     let Some(path) = settings.keys_file else {
         return Err("no key set to check against: pass --keys FILE or set INKAN_KEYS_FILE".into());
     };
-    let keys = KeySet::load(&path).map_err(|e| e.to_string())?;
+    let keys = super::keys::load(&path)?;
     let token_issuer = claims.get("iss").and_then(Value::as_str);
     let (issuer, issuer_from_token) = match (&settings.issuer, token_issuer) {
         (Some(issuer), _) => (issuer.clone(), false),
@@ -83,9 +82,7 @@ pub(super) fn run(token: &str, settings: Settings, output: Output) -> Result<(),
         issuer: &issuer,
         audience: None,
         required_scopes: &[],
-        leeway: settings
-            .leeway
-            .unwrap_or(std::time::Duration::from_secs(30)),
+        leeway: settings.leeway.unwrap_or(inkan_core::token::DEFAULT_LEEWAY),
         now: now(),
         allow_expired: false,
         revocations: None,

@@ -119,17 +119,17 @@ impl Settings {
             )?,
             max_request_bytes,
             preface_timeout,
-            idle_timeout: super::positive(
+            idle_timeout: super::validate::positive(
                 "idle_timeout",
                 self.idle_timeout,
                 defaults.idle_timeout,
             )?,
-            http2_keepalive_interval: super::positive(
+            http2_keepalive_interval: super::validate::positive(
                 "http2_keepalive_interval",
                 self.http2_keepalive_interval,
                 defaults.http2_keepalive_interval,
             )?,
-            http2_keepalive_timeout: super::positive(
+            http2_keepalive_timeout: super::validate::positive(
                 "http2_keepalive_timeout",
                 self.http2_keepalive_timeout,
                 defaults.http2_keepalive_timeout,

@@ -6,21 +6,25 @@
 //! `rotation.rs`); what is left, a seal whose successor is still unspent, is
 //! cleared here once its grace window has passed by the database's clock.
 
+use std::time::Duration;
+
 use sea_orm::{sea_query::Expr, ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use tracing::instrument;
 
 use super::{db_clock::db_now, entity::refresh_token, Ledger, LedgerError};
 
-/// Rows cleared per statement: small, so a sweep never holds locks a
+/// Rows cleared per statement: small, so a clearing pass never holds locks a
 /// rotation waits for more than a moment.
 const SEAL_BATCH: u64 = 200;
 
 impl Ledger {
-    /// Clears every seal spent at least `reuse_grace` seconds ago by the
-    /// database's clock (every seal, when it is 0), in small batches.
-    /// Returns how many it cleared.
+    /// Clears every seal spent at least `reuse_grace` ago by the database's
+    /// clock, counted in whole seconds (every seal, when that is 0), in
+    /// small batches. Returns how many it cleared.
     #[instrument(skip_all)]
-    pub async fn clear_stale_seals(&self, reuse_grace: i64) -> Result<u64, LedgerError> {
+    pub async fn clear_stale_seals(&self, reuse_grace: Duration) -> Result<u64, LedgerError> {
+        // The database's clock counts whole seconds.
+        let grace = i64::try_from(reuse_grace.as_secs()).unwrap_or(i64::MAX);
         let mut cleared = 0;
         loop {
             // Read, then update by primary key: MySQL cannot update a table
@@ -32,8 +36,7 @@ impl Ledger {
                 .column(refresh_token::Column::TokenHash)
                 .filter(refresh_token::Column::SuccessorSeal.is_not_null())
                 .filter(
-                    Expr::col(refresh_token::Column::UsedAt)
-                        .lte(db_now(self.backend()).sub(reuse_grace)),
+                    Expr::col(refresh_token::Column::UsedAt).lte(db_now(self.backend()).sub(grace)),
                 )
                 .limit(SEAL_BATCH)
                 .into_tuple()

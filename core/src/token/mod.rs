@@ -15,7 +15,9 @@ pub use legacy::{
 pub use placeholder::{placeholder_secret, placeholder_signed, PLACEHOLDER_SECRETS};
 pub use revocation::RevocationCheck;
 pub use verified::{CustomClaims, VerifiedAccessToken, RESERVED_CLAIMS};
-pub use verify::{recheck_verified, verify_access_token, Expectations, VerifyError};
+pub use verify::{
+    recheck_verified, verify_access_token, Expectations, VerifyError, DEFAULT_LEEWAY,
+};
 
 /// The `typ` header of an access token (RFC 9068 section 2.1).
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
