@@ -27,6 +27,7 @@
 pub mod clock;
 pub mod ids;
 pub mod keys;
+pub mod limits;
 pub mod reason;
 pub mod token;
 

@@ -9,25 +9,30 @@ use crate::{
     token::{CustomClaims, RESERVED_CLAIMS},
 };
 
-/// Most audiences one token may name.
-pub const MAX_AUDIENCES: usize = 16;
-/// Most scopes one token may carry.
-pub const MAX_SCOPES: usize = 64;
+/// What one token may carry is the core's to say: the key-set file bounds
+/// a legacy key's sessions by the same numbers.
+pub use inkan_core::limits::{MAX_AUDIENCES, MAX_SCOPES};
 /// Largest custom-claims object, serialised, in bytes.
 pub const MAX_CUSTOM_CLAIMS_BYTES: usize = 4096;
 /// Longest device description, in bytes.
 pub const MAX_DEVICE_BYTES: usize = 512;
 /// Longest revocation reason kept, in bytes.
-pub const MAX_REASON_BYTES: usize = 255;
+pub(crate) const MAX_REASON_BYTES: usize = 255;
 
 /// A login to record: everything Issue needs, validated.
 #[derive(Debug, Clone)]
 pub struct IssueCommand {
+    /// Whom the session is for.
     pub subject: Subject,
+    /// The services its tokens are for (at most [`MAX_AUDIENCES`]).
     pub audience: Vec<Audience>,
+    /// What its tokens allow (at most [`MAX_SCOPES`]).
     pub scopes: Vec<Scope>,
+    /// The caller's own claims (at most [`MAX_CUSTOM_CLAIMS_BYTES`]).
     pub claims: CustomClaims,
+    /// The caller that asked.
     pub client_id: ClientId,
+    /// What the caller says of the device (at most [`MAX_DEVICE_BYTES`]).
     pub device: String,
 }
 

@@ -3,7 +3,7 @@
 //! (atomically), so a running server never reads a half-made set.
 
 use std::{
-    path::Path,
+    path::{Path, PathBuf},
     time::{Duration, SystemTime},
 };
 
@@ -14,34 +14,14 @@ use super::{
 use crate::{
     authority::{JWKS_MAX_AGE, NEXT_KEY_MIN_PUBLISHED},
     config::Settings,
-    keys::{rotation, KeySet, KeySetFile},
+    keys::{
+        load_key_file, read_key_set_file, rotation, KeyAlgorithm, KeySet, KeySetFile, KeyState,
+    },
 };
 
 pub(super) fn run(command: KeysCommand) -> Result<(), String> {
     match command {
-        KeysCommand::Generate { alg, keys_file } => {
-            let file = KeySetFile::generate(alg).map_err(|e| e.to_string())?;
-            match keys_file {
-                Some(path) => {
-                    if path.exists() {
-                        return Err(format!(
-                            "{} already exists; inkan will not overwrite a key set",
-                            path.display()
-                        ));
-                    }
-                    write(&file, &path)?;
-                    let key = &file.keys[0];
-                    eprintln!(
-                        "wrote {} with active key {} ({})",
-                        path.display(),
-                        key.kid,
-                        key.alg
-                    );
-                }
-                None => print!("{}", file.to_json()),
-            }
-            Ok(())
-        }
+        KeysCommand::Generate { alg, keys_file } => generate(alg, keys_file),
         KeysCommand::Rotate {
             file: config,
             keys,
@@ -52,49 +32,7 @@ pub(super) fn run(command: KeysCommand) -> Result<(), String> {
         } => {
             let mut settings = config.load()?;
             keys.apply(&mut settings);
-            let keys_file = settings.keys_file.clone().ok_or(
-                "no key set: pass --keys FILE, set INKAN_KEYS_FILE, or give a --config with keys_file",
-            )?;
-            let mut file = KeySetFile::read(&keys_file).map_err(|e| e.to_string())?;
-            let now = SystemTime::now();
-            if drop_retired {
-                let lifetime = retired_key_lifetime(&settings, token_lifetime, force)?;
-                let dropped = rotation::drop_retired(&mut file, now, lifetime);
-                if dropped.is_empty() {
-                    match rotation::earliest_drop(&file, lifetime) {
-                        Some((kid, when)) => println!(
-                            "nothing dropped: no key is past its last token's expiry; the first to go, {kid}, \
-                             may be dropped from {}",
-                            humantime::format_rfc3339_seconds(when)
-                        ),
-                        None => println!("nothing dropped: no key is retired or past a sunset"),
-                    }
-                    return Ok(());
-                }
-                KeySet::from_file_contents(&file).map_err(|e| e.to_string())?;
-                write(&file, &keys_file)?;
-                println!("dropped {}", dropped.join(", "));
-            } else if file
-                .keys
-                .iter()
-                .any(|k| k.state == crate::keys::KeyState::Next)
-            {
-                let (active, retired) =
-                    rotation::promote(&mut file, now, NEXT_KEY_MIN_PUBLISHED, force)
-                        .map_err(|e| e.to_string())?;
-                write(&file, &keys_file)?;
-                println!("{active} now signs; {retired} is verify_only until its tokens expire");
-            } else {
-                let next = rotation::add_next(&mut file, alg).map_err(|e| e.to_string())?;
-                write(&file, &keys_file)?;
-                println!(
-                    "{next} is published as next; once every server serves it, wait {} s (twice the JWKS \
-                     max-age of {} s) and run rotate again to make it sign",
-                    NEXT_KEY_MIN_PUBLISHED.as_secs(),
-                    JWKS_MAX_AGE.as_secs()
-                );
-            }
-            Ok(())
+            rotate(&settings, alg, force, drop_retired, token_lifetime)
         }
         KeysCommand::AddLegacy {
             keys_file,
@@ -109,38 +47,24 @@ pub(super) fn run(command: KeysCommand) -> Result<(), String> {
             session_audience,
             session_scopes,
         } => {
-            let mut file = KeySetFile::read(&keys_file).map_err(|e| e.to_string())?;
-            let mut secret = std::fs::read(&secret_file)
-                .map_err(|e| format!("cannot read {}: {e}", secret_file.display()))?;
-            while secret.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-                secret.pop();
-            }
-            rotation::add_legacy_mapped(
-                &mut file,
-                &label,
-                &secret,
+            let mapping = rotation::LegacyMapping {
+                subject_claim,
+                audience,
+                refresh,
+                session_audience,
+                session_scopes,
+            };
+            let legacy = LegacyKey {
+                label,
                 sunset,
                 issuer,
                 max_remaining_without_iat,
-                rotation::LegacyMapping {
-                    subject_claim,
-                    audience,
-                    refresh,
-                    session_audience,
-                    session_scopes,
-                },
-            )
-            .map_err(|e| e.to_string())?;
-            write(&file, &keys_file)?;
-            println!(
-                "legacy key {label} accepts tokens without a kid until {}",
-                humantime::format_rfc3339_seconds(sunset)
-            );
-            Ok(())
+                mapping,
+            };
+            add_legacy(&keys_file, &secret_file, legacy)
         }
         KeysCommand::Show { keys_file, output } => {
-            let set = KeySet::load(&keys_file).map_err(|e| e.to_string())?;
-            let views = views(&set);
+            let views = views(&load(&keys_file)?);
             match output.output {
                 Output::Text => views.iter().for_each(|v| println!("{}", v.line())),
                 Output::Json => print_json(&serde_json::json!({ "keys": views })),
@@ -148,6 +72,161 @@ pub(super) fn run(command: KeysCommand) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// Loads the key set at `path` as start-up and reloads do
+/// ([`load_key_file`]), saying its warnings on standard error.
+pub(super) fn load(path: &Path) -> Result<KeySet, String> {
+    let loaded = load_key_file(path).map_err(|e| e.to_string())?;
+    warn_of(&loaded.warnings);
+    Ok(loaded.set)
+}
+
+/// Reads the key-set file at `path` the same way, for a command that
+/// rewrites it: parsed, and validated only as the set it will write.
+fn read_to_rewrite(path: &Path) -> Result<KeySetFile, String> {
+    let read = read_key_set_file(path).map_err(|e| e.to_string())?;
+    warn_of(&read.warnings);
+    Ok(read.file)
+}
+
+fn warn_of(warnings: &[String]) {
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
+}
+
+/// `keys generate`: a new set of one active key, written to a file that
+/// does not exist yet, or printed.
+fn generate(alg: KeyAlgorithm, keys_file: Option<PathBuf>) -> Result<(), String> {
+    let file = KeySetFile::generate(alg).map_err(|e| e.to_string())?;
+    let Some(path) = keys_file else {
+        print!("{}", file.to_json());
+        return Ok(());
+    };
+    if path.exists() {
+        return Err(format!(
+            "{} already exists; inkan will not overwrite a key set",
+            path.display()
+        ));
+    }
+    write(&file, &path)?;
+    let key = &file.keys[0];
+    eprintln!(
+        "wrote {} with active key {} ({})",
+        path.display(),
+        key.kid,
+        key.alg
+    );
+    Ok(())
+}
+
+/// `keys rotate`: the one step the file is ready for. With
+/// `drop_retired`, drop the keys whose tokens have all expired; otherwise
+/// promote a waiting next key, or publish a new one.
+fn rotate(
+    settings: &Settings,
+    alg: Option<KeyAlgorithm>,
+    force: bool,
+    drop_retired: bool,
+    token_lifetime: Option<Duration>,
+) -> Result<(), String> {
+    let keys_file = settings.keys_file.clone().ok_or(
+        "no key set: pass --keys FILE, set INKAN_KEYS_FILE, or give a --config with keys_file",
+    )?;
+    let mut file = read_to_rewrite(&keys_file)?;
+    let now = SystemTime::now();
+    if drop_retired {
+        let lifetime = retired_key_lifetime(settings, token_lifetime, force)?;
+        drop_retired_keys(&mut file, &keys_file, now, lifetime)
+    } else if file.keys.iter().any(|k| k.state == KeyState::Next) {
+        let (active, retired) = rotation::promote(&mut file, now, NEXT_KEY_MIN_PUBLISHED, force)
+            .map_err(|e| e.to_string())?;
+        write(&file, &keys_file)?;
+        println!("{active} now signs; {retired} is verify_only until its tokens expire");
+        Ok(())
+    } else {
+        let next = rotation::add_next(&mut file, alg).map_err(|e| e.to_string())?;
+        write(&file, &keys_file)?;
+        println!(
+            "{next} is published as next; once every server serves it, wait {} s (twice the JWKS \
+             max-age of {} s) and run rotate again to make it sign",
+            NEXT_KEY_MIN_PUBLISHED.as_secs(),
+            JWKS_MAX_AGE.as_secs()
+        );
+        Ok(())
+    }
+}
+
+/// `keys rotate --drop-retired`: removes the keys no live token can need
+/// and rewrites the file, or says when the first may go.
+fn drop_retired_keys(
+    file: &mut KeySetFile,
+    path: &Path,
+    now: SystemTime,
+    lifetime: Duration,
+) -> Result<(), String> {
+    let dropped = rotation::drop_retired(file, now, lifetime);
+    if dropped.is_empty() {
+        match rotation::earliest_drop(file, lifetime) {
+            Some((kid, when)) => println!(
+                "nothing dropped: no key is past its last token's expiry; the first to go, {kid}, \
+                 may be dropped from {}",
+                humantime::format_rfc3339_seconds(when)
+            ),
+            None => println!("nothing dropped: no key is retired or past a sunset"),
+        }
+        return Ok(());
+    }
+    KeySet::from_file_contents(file).map_err(|e| e.to_string())?;
+    write(file, path)?;
+    println!("dropped {}", dropped.join(", "));
+    Ok(())
+}
+
+/// What `keys add-legacy` adds: a former system's key, by its name in the
+/// set, and how its tokens are read.
+struct LegacyKey {
+    label: String,
+    sunset: SystemTime,
+    issuer: Option<String>,
+    max_remaining_without_iat: Option<Duration>,
+    mapping: rotation::LegacyMapping,
+}
+
+/// `keys add-legacy`: adds the secret in `secret_file` to the key set at
+/// `keys_file` as a legacy key, if the set stays valid.
+fn add_legacy(keys_file: &Path, secret_file: &Path, legacy: LegacyKey) -> Result<(), String> {
+    let mut file = read_to_rewrite(keys_file)?;
+    let secret = read_secret(secret_file)?;
+    rotation::add_legacy_mapped(
+        &mut file,
+        &legacy.label,
+        &secret,
+        legacy.sunset,
+        legacy.issuer,
+        legacy.max_remaining_without_iat,
+        legacy.mapping,
+    )
+    .map_err(|e| e.to_string())?;
+    write(&file, keys_file)?;
+    println!(
+        "legacy key {} accepts tokens without a kid until {}",
+        legacy.label,
+        humantime::format_rfc3339_seconds(legacy.sunset)
+    );
+    Ok(())
+}
+
+/// The former system's secret, as `keys add-legacy` takes it: the file's
+/// raw bytes without a trailing newline.
+fn read_secret(path: &Path) -> Result<Vec<u8>, String> {
+    let mut secret =
+        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    while secret.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        secret.pop();
+    }
+    Ok(secret)
 }
 
 /// How long after retiring a key `--drop-retired` waits: what the

@@ -133,13 +133,10 @@ impl KeySetFile {
         Ok(file)
     }
 
-    /// Reads and parses a key-set file.
+    /// Reads and parses a key-set file, as every reader does
+    /// ([`super::read_key_set_file`]: trusted, UTF-8, then parsed).
     pub fn read(path: &Path) -> Result<Self, KeySetError> {
-        let text = std::fs::read_to_string(path).map_err(|source| KeySetError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::parse(&text)
+        super::read_key_set_file(path).map(|read| read.file)
     }
 
     /// A new key set with one freshly generated active key.

@@ -11,11 +11,17 @@ mod error;
 mod file;
 mod format_error;
 mod legacy;
+mod load;
+mod material;
 mod permissions;
 pub mod rotation;
 mod set;
+mod signing_key;
 mod store;
 mod strength;
+#[cfg(test)]
+mod testing;
+mod verify_cache;
 
 use std::fmt;
 
@@ -27,9 +33,14 @@ pub use file::{KeyFileEntry, KeySetFile, LegacyUse};
 /// share: one algorithm enum, one way to look keys up.
 pub use inkan_core::keys::{KeyAlgorithm, Legacy, LegacyKey, VerifyingKey, VerifyingKeys};
 pub use legacy::LegacySessionGrant;
+pub use load::{
+    key_file_digest, load_key_file, parse_key_file, read_key_set_file, LoadedKeyFile, ParsedKeyFile,
+};
 pub use permissions::{read_key_file, read_trusted_file, KeyFileBytes, TrustedFile, UntrustedFile};
-pub use set::{KeySet, SigningKey};
+pub use set::KeySet;
+pub use signing_key::SigningKey;
 pub use store::{KeyStore, PublishedKeys};
+pub use verify_cache::{VerifyCache, VERIFY_CACHE_BYTES};
 
 /// jsonwebtoken derives JWKs and thumbprints through its process-wide
 /// crypto provider, which it cannot pick by itself when both backends are

@@ -10,8 +10,9 @@ use std::sync::Arc;
 use jsonwebtoken::jwk::JwkSet;
 use tokio::sync::watch;
 
-use super::{KeySet, VerifyingKeys};
-use crate::token::{Expectations, VerifiedAccessToken, VerifyCache, VerifyError};
+use inkan_core::token::{Expectations, VerifiedAccessToken, VerifyError};
+
+use super::{KeySet, VerifyCache, VerifyingKeys};
 
 /// A key set with everything derived from it.
 #[derive(Debug)]

@@ -10,8 +10,10 @@
 mod claims;
 mod refresh;
 mod sign;
-mod verify_cache;
 
+/// The cache of verified tokens belongs to the key set that verified them
+/// (`keys`); named here too, where configuration looks for its bound.
+pub use crate::keys::{VerifyCache, VERIFY_CACHE_BYTES};
 pub use claims::{AccessTokenClaims, Grant};
 pub use inkan_core::token::{
     recheck_verified, verify_access_token, verify_legacy_refresh_token, CustomClaims, Expectations,
@@ -21,4 +23,3 @@ pub use inkan_core::token::{
 };
 pub use refresh::{RefreshToken, TokenHash};
 pub use sign::{sign_access_token, SignError};
-pub use verify_cache::{VerifyCache, VERIFY_CACHE_BYTES};

@@ -17,7 +17,7 @@
 //!   session's revocation and the subject's cut-off, and the audience and
 //!   scopes this call asks for. So a hit never answers past `exp`, nor for a
 //!   revoked session.
-//! - One cache per key set in service ([`crate::keys::PublishedKeys`]): a
+//! - One cache per key set in service ([`super::PublishedKeys`]): a
 //!   reload starts empty, so a key removed from the set takes every token
 //!   it signed out of the cache with it.
 //! - Only inkan's own tokens are kept; a former system's (legacy) tokens are
@@ -31,10 +31,11 @@ use std::{mem::size_of, sync::Arc};
 use quick_cache::{sync::Cache, Weighter};
 use serde_json::{Map, Value};
 
-use super::{
+use inkan_core::token::{
     recheck_verified, verify_access_token, Expectations, VerifiedAccessToken, VerifyError,
 };
-use crate::keys::VerifyingKeys;
+
+use super::VerifyingKeys;
 
 /// How much the cache of verified tokens may hold, in bytes (as weighed,
 /// see the module's documentation): eight thousand typical tokens or more
