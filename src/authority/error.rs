@@ -11,30 +11,49 @@ use crate::{
 /// sees; causes inside `Storage` and `Signing` are only ever logged.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthorityError {
+    /// A request field is missing, malformed or out of bounds; holds what is wrong.
     #[error("{0}")]
     InvalidRequest(String),
+    /// The presented access token did not verify.
     #[error(transparent)]
     AccessToken(#[from] VerifyError),
+    /// The token's session has been revoked.
     #[error("session has been revoked; log in again")]
     SessionRevoked,
+    /// The ledger refused the refresh token.
     #[error(transparent)]
     RefreshToken(#[from] Refusal),
+    /// The presented refresh token is not one inkan could have issued.
     #[error("{0}")]
     RefreshTokenMalformed(&'static str),
+    /// A former system's refresh token was refused.
     #[error(transparent)]
     LegacyRefresh(#[from] LegacyRefreshError),
+    /// The call came with neither an API key nor a client certificate.
     #[error("this call needs caller credentials (an x-api-key header or a client certificate)")]
     CallerUnauthenticated,
+    /// The API key names no configured caller.
     #[error("the presented API key is not known")]
     CallerUnknown,
+    /// The client certificate, with no API key beside it, names no configured caller.
     #[error("the client certificate names no configured caller")]
     CallerCertificateUnknown,
+    /// The caller lacks the permission this call needs.
     #[error("this call needs the {} permission", .0.as_str())]
     CallerForbidden(Permission),
+    /// The caller already holds as many watch streams as it may.
     #[error("this caller already holds {limit} watch streams, as many as it may; close one or retry later")]
-    TooManyStreams { limit: usize },
+    TooManyStreams {
+        /// The most watch streams one caller may hold.
+        limit: usize,
+    },
+    /// The ledger failed or could not be reached.
     #[error("token storage is unavailable; retry shortly")]
     Storage(#[source] LedgerError),
+    /// The call spent its whole budget waiting on the ledger.
+    #[error("token storage did not answer in time; retry shortly")]
+    DeadlineExceeded(std::time::Duration),
+    /// Signing a token failed: a fault of the server.
     #[error("inkan could not sign a token; this is a fault of the server, not of the request")]
     Signing(#[source] SignError),
 }
@@ -62,7 +81,9 @@ impl AuthorityError {
             | AuthorityError::CallerUnknown
             | AuthorityError::CallerCertificateUnknown => Reason::CallerUnauthenticated,
             AuthorityError::CallerForbidden(_) => Reason::CallerForbidden,
-            AuthorityError::Storage(_) => Reason::StorageUnavailable,
+            AuthorityError::Storage(_) | AuthorityError::DeadlineExceeded(_) => {
+                Reason::StorageUnavailable
+            }
             AuthorityError::TooManyStreams { .. } => Reason::TooManyStreams,
             AuthorityError::Signing(_) => return None,
         })

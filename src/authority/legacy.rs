@@ -9,52 +9,24 @@ use super::{secs, Authority, AuthorityError, TokenPair};
 use crate::{
     ids::{ClientId, SessionId},
     ledger::{LegacyLogout, NewSession, Refusal},
-    token::{verify_legacy_refresh_token, Grant, LegacyRefreshError, RefreshToken, VerifyError},
+    token::{
+        verify_legacy_refresh_token, Grant, LegacyRefresh, LegacyRefreshError, RefreshToken,
+        VerifyError,
+    },
 };
 
 impl Authority {
-    /// Exchanges the former system's refresh token `presented` once.
+    /// Exchanges the former system's refresh token `presented` once:
+    /// verified by a legacy key marked for refresh, not cut off by a
+    /// revocation of its subject, spent in the imported ledger, and
+    /// replaced by a new session with the key's grant.
     pub(super) async fn refresh_legacy(
         &self,
         presented: &str,
     ) -> Result<TokenPair, AuthorityError> {
         let now = self.now();
-        let keys = self.keys.current();
-        let legacy = match verify_legacy_refresh_token(
-            presented,
-            keys.verifying(),
-            now,
-            secs(self.policy.leeway),
-        ) {
-            Ok(legacy) => legacy,
-            Err(LegacyRefreshError::NotLegacy) => {
-                return Err(AuthorityError::RefreshTokenMalformed(
-                    "this is an access token, not a refresh token; log in again",
-                ))
-            }
-            Err(LegacyRefreshError::Placeholder(err)) => {
-                if let VerifyError::PlaceholderSigned {
-                    placeholder,
-                    token_id,
-                } = &err
-                {
-                    self.placeholder_signed("Refresh", placeholder, token_id);
-                }
-                return Err(AuthorityError::AccessToken(err));
-            }
-            Err(other) => return Err(AuthorityError::LegacyRefresh(other)),
-        };
-        let Some(grant) = keys
-            .set()
-            .keys()
-            .iter()
-            .find(|k| k.kid() == &legacy.label)
-            .and_then(|k| k.legacy_session_grant())
-        else {
-            // Every legacy key marked for refresh has a session grant (the
-            // key set is refused otherwise).
-            return Err(AuthorityError::LegacyRefresh(LegacyRefreshError::NotLegacy));
-        };
+        let legacy = self.verify_legacy_refresh(presented, now)?;
+        let grant = self.legacy_grant(&legacy)?;
         // Revoking the whole subject reaches its former tokens too: one
         // issued before the cut-off (or that does not say when it was
         // issued) opens no session. Memory answers at once for recent
@@ -64,11 +36,6 @@ impl Authority {
                 return Err(AuthorityError::SessionRevoked);
             }
         }
-        let grant = Grant {
-            audience: grant.audience.clone(),
-            scopes: grant.scopes.clone(),
-            claims: Default::default(),
-        };
         let client_id = ClientId::parse(legacy.label.as_str())?;
         let device = format!("exchanged from legacy key {}", legacy.label);
         let session = SessionId::generate();
@@ -76,39 +43,29 @@ impl Authority {
         if let Some(exp) = legacy.expires_at {
             session_ends = session_ends.min(exp);
         }
-        let refresh_expires_at = now
-            .saturating_add(secs(self.policy.refresh_token_idle_ttl))
-            .min(session_ends);
+        let new = NewSession {
+            id: session,
+            subject: &legacy.subject,
+            client_id: &client_id,
+            device: &device,
+            grant: &grant,
+            now,
+            expires_at: session_ends,
+            refresh_expires_at: now
+                .saturating_add(secs(self.policy.refresh_token_idle_ttl))
+                .min(session_ends),
+        };
         let refresh_token = RefreshToken::generate();
-        let digest = digest(presented);
-        let exchanged = match self
+        let exchanged = self
             .ledger
             .exchange_legacy_refresh_token(
-                &digest,
+                &digest(presented),
                 legacy.issued_at,
-                NewSession {
-                    id: session,
-                    subject: &legacy.subject,
-                    client_id: &client_id,
-                    device: &device,
-                    grant: &grant,
-                    now,
-                    expires_at: session_ends,
-                    refresh_expires_at,
-                },
+                new,
                 &refresh_token,
             )
             .await?
-        {
-            Ok(exchanged) => exchanged,
-            Err(refusal) => {
-                if let Refusal::Reused { session } = &refusal {
-                    self.revocations.insert(*session, now);
-                    self.metrics.sessions().reuse_detected();
-                }
-                return Err(refusal.into());
-            }
-        };
+            .map_err(|refusal| self.refused(refusal, now))?;
         let (access_token, access_expires_at) = self.sign_for_session(
             &legacy.subject,
             &client_id,
@@ -129,6 +86,71 @@ impl Authority {
             refresh_token_expires_at: exchanged.refresh_expires_at,
             session_id: session,
         })
+    }
+
+    /// Verifies `presented` with the legacy keys marked for refresh, each
+    /// way it can fail answered as the contract says (a placeholder-signed
+    /// token is also counted and logged as a security event).
+    fn verify_legacy_refresh(
+        &self,
+        presented: &str,
+        now: i64,
+    ) -> Result<LegacyRefresh, AuthorityError> {
+        let keys = self.keys.current();
+        match verify_legacy_refresh_token(
+            presented,
+            keys.verifying(),
+            now,
+            secs(self.policy.leeway),
+        ) {
+            Ok(legacy) => Ok(legacy),
+            Err(LegacyRefreshError::NotLegacy) => Err(AuthorityError::RefreshTokenMalformed(
+                "this is an access token, not a refresh token; log in again",
+            )),
+            Err(LegacyRefreshError::Placeholder(err)) => {
+                if let VerifyError::PlaceholderSigned {
+                    placeholder,
+                    token_id,
+                } = &err
+                {
+                    self.placeholder_signed("Refresh", placeholder, token_id);
+                }
+                Err(AuthorityError::AccessToken(err))
+            }
+            Err(other) => Err(AuthorityError::LegacyRefresh(other)),
+        }
+    }
+
+    /// What a session opened by exchanging `legacy` carries: its key's
+    /// session grant.
+    fn legacy_grant(&self, legacy: &LegacyRefresh) -> Result<Grant, AuthorityError> {
+        let keys = self.keys.current();
+        let Some(grant) = keys
+            .set()
+            .keys()
+            .iter()
+            .find(|k| k.kid() == &legacy.label)
+            .and_then(|k| k.legacy_session_grant())
+        else {
+            // Every legacy key marked for refresh has a session grant (the
+            // key set is refused otherwise).
+            return Err(AuthorityError::LegacyRefresh(LegacyRefreshError::NotLegacy));
+        };
+        Ok(Grant {
+            audience: grant.audience.clone(),
+            scopes: grant.scopes.clone(),
+            claims: Default::default(),
+        })
+    }
+
+    /// The error for a refused refresh or exchange; reuse revokes the
+    /// session, in this replica's memory as well as in the ledger.
+    pub(super) fn refused(&self, refusal: Refusal, now: i64) -> AuthorityError {
+        if let Refusal::Reused { session } = &refusal {
+            self.revocations.insert(*session, now);
+            self.metrics.sessions().reuse_detected();
+        }
+        refusal.into()
     }
 
     /// Logs out with the former system's refresh token `presented`: one a

@@ -33,6 +33,7 @@ use crate::{
 pub struct Policy {
     /// The exact `iss` of every token.
     pub issuer: String,
+    /// How long an access token lives.
     pub access_token_ttl: Duration,
     /// How long a refresh token lasts unused; slides with each rotation.
     pub refresh_token_idle_ttl: Duration,
@@ -43,10 +44,10 @@ pub struct Policy {
     /// How long a client may retry a refresh and get the same successor.
     pub reuse_grace: Duration,
     /// Whether Refresh needs the `refresh` permission.
-    pub refresh_needs_permission: bool,
+    pub refresh_requires_permission: bool,
     /// Whether Verify and WatchRevocations need the `verify` permission
     /// (otherwise any authenticated caller may).
-    pub verify_needs_permission: bool,
+    pub verify_requires_permission: bool,
     /// Whether Issue is open to callers without the `issue` permission: an
     /// explicit choice outside dev mode.
     pub open_issue: bool,
@@ -54,10 +55,15 @@ pub struct Policy {
 
 /// A freshly issued or refreshed pair. Its `Debug` hides both tokens.
 pub struct TokenPair {
+    /// The signed access token (a JWT).
     pub access_token: String,
+    /// When the access token expires, in Unix seconds.
     pub access_token_expires_at: i64,
+    /// The opaque refresh token that gets the next pair.
     pub refresh_token: token::RefreshToken,
+    /// When the refresh token expires unused, in Unix seconds.
     pub refresh_token_expires_at: i64,
+    /// The session both tokens belong to.
     pub session_id: SessionId,
 }
 
@@ -341,7 +347,7 @@ impl Authority {
     /// Refuses a caller that did not prove who it is, or, where the
     /// configuration asks for it, one without the `verify` permission.
     pub fn may_verify(&self, caller: &Caller) -> Result<(), AuthorityError> {
-        if self.policy.verify_needs_permission {
+        if self.policy.verify_requires_permission {
             Self::require(caller, Permission::Verify)
         } else if caller.is_authenticated() {
             Ok(())

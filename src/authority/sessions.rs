@@ -10,7 +10,7 @@ use super::{
 use crate::{
     callers::{Caller, Permission},
     ids::{ClientId, SessionId, Subject},
-    ledger::{NewSession, Refusal, RotationPolicy, SessionRecord},
+    ledger::{NewSession, RotationPolicy, SessionRecord},
     metrics::{RefreshOutcome, RevokedBy},
     token::{Grant, RefreshToken, REFRESH_TOKEN_PREFIX},
 };
@@ -87,7 +87,7 @@ impl Authority {
         caller: &Caller,
         presented: &str,
     ) -> Result<TokenPair, AuthorityError> {
-        if self.policy.refresh_needs_permission {
+        if self.policy.refresh_requires_permission {
             Self::require(caller, Permission::Refresh)?;
         }
         if presented.is_empty() {
@@ -108,7 +108,7 @@ impl Authority {
         let now = self.now();
         let policy = RotationPolicy {
             idle_ttl: secs(self.policy.refresh_token_idle_ttl),
-            reuse_grace: secs(self.policy.reuse_grace),
+            reuse_grace: self.policy.reuse_grace,
         };
         let rotation = match self
             .ledger
@@ -116,13 +116,7 @@ impl Authority {
             .await?
         {
             Ok(rotation) => rotation,
-            Err(refusal) => {
-                if let Refusal::Reused { session } = &refusal {
-                    self.revocations.insert(*session, now);
-                    self.metrics.sessions().reuse_detected();
-                }
-                return Err(refusal.into());
-            }
+            Err(refusal) => return Err(self.refused(refusal, now)),
         };
         let session = rotation.session;
         // A revocation this replica already knows of wins over a rotation

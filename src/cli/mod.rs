@@ -5,7 +5,7 @@
 //! command takes only the flags it uses (see [`flags`]), and every failure,
 //! a mistyped flag included, is one line on standard error.
 
-use std::{path::PathBuf, process::ExitCode, sync::Arc};
+use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
@@ -17,13 +17,11 @@ mod legacy;
 use secrecy::ExposeSecret;
 
 use crate::{
-    authority::Authority,
     callers::Permission,
     config::{Config, LogFormat},
-    keys::{KeyAlgorithm, KeyStore},
+    keys::KeyAlgorithm,
     ledger::Ledger,
-    revocations::{Retention, RevocationCache},
-    server::{error_chain, load_keys, Server},
+    server::{error_chain, prepare, Purpose, Server},
     telemetry,
 };
 use flags::{
@@ -345,88 +343,48 @@ async fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// Checks everything `serve` would, without serving: the keys (and what to
-/// warn of), the ledger, and a token signed and verified through the keys
-/// as published. Warnings go to standard error in either output.
+/// Checks everything `serve` would, without serving: the same start-up
+/// ([`prepare`]: the keys and what to warn of, the TLS files, the ledger
+/// and its schema, a token signed and verified through the keys as
+/// published), writing nothing. Warnings go to standard error in either
+/// output.
 async fn check(config: Config, output: Output) -> Result<(), String> {
     let text = output == Output::Text;
-    let loaded = load_keys(&config.keys).map_err(|e| e.to_string())?;
-    for warning in &loaded.warnings {
+    let prepared = prepare(&config, Purpose::Check)
+        .await
+        .map_err(|e| e.to_string())?;
+    for warning in &prepared.warnings {
         eprintln!("warning: {warning}");
     }
-    let views = keys::views(&loaded.set);
+    let keys = prepared.authority.keys().current();
+    let views = keys::views(keys.set());
+    let tls = prepared.tls.as_ref().map(|(tls, material)| {
+        let expires = humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(material.not_after),
+        )
+        .to_string();
+        let client_ca = match &tls.files.client_ca {
+            Some(ca) => format!("; client CA {}", ca.display()),
+            None => String::new(),
+        };
+        let line = format!(
+            "tls: certificate {} matches its key, valid until {expires}{client_ca}",
+            tls.files.cert.display()
+        );
+        (line, expires)
+    });
     if text {
         println!("issuer: {}", config.policy.issuer);
         for view in &views {
             println!("{}", view.line());
         }
-    }
-    let tls = match &config.tls {
-        Some(tls) => {
-            // Refuses files others than their owner may write, as `serve`
-            // does; a private key others may read is only warned of.
-            let material = crate::tls::TlsMaterial::load(tls, crate::clock::now().max(0) as u64)
-                .map_err(|e| e.to_string())?;
-            for warning in &material.warnings {
-                eprintln!("warning: {warning}");
-            }
-            let expires = humantime::format_rfc3339_seconds(
-                std::time::UNIX_EPOCH + std::time::Duration::from_secs(material.not_after),
-            )
-            .to_string();
-            if text {
-                println!(
-                    "tls: certificate {} matches its key, valid until {expires}{}",
-                    tls.files.cert.display(),
-                    match &tls.files.client_ca {
-                        Some(ca) => format!("; client CA {}", ca.display()),
-                        None => String::new(),
-                    }
-                );
-            }
-            serde_json::json!({ "enabled": true, "certificate_expires": expires })
+        if let Some((line, _)) = &tls {
+            println!("{line}");
         }
-        None => serde_json::json!({ "enabled": false }),
-    };
-    let unreachable = |e: crate::ledger::LedgerError| {
-        format!(
-            "ledger database unreachable: {} (check database_url / INKAN_DATABASE_URL)",
-            error_chain(&e)
-        )
-    };
-    let ledger = Ledger::connect(config.database_url.expose_secret())
-        .await
-        .map_err(unreachable)?;
-    ledger.ping().await.map_err(unreachable)?;
-    let schema = ledger.schema_state().await.map_err(unreachable)?;
-    if !schema.is_current() {
-        return Err(format!("ledger: {schema}"));
-    }
-    let backend = match ledger.backend() {
-        sea_orm::DbBackend::Sqlite => "sqlite",
-        sea_orm::DbBackend::Postgres => "postgres",
-        sea_orm::DbBackend::MySql => "mysql",
-    };
-    if text {
-        println!("ledger: reachable ({backend}), {schema}");
-    }
-    let revocations = Arc::new(RevocationCache::new(Retention::new(
-        config.policy.access_token_ttl,
-        config.policy.leeway,
-        config.policy.session_lifetime,
-    )));
-    let issuer = config.policy.issuer.clone();
-    let authority = Authority::new(
-        config.policy,
-        KeyStore::new(loaded.set, config.verify_cache_bytes),
-        ledger,
-        revocations,
-        Arc::new(crate::metrics::Metrics::new()),
-    );
-    authority
-        .self_test()
-        .map_err(|e| format!("self-test failed: {e}"))?;
-    if text {
+        println!(
+            "ledger: reachable ({}), {}",
+            prepared.engine, prepared.schema
+        );
         println!(
             "self-test: a token signed with the active key verifies through the published keys"
         );
@@ -434,12 +392,15 @@ async fn check(config: Config, output: Output) -> Result<(), String> {
     } else {
         print_json(&serde_json::json!({
             "valid": true,
-            "issuer": issuer,
+            "issuer": config.policy.issuer,
             "keys": views,
-            "ledger": { "reachable": true, "backend": backend, "schema": "current" },
+            "ledger": { "reachable": true, "backend": prepared.engine.to_string(), "schema": "current" },
             "self_test": "passed",
-            "tls": tls,
-            "warnings": loaded.warnings,
+            "tls": match &tls {
+                Some((_, expires)) => serde_json::json!({ "enabled": true, "certificate_expires": expires }),
+                None => serde_json::json!({ "enabled": false }),
+            },
+            "warnings": prepared.warnings,
         }));
     }
     Ok(())

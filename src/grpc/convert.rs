@@ -5,7 +5,7 @@ use prost_types::{value::Kind, ListValue, Struct, Timestamp, Value as ProtoValue
 use serde_json::{Map, Number, Value};
 
 /// Unix seconds as a protobuf timestamp.
-pub fn timestamp(unix_seconds: i64) -> Timestamp {
+pub(super) fn timestamp(unix_seconds: i64) -> Timestamp {
     Timestamp {
         seconds: unix_seconds,
         nanos: 0,
@@ -14,12 +14,12 @@ pub fn timestamp(unix_seconds: i64) -> Timestamp {
 
 /// A protobuf `Struct` as a JSON object. Fails on numbers JSON cannot hold
 /// (NaN, infinities) and on nesting deeper than [`MAX_DEPTH`].
-pub fn struct_to_json(value: Struct) -> Result<Map<String, Value>, String> {
+pub(super) fn struct_to_json(value: Struct) -> Result<Map<String, Value>, String> {
     struct_fields(value, 0)
 }
 
 /// Deepest nesting accepted in custom claims.
-pub const MAX_DEPTH: usize = 16;
+pub(super) const MAX_DEPTH: usize = 16;
 
 fn struct_fields(value: Struct, depth: usize) -> Result<Map<String, Value>, String> {
     if depth > MAX_DEPTH {
@@ -56,7 +56,7 @@ fn value_to_json(value: ProtoValue, depth: usize) -> Result<Value, String> {
 }
 
 /// A JSON object as a protobuf `Struct`.
-pub fn json_to_struct(map: Map<String, Value>) -> Struct {
+pub(super) fn json_to_struct(map: Map<String, Value>) -> Struct {
     Struct {
         fields: map
             .into_iter()

@@ -9,12 +9,12 @@ use std::{future::Future, time::Duration};
 
 use tonic::Request;
 
-use crate::{authority::AuthorityError, ledger::LedgerError};
+use crate::authority::AuthorityError;
 
 /// The longest a call waits on the ledger when its client set no shorter
 /// deadline: below a typical RPC deadline, above the ledger's own bounds on
 /// one statement (so those speak first, with the driver's cause logged).
-pub const LEDGER_BUDGET: Duration = Duration::from_secs(5);
+pub(super) const LEDGER_BUDGET: Duration = Duration::from_secs(5);
 
 /// The most kept back from a client's deadline for the answer to travel.
 const ANSWER_MARGIN: Duration = Duration::from_millis(100);
@@ -22,7 +22,7 @@ const ANSWER_MARGIN: Duration = Duration::from_millis(100);
 /// The budget for `request`: [`LEDGER_BUDGET`], or less when the client's
 /// deadline comes sooner. A header that does not parse is ignored, as
 /// tonic ignores it.
-pub fn budget<T>(request: &Request<T>) -> Duration {
+pub(super) fn budget<T>(request: &Request<T>) -> Duration {
     let client = request
         .metadata()
         .get("grpc-timeout")
@@ -36,14 +36,14 @@ pub fn budget<T>(request: &Request<T>) -> Duration {
     }
 }
 
-/// Runs `call` within `budget`; out of time, it is a storage fault.
-pub async fn bounded<T>(
+/// Runs `call` within `budget`; out of time, the ledger did not answer.
+pub(super) async fn bounded<T>(
     budget: Duration,
     call: impl Future<Output = Result<T, AuthorityError>>,
 ) -> Result<T, AuthorityError> {
     tokio::time::timeout(budget, call)
         .await
-        .unwrap_or(Err(AuthorityError::Storage(LedgerError::TimedOut(budget))))
+        .unwrap_or(Err(AuthorityError::DeadlineExceeded(budget)))
 }
 
 /// A `grpc-timeout` value: at most 8 digits and a unit (H, M, S, m, u, n).

@@ -9,8 +9,7 @@ use tracing::info;
 
 use crate::{
     callers::Caller,
-    metrics::{outcome_of, Method, Metrics, OK},
-    reason::Reason,
+    metrics::{Method, Metrics, Outcome},
 };
 
 /// What one call learned about itself on its way through the handler.
@@ -50,11 +49,10 @@ impl Call {
         self.session_id = Some(session.to_string());
     }
 
-    /// Counts, times and logs the call. `failure` is `None` for success,
-    /// `Some(None)` for a fault of the server (no contract reason).
-    pub(super) fn finish(self, metrics: &Metrics, failure: Option<Option<Reason>>) {
+    /// Counts, times and logs the call, by how it ended.
+    pub(super) fn finish(self, metrics: &Metrics, outcome: Outcome) {
         let took = self.started.elapsed();
-        let outcome = failure.map_or(OK, outcome_of);
+        let outcome = outcome.label();
         metrics.rpc().answered(self.method, outcome, took);
         info!(
             method = self.method.as_str(),
@@ -72,13 +70,14 @@ impl Call {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reason::Reason;
 
     #[test]
     fn a_call_is_counted_by_method_and_outcome() {
         let metrics = Metrics::new();
-        Call::start(Method::Verify).finish(&metrics, None);
-        Call::start(Method::Verify).finish(&metrics, Some(Some(Reason::TokenExpired)));
-        Call::start(Method::Issue).finish(&metrics, Some(None));
+        Call::start(Method::Verify).finish(&metrics, Outcome::Ok);
+        Call::start(Method::Verify).finish(&metrics, Outcome::Refused(Reason::TokenExpired));
+        Call::start(Method::Issue).finish(&metrics, Outcome::Fault);
         let text = metrics.render();
         for line in [
             r#"inkan_rpc_calls_total{method="Verify",outcome="ok"} 1"#,

@@ -27,15 +27,13 @@ use crate::{
     config::Limits,
     ids::{Audience, Scope, SessionId, Subject},
     keys::PublishedKeys,
-    ledger::{RevocationEvent, Revoked},
-    metrics::Method,
+    metrics::{Method, Outcome},
+    net::ConnectionInfo,
     proto::v1::{self as pb, revoke_request::Target, token_service_server::TokenService},
-    revocations::{Batch, Follower, Position, Retention, RevocationFeed},
-    tls::ConnectionInfo,
+    revocations::{Batch, Follower, Position, Retention, RevocationEvent, RevocationFeed, Revoked},
 };
 
-/// The metadata key a caller's API key travels in.
-pub const API_KEY_HEADER: &str = "x-api-key";
+pub use inkan_proto::API_KEY_HEADER;
 
 /// The gRPC face of an [`Authority`].
 #[derive(Debug, Clone)]
@@ -102,7 +100,7 @@ impl TokenServiceImpl {
         let metrics = self.authority.metrics();
         match result {
             Ok(value) => {
-                call.finish(metrics, None);
+                call.finish(metrics, Outcome::Ok);
                 Ok(Response::new(value))
             }
             Err(err) => {
@@ -110,7 +108,7 @@ impl TokenServiceImpl {
                 if let Some(reason) = reason {
                     metrics.failure(reason);
                 }
-                call.finish(metrics, Some(reason));
+                call.finish(metrics, Outcome::of_failure(reason));
                 Err(Status::from(err))
             }
         }

@@ -51,14 +51,14 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
     QueryFilter, QueryTrait, RuntimeErr, TransactionTrait,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::debug;
 
 use super::{
     bounds::retrying,
     db_clock::db_now,
     entity::{refresh_token, session},
-    rotation::{drop_seals, spend_in, Spend, SpendOutcome},
+    rotation::{clear_parent_seals, spend_in, Spend, SpendOutcome},
     LedgerError,
 };
 
@@ -123,6 +123,17 @@ struct Job {
 #[derive(Clone)]
 pub(super) struct GroupCommit {
     jobs: mpsc::Sender<Job>,
+    /// Becomes `true` when the writer task has ended.
+    ended: watch::Receiver<bool>,
+}
+
+/// Marks the writer ended when dropped.
+struct Ended(watch::Sender<bool>);
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        self.0.send_replace(true);
+    }
 }
 
 impl std::fmt::Debug for GroupCommit {
@@ -136,9 +147,32 @@ impl std::fmt::Debug for GroupCommit {
 impl GroupCommit {
     /// Starts the writer task on `db`.
     pub(super) fn start(db: DatabaseConnection) -> Self {
+        Self::spawn(move |queue| run(db, queue))
+    }
+
+    /// Runs `writer` over the queue of jobs as the writer task.
+    fn spawn<W, F>(writer: W) -> Self
+    where
+        W: FnOnce(mpsc::Receiver<Job>) -> F,
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(run(db, queue));
-        Self { jobs }
+        let (ended_tx, ended) = watch::channel(false);
+        let writing = writer(queue);
+        tokio::spawn(async move {
+            // Set however the task ends, a panic included.
+            let _ended = Ended(ended_tx);
+            writing.await;
+        });
+        Self { jobs, ended }
+    }
+
+    /// Resolves if the writer task ends, which it must not while the
+    /// ledger is in use: every write after would fail. The server
+    /// supervises it like its other tasks.
+    pub(super) async fn ended(&self) {
+        let mut ended = self.ended.clone();
+        let _ = ended.wait_for(|ended| *ended).await;
     }
 
     /// Writes `write` with whatever else is queued, and answers once it is
@@ -297,44 +331,7 @@ async fn rotate_all(
     let Some(now) = rotations.iter().map(|r| r.now).max() else {
         return Ok(outcome);
     };
-    let mut successor = CaseStatement::new();
-    let mut seal = CaseStatement::new();
-    for (hash, &i) in &candidates {
-        let is_this = || refresh_token::Column::TokenHash.eq(*hash);
-        successor = successor.case(is_this(), Expr::value(rotations[i].successor_hash.as_str()));
-        seal = seal.case(is_this(), Expr::value(rotations[i].seal.clone()));
-    }
-    // The latest `now` of the batch judges expiry: a token this path
-    // leaves alone is judged again, by its own call's time.
-    let live_session = Query::select()
-        .expr(Expr::value(1))
-        .from(session::Entity)
-        .and_where(
-            Expr::col((session::Entity, session::Column::Id))
-                .equals((refresh_token::Entity, refresh_token::Column::SessionId)),
-        )
-        .and_where(Expr::col((session::Entity, session::Column::RevokedAt)).is_null())
-        .and_where(Expr::col((session::Entity, session::Column::ExpiresAt)).gt(now))
-        .to_owned();
-    // The compare-and-set of the whole batch, returning what it spent
-    // (SQLite has `RETURNING` since 3.35; sqlx bundles a newer one).
-    let mut spend = refresh_token::Entity::update_many()
-        .col_expr(
-            refresh_token::Column::UsedAt,
-            db_now(txn.get_database_backend()),
-        )
-        .col_expr(refresh_token::Column::SuccessorHash, successor.into())
-        .col_expr(refresh_token::Column::SuccessorSeal, seal.into())
-        .filter(refresh_token::Column::TokenHash.is_in(candidates.keys().copied()))
-        .filter(refresh_token::Column::UsedAt.is_null())
-        .filter(refresh_token::Column::ExpiresAt.gt(now))
-        .filter(Expr::exists(live_session))
-        .into_query();
-    spend.returning_all();
-    let spent = refresh_token::Entity::find()
-        .from_raw_sql(txn.get_database_backend().build(&spend))
-        .all(txn)
-        .await?;
+    let spent = spend_batch(txn, rotations, &candidates, now).await?;
     if spent.is_empty() {
         return Ok(outcome);
     }
@@ -389,6 +386,79 @@ async fn rotate_all(
         .filter(session::Column::Id.is_in(session_ids))
         .exec(txn)
         .await?;
-    drop_seals(txn, parents).await?;
+    clear_parent_seals(txn, parents).await?;
     Ok(outcome)
+}
+
+/// The compare-and-set of a whole batch: spends each candidate token that
+/// is unspent and unexpired and whose session is live and unexpired at
+/// `now` (the batch's latest time: a token this leaves alone is judged
+/// again by its own call's time), recording its successor and seal, and
+/// returns the tokens it spent.
+async fn spend_batch(
+    txn: &DatabaseTransaction,
+    rotations: &[&Rotate],
+    candidates: &HashMap<&str, usize>,
+    now: i64,
+) -> Result<Vec<refresh_token::Model>, LedgerError> {
+    let mut successor = CaseStatement::new();
+    let mut seal = CaseStatement::new();
+    for (hash, &i) in candidates {
+        let is_this = || refresh_token::Column::TokenHash.eq(*hash);
+        successor = successor.case(is_this(), Expr::value(rotations[i].successor_hash.as_str()));
+        seal = seal.case(is_this(), Expr::value(rotations[i].seal.clone()));
+    }
+    let live_session = Query::select()
+        .expr(Expr::value(1))
+        .from(session::Entity)
+        .and_where(
+            Expr::col((session::Entity, session::Column::Id))
+                .equals((refresh_token::Entity, refresh_token::Column::SessionId)),
+        )
+        .and_where(Expr::col((session::Entity, session::Column::RevokedAt)).is_null())
+        .and_where(Expr::col((session::Entity, session::Column::ExpiresAt)).gt(now))
+        .to_owned();
+    // The compare-and-set of the whole batch, returning what it spent
+    // (SQLite has `RETURNING` since 3.35; sqlx bundles a newer one).
+    let mut spend = refresh_token::Entity::update_many()
+        .col_expr(
+            refresh_token::Column::UsedAt,
+            db_now(txn.get_database_backend()),
+        )
+        .col_expr(refresh_token::Column::SuccessorHash, successor.into())
+        .col_expr(refresh_token::Column::SuccessorSeal, seal.into())
+        .filter(refresh_token::Column::TokenHash.is_in(candidates.keys().copied()))
+        .filter(refresh_token::Column::UsedAt.is_null())
+        .filter(refresh_token::Column::ExpiresAt.gt(now))
+        .filter(Expr::exists(live_session))
+        .into_query();
+    spend.returning_all();
+    let spent = refresh_token::Entity::find()
+        .from_raw_sql(txn.get_database_backend().build(&spend))
+        .all(txn)
+        .await?;
+    Ok(spent)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_writer_that_dies_is_noticed_and_fails_the_writes_after_it() {
+        let writer = GroupCommit::spawn(|_queue| async { panic!("a bug in the writer") });
+        tokio::time::timeout(Duration::from_secs(5), writer.ended())
+            .await
+            .expect("the supervisor hears that the writer ended");
+        let write = Write::Open {
+            session: session::ActiveModel::default(),
+            token: refresh_token::ActiveModel::default(),
+        };
+        assert!(
+            writer.write(write).await.is_err(),
+            "a write after the writer died fails at once instead of hanging"
+        );
+    }
 }

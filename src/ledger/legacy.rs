@@ -24,6 +24,7 @@ use crate::{ids::SessionId, metrics::LedgerCall, token::RefreshToken};
 pub struct LegacyImportRow {
     /// SHA-256 of the token, lowercase hex.
     pub token_hash: String,
+    /// The subject the former system issued it to.
     pub subject: String,
     /// Unix seconds.
     pub expires_at: i64,
@@ -34,6 +35,7 @@ pub struct LegacyImportRow {
 /// What an import did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ImportSummary {
+    /// Tokens this run stored.
     pub imported: u64,
     /// Already in the ledger (an earlier run), or earlier in this export.
     pub already_present: u64,
@@ -42,11 +44,16 @@ pub struct ImportSummary {
 /// Why an import stored nothing, beyond a database fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ImportConflict {
+    /// A token is already held for another subject, in the ledger or earlier
+    /// in the export.
     #[error(
         "line {line}: this token is already in the ledger (or earlier in the export) for another \
          subject; nothing was imported"
     )]
-    OtherSubject { line: usize },
+    OtherSubject {
+        /// The conflicting token's line in the export, 1-based.
+        line: usize,
+    },
 }
 
 /// The session an exchange opened, as the ledger capped it.

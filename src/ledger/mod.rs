@@ -40,8 +40,10 @@ pub use sessions::{NewSession, SessionRecord};
 /// caller only learns that storage is unavailable.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
+    /// The database or its driver failed.
     #[error("ledger database error")]
     Database(#[from] DbErr),
+    /// A stored value does not parse; holds what was being read.
     #[error("ledger holds a record it cannot read: {0}")]
     Corrupt(&'static str),
     /// No connection could be opened. The pool reports only that it timed
@@ -50,27 +52,32 @@ pub enum LedgerError {
     /// database's address met, when that tells more.
     #[error("cannot connect{}", network.as_ref().map(|n| format!(" ({n})")).unwrap_or_default())]
     Connect {
+        /// The pool's own error.
         #[source]
         source: DbErr,
+        /// What a plain TCP connection met, when it failed.
         network: Option<String>,
     },
     /// A write kept losing to concurrent writers of the same rows.
     #[error("the ledger stayed contended; the write did not finish")]
     Contended,
-    /// The call's time ran out while it waited on the database.
-    #[error("the ledger did not answer within {0:?}")]
-    TimedOut(Duration),
     /// Another process held the migration lock the whole time this one
     /// waited: its migration is slow, or it is stuck.
     #[error("another process has been migrating the ledger for over {waited:?}; check its log (a lock left by a killed process lapses within a minute)")]
-    MigrationBusy { waited: Duration },
+    MigrationBusy {
+        /// How long this process waited for the lock.
+        waited: Duration,
+    },
     /// The migration lock lapsed (it could not be renewed) and another
     /// process took it over; this one stopped migrating.
     #[error("lost the migration lock to another process; this one stopped migrating")]
     MigrationLockLost,
+    /// The SQLite database file could not be created.
     #[error("cannot create the SQLite ledger file {}: {source}", path.display())]
     File {
+        /// The file's path.
         path: std::path::PathBuf,
+        /// Why creating it failed.
         source: std::io::Error,
     },
 }
@@ -103,6 +110,27 @@ async fn probe(url: &str) -> Option<String> {
             "a TCP connection to {host}:{} timed out",
             address.1
         )),
+    }
+}
+
+/// The database engine a ledger runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// SQLite: a file, or memory.
+    Sqlite,
+    /// PostgreSQL (and engines that speak its protocol).
+    Postgres,
+    /// MySQL or MariaDB.
+    MySql,
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Engine::Sqlite => "sqlite",
+            Engine::Postgres => "postgres",
+            Engine::MySql => "mysql",
+        })
     }
 }
 
@@ -143,6 +171,16 @@ impl Ledger {
                 source,
             }),
             Err(other) => Err(other),
+        }
+    }
+
+    /// Resolves if the writer that Issue and Refresh go through has ended
+    /// (it must not, while the ledger serves); never, on an engine that
+    /// writes each call in its own transaction.
+    pub async fn writer_ended(&self) {
+        match &self.writer {
+            Some(writer) => writer.ended().await,
+            None => std::future::pending().await,
         }
     }
 
@@ -194,7 +232,16 @@ impl Ledger {
     }
 
     /// Which database engine this ledger runs on.
-    pub fn backend(&self) -> DbBackend {
+    pub fn engine(&self) -> Engine {
+        match self.backend() {
+            DbBackend::Sqlite => Engine::Sqlite,
+            DbBackend::Postgres => Engine::Postgres,
+            DbBackend::MySql => Engine::MySql,
+        }
+    }
+
+    /// SeaORM's name for the engine, for the statements built here.
+    pub(crate) fn backend(&self) -> DbBackend {
         self.db.get_database_backend()
     }
 

@@ -56,6 +56,7 @@ const KIND_SUBJECT: &str = "subject";
 pub struct RevocationEvent {
     /// The row's random id.
     pub id: Uuid,
+    /// What the revocation ended.
     pub revoked: Revoked,
     /// When the session was revoked, or the subject's cut-off (Unix seconds).
     pub at: i64,

@@ -1,6 +1,8 @@
 //! Spending a refresh token: the one compare-and-set that makes rotation
 //! safe, the grace window for a client's retry, and reuse detection.
 
+use std::time::Duration;
+
 use sea_orm::{
     sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
     DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryResult, QuerySelect,
@@ -29,17 +31,27 @@ pub struct RotationPolicy {
     /// seconds. Never past the session's absolute end.
     pub idle_ttl: i64,
     /// How long after a token was spent a replay of it counts as the same
-    /// client retrying (and gets the same successor), in seconds, by the
-    /// database's clock; 0 turns the grace window off: every replay is reuse.
-    pub reuse_grace: i64,
+    /// client retrying (and gets the same successor), by the database's
+    /// clock; zero turns the grace window off: every replay is reuse.
+    pub reuse_grace: Duration,
+}
+
+impl RotationPolicy {
+    /// The grace window in the whole seconds the database's clock counts
+    /// in; a window shorter than a second is no window.
+    fn grace_secs(&self) -> i64 {
+        i64::try_from(self.reuse_grace.as_secs()).unwrap_or(i64::MAX)
+    }
 }
 
 /// A refresh the ledger granted.
 #[derive(Debug)]
 pub struct Rotation {
+    /// The session the token belongs to, as of this refresh.
     pub session: SessionRecord,
     /// The live refresh token of the session, to hand back to the client.
     pub refresh_token: RefreshToken,
+    /// When that refresh token goes idle, in Unix seconds.
     pub refresh_expires_at: i64,
     /// Whether this was a retry that got the successor an earlier call made.
     pub replayed: bool,
@@ -48,18 +60,28 @@ pub struct Rotation {
 /// Why the ledger refused a refresh token.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Refusal {
+    /// No such token (or its session) is in the ledger.
     #[error("refresh token is not known to this service; log in again")]
     Unknown,
+    /// A former system's refresh token that was not imported for its subject.
     #[error("this former system's refresh token was not imported into inkan's ledger, so it cannot be exchanged; log in again")]
     NotImported,
+    /// The refresh token passed its expiry unused.
     #[error("refresh token has expired; log in again")]
     Expired,
+    /// The session passed its absolute end.
     #[error("session reached its maximum lifetime; log in again")]
     SessionExpired,
+    /// The session has been revoked.
     #[error("session has been revoked; log in again")]
     SessionRevoked,
+    /// A spent token came back, not as a retry within the grace window; its
+    /// session is now revoked.
     #[error("refresh token was already used, so the session has been revoked; log in again")]
-    Reused { session: SessionId },
+    Reused {
+        /// The session revoked for the reuse.
+        session: SessionId,
+    },
 }
 
 impl Refusal {
@@ -144,7 +166,7 @@ impl Ledger {
             let rotate = Rotate {
                 hash: hash.as_str().to_owned(),
                 successor_hash: successor.hash().as_str().to_owned(),
-                seal: (policy.reuse_grace > 0).then(|| presented.seal_successor(successor)),
+                seal: (policy.grace_secs() > 0).then(|| presented.seal_successor(successor)),
                 now,
                 idle_ttl: policy.idle_ttl,
             };
@@ -226,7 +248,7 @@ impl Ledger {
             parent_hash: token.parent_hash.clone(),
             // The seal exists only for a retry within the grace window;
             // with no window there is nothing to keep.
-            seal: (policy.reuse_grace > 0).then(|| presented.seal_successor(successor)),
+            seal: (policy.grace_secs() > 0).then(|| presented.seal_successor(successor)),
             successor: refresh_token::ActiveModel {
                 token_hash: Set(successor_hash.as_str().to_owned()),
                 session_id: Set(token.session_id.clone()),
@@ -291,7 +313,8 @@ impl Ledger {
         // A grace of 0 never retries. A negative elapsed time (the database's
         // clock stepped back) counts by its size, so no clock step can make
         // the window longer than the grace itself.
-        let within_grace = policy.reuse_grace > 0 && elapsed.saturating_abs() < policy.reuse_grace;
+        let grace = policy.grace_secs();
+        let within_grace = grace > 0 && elapsed.saturating_abs() < grace;
         if within_grace {
             if let (Some(next_hash), Some(seal)) = (&token.successor_hash, &token.successor_seal) {
                 let next = refresh_token::Entity::find_by_id(next_hash.clone())
@@ -403,7 +426,7 @@ pub(super) async fn spend_in(
     refresh_token::Entity::insert(spend.successor.clone())
         .exec_without_returning(txn)
         .await?;
-    drop_seals(txn, spend.parent_hash.iter().cloned()).await?;
+    clear_parent_seals(txn, spend.parent_hash.iter().cloned()).await?;
     Ok(SpendOutcome::Spent)
 }
 
@@ -411,7 +434,7 @@ pub(super) async fn spend_in(
 /// has just been spent: no retry of them can succeed any more. Kept, a
 /// seal would let anyone with a copy of the ledger and an older token of
 /// the session open the seals one after another.
-pub(super) async fn drop_seals(
+pub(super) async fn clear_parent_seals(
     txn: &DatabaseTransaction,
     parents: impl IntoIterator<Item = String>,
 ) -> Result<(), LedgerError> {

@@ -16,14 +16,26 @@ const MIGRATIONS_TABLE: &str = "seaql_migrations";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SchemaState {
     /// Every migration this build knows is applied, and no other.
-    Current { migrations: usize },
+    Current {
+        /// How many migrations are applied.
+        migrations: usize,
+    },
     /// No inkan schema at all; what the database said when asked.
-    Missing { cause: String },
+    Missing {
+        /// The database's error on reading the migrations table.
+        cause: String,
+    },
     /// Migrations of this build not yet applied.
-    Behind { pending: Vec<String> },
+    Behind {
+        /// Their names, oldest first.
+        pending: Vec<String>,
+    },
     /// Migrations applied that this build does not know: a newer inkan
     /// migrated this database.
-    Ahead { unknown: Vec<String> },
+    Ahead {
+        /// Their names, oldest first.
+        unknown: Vec<String>,
+    },
 }
 
 impl SchemaState {

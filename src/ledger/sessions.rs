@@ -22,11 +22,17 @@ use crate::{
 /// What a login records.
 #[derive(Debug)]
 pub struct NewSession<'a> {
+    /// The new session's id.
     pub id: SessionId,
+    /// Whom the session is for.
     pub subject: &'a Subject,
+    /// The caller that asked for it.
     pub client_id: &'a ClientId,
+    /// What the caller says of the device.
     pub device: &'a str,
+    /// What its tokens grant.
     pub grant: &'a Grant,
+    /// The time of the login, in Unix seconds.
     pub now: i64,
     /// The absolute end of the session.
     pub expires_at: i64,
@@ -37,14 +43,23 @@ pub struct NewSession<'a> {
 /// A session as the ledger holds it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionRecord {
+    /// The session's id.
     pub id: SessionId,
+    /// Whom the session is for.
     pub subject: String,
+    /// The caller that opened it.
     pub client_id: String,
+    /// What the caller said of the device.
     pub device: String,
+    /// What its tokens grant.
     pub grant: Grant,
+    /// When it was opened, in Unix seconds.
     pub created_at: i64,
+    /// When it was last refreshed (or opened), in Unix seconds.
     pub last_used_at: i64,
+    /// Its absolute end, in Unix seconds.
     pub expires_at: i64,
+    /// When it was revoked, in Unix seconds; `None` while it is not.
     pub revoked_at: Option<i64>,
 }
 

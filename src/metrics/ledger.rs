@@ -14,9 +14,14 @@ use super::build::{gauge, gauge_vec, histogram_vec};
 /// The ledger calls that are timed: the `call` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LedgerCall {
+    /// Recording a new session and its first refresh token.
     OpenSession,
+    /// Spending a refresh token for its successor, or a former system's
+    /// token for a session.
     Rotate,
+    /// Revoking a session.
     Revoke,
+    /// One batch of deleting ended sessions and tokens.
     Purge,
 }
 

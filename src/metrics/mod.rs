@@ -21,7 +21,7 @@ use prometheus::{Encoder, Registry, TextEncoder};
 
 pub use keys::KeyMetrics;
 pub use ledger::{LedgerCall, LedgerMetrics, PoolState};
-pub use rpc::{outcome_of, Method, RpcMetrics, INTERNAL, OK};
+pub use rpc::{Method, Outcome, RpcMetrics, INTERNAL, OK};
 pub use sessions::{RefreshOutcome, RevokedBy, SessionMetrics};
 pub use tls::TlsMetrics;
 

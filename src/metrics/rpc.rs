@@ -19,11 +19,17 @@ pub const INTERNAL: &str = "INTERNAL";
 /// The RPCs of `inkan.v1.TokenService`, named as the contract names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
+    /// Opens a session and returns its first token pair.
     Issue,
+    /// Spends a refresh token for a new pair.
     Refresh,
+    /// Checks an access token.
     Verify,
+    /// Ends a session, or every session of a subject.
     Revoke,
+    /// Lists a subject's sessions.
     ListSessions,
+    /// Returns the public keys.
     GetJwks,
     /// Counted when the stream starts (or is refused), not per message.
     WatchKeys,
@@ -47,10 +53,33 @@ impl Method {
     }
 }
 
-/// The outcome label for a call that failed with `reason`, or with a
-/// fault of the server when `None`.
-pub fn outcome_of(reason: Option<Reason>) -> &'static str {
-    reason.map_or(INTERNAL, Reason::as_str)
+/// How a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It succeeded.
+    Ok,
+    /// It was refused for a contract reason, which the client saw.
+    Refused(Reason),
+    /// A fault of inkan itself: there is no reason a client could act on.
+    Fault,
+}
+
+impl Outcome {
+    /// The `outcome` label: `ok`, the reason's contract name, or
+    /// `INTERNAL`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Ok => OK,
+            Outcome::Refused(reason) => reason.as_str(),
+            Outcome::Fault => INTERNAL,
+        }
+    }
+
+    /// The outcome of a failure whose contract reason is `reason` (`None`
+    /// for a fault of the server).
+    pub fn of_failure(reason: Option<Reason>) -> Self {
+        reason.map_or(Outcome::Fault, Outcome::Refused)
+    }
 }
 
 /// Per-RPC counters and latencies.
@@ -108,7 +137,11 @@ mod tests {
 
     #[test]
     fn a_fault_without_a_reason_is_internal_and_a_refusal_its_reason() {
-        assert_eq!(outcome_of(None), "INTERNAL");
-        assert_eq!(outcome_of(Some(Reason::TokenExpired)), "TOKEN_EXPIRED");
+        assert_eq!(Outcome::of_failure(None).label(), "INTERNAL");
+        assert_eq!(
+            Outcome::of_failure(Some(Reason::TokenExpired)).label(),
+            "TOKEN_EXPIRED"
+        );
+        assert_eq!(Outcome::Ok.label(), "ok");
     }
 }

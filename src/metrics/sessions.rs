@@ -27,9 +27,13 @@ impl RefreshOutcome {
 /// What a revocation named: the `by` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RevokedBy {
+    /// The session of a presented refresh token.
     RefreshToken,
+    /// The session of a presented access token.
     AccessToken,
+    /// One session, by id.
     Session,
+    /// Every session of a subject.
     Subject,
     /// The ledger revoked the session because its refresh token was
     /// replayed outside the grace window.

@@ -13,8 +13,10 @@ use http_body::{Body, Frame, SizeHint};
 use tonic::codegen::http;
 use tower::{Layer, Service};
 
-use super::gate::{Activity, CallGuard};
-use crate::tls::ConnectionInfo;
+use super::{
+    gate::{Activity, CallGuard},
+    ConnectionInfo,
+};
 
 /// The layer: wraps a gRPC server's routes.
 #[derive(Debug, Clone, Copy, Default)]

@@ -12,16 +12,13 @@
 
 use std::{
     collections::HashSet,
-    future::Future,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc, Mutex, PoisonError,
     },
-    time::Duration,
 };
 
 use tokio::sync::broadcast;
-use tracing::{debug, warn};
 
 use super::{Position, Retention, RevocationCache};
 use crate::{
@@ -105,6 +102,11 @@ impl RevocationFeed {
     /// The current time by the feed's clock (Unix seconds).
     pub fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    /// How many revoked sessions and cut-off subjects the cache holds.
+    pub fn known(&self) -> usize {
+        self.cache.len()
     }
 
     /// The ledger the feed reads.
@@ -228,35 +230,8 @@ impl RevocationFeed {
         known.events.sort_by_key(|e| (e.recorded_at, e.id));
     }
 
-    /// Polls every `interval` until `stop` resolves. A failed poll is
-    /// logged once per outage and retried; the cache keeps what it knows,
-    /// and the first poll after the outage reads everything it missed.
-    pub async fn run(&self, interval: Duration, stop: impl Future<Output = ()>) {
-        tokio::pin!(stop);
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut failing = false;
-        loop {
-            tokio::select! {
-                _ = &mut stop => return,
-                _ = ticker.tick() => {}
-            }
-            match self.poll().await {
-                Ok(seen) => {
-                    debug!(seen, "revocations polled");
-                    if failing {
-                        warn!("revocation polling recovered");
-                        failing = false;
-                    }
-                }
-                Err(err) => {
-                    if !failing {
-                        warn!(error = ?err, "polling revocations failed; keeping the known set and retrying");
-                        failing = true;
-                    }
-                }
-            }
-            self.cache.forget_before(self.now());
-        }
+    /// Forgets what no longer refuses any token, by the feed's clock.
+    pub fn forget_expired(&self) {
+        self.cache.forget_before(self.now());
     }
 }

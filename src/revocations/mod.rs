@@ -25,13 +25,15 @@ use std::{
     time::Duration,
 };
 
+/// A row of the revocation log, as the ledger records it: what the streams
+/// carry and the cache applies.
+pub use crate::ledger::{RevocationEvent, Revoked};
 pub use feed::RevocationFeed;
 pub use follow::{Batch, Follower};
 pub use position::{InvalidCursor, Position};
 
 use crate::{
     ids::{SessionId, Subject},
-    ledger::{RevocationEvent, Revoked},
     token::{RevocationCheck, LEGACY_MAX_LIFETIME_SECS},
 };
 

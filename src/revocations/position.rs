@@ -26,11 +26,11 @@ use crate::ledger::{LogRead, RevocationEvent};
 /// How long after its stamp a row may still commit and be found. Writers
 /// stamp a row in the last statement of a short transaction, so this is
 /// far more than a commit takes.
-pub const OVERLAP_SECS: i64 = 10;
+pub(super) const OVERLAP_SECS: i64 = 10;
 
 /// The most delivered ids a cursor carries (20 bytes each, so a cursor
 /// stays well inside a request's 64 KiB).
-pub const MAX_CURSOR_IDS: usize = 1500;
+pub(super) const MAX_CURSOR_IDS: usize = 1500;
 
 const VERSION: u8 = 1;
 const HEAD: usize = 1 + 8;

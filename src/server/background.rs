@@ -4,21 +4,23 @@
 
 use std::{future::Future, path::PathBuf, sync::Arc, time::Duration};
 
-use sha2::{Digest, Sha256};
 use tonic_health::{server::HealthReporter, ServingStatus};
 use tracing::{debug, error, info, warn};
 
 use super::{
-    LEDGER_HEALTH_INTERVAL, PURGE_INTERVAL, PURGE_INTERVAL_MIN, SEAL_SWEEP_MAX, SEAL_SWEEP_MIN,
+    periodic::Periodic, LEDGER_HEALTH_INTERVAL, PURGE_INTERVAL, PURGE_INTERVAL_MIN, SEAL_SWEEP_MAX,
+    SEAL_SWEEP_MIN,
 };
 use crate::{
     authority::Authority,
     clock::now,
     grpc::health_names,
-    keys::{read_key_file, KeySet, KeySetError, KeySetFile},
+    keys::{
+        key_file_digest, parse_key_file, read_key_file, KeyFileBytes, KeySetError, ParsedKeyFile,
+    },
     ledger::Ledger,
     metrics::Metrics,
-    revocations::Retention,
+    revocations::{Retention, RevocationFeed},
     tls::{TlsConfig, TlsMaterial, TlsState},
 };
 
@@ -27,16 +29,13 @@ use crate::{
 pub(super) async fn watch_ledger(
     ledger: Ledger,
     reporter: HealthReporter,
-    stop: impl Future<Output = ()>,
+    stop: impl Future<Output = ()> + Send + 'static,
 ) {
-    tokio::pin!(stop);
-    let mut ticker = tokio::time::interval(LEDGER_HEALTH_INTERVAL);
+    // Its own log lines (an outage is an error here, and says what fails
+    // meanwhile), so only the pace is `Periodic`'s.
+    let mut every = Periodic::new("ledger health", LEDGER_HEALTH_INTERVAL, stop);
     let mut last = None;
-    loop {
-        tokio::select! {
-            _ = &mut stop => return,
-            _ = ticker.tick() => {}
-        }
+    while every.tick().await {
         let status = match ledger.ping().await {
             Ok(()) => {
                 if last == Some(ServingStatus::NotServing) {
@@ -65,96 +64,121 @@ pub(super) async fn watch_ledger(
 /// swaps a symlink. A new set is put in service only if the file is
 /// writable by its owner alone, and the set is valid and passes the
 /// self-test; otherwise it is logged, counted as refused, and the set in
-/// force stays.
+/// force stays. The file is read as start-up and the CLI read it
+/// ([`crate::keys::load_key_file`]'s steps), pausing after the read to skip
+/// content already looked at.
 pub(super) async fn watch_key_file(
     path: PathBuf,
     loaded: Vec<u8>,
     authority: Arc<Authority>,
     interval: Duration,
-    stop: impl Future<Output = ()>,
+    stop: impl Future<Output = ()> + Send + 'static,
 ) {
-    tokio::pin!(stop);
-    // What is in service, and what was last looked at: the content's
-    // digest and whether the file could be trusted. A file that becomes
-    // writable by others is refused even before its content changes, and
-    // is looked at again once its permissions are fixed.
-    let mut in_service = loaded.clone();
-    let mut seen = (loaded, true);
-    let mut unreadable = false;
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = &mut stop => return,
-            _ = ticker.tick() => {}
+    let mut watch = KeyFileWatch {
+        path,
+        authority,
+        in_service: loaded.clone(),
+        seen: (loaded, true),
+        unreadable: false,
+    };
+    // Its own log lines say what each refusal means (some are security
+    // events), so only the pace is `Periodic`'s.
+    let mut every = Periodic::new("key-file watch", interval, stop);
+    while every.tick().await {
+        if let Some(read) = watch.read_changed().await {
+            watch.put_in_service(read);
         }
+    }
+}
+
+/// What the key-file watcher knows between two looks.
+struct KeyFileWatch {
+    path: PathBuf,
+    authority: Arc<Authority>,
+    /// The digest of the content in service.
+    in_service: Vec<u8>,
+    /// What was last looked at: the content's digest and whether the file
+    /// could be trusted. A file that becomes writable by others is refused
+    /// even before its content changes, and is looked at again once its
+    /// permissions are fixed.
+    seen: (Vec<u8>, bool),
+    /// Whether the file could not be read last time (said once).
+    unreadable: bool,
+}
+
+impl KeyFileWatch {
+    /// The file's bytes, when they can be trusted and differ from what was
+    /// last looked at and from what is in service; `None` otherwise, with
+    /// a refusal logged and counted once per change.
+    async fn read_changed(&mut self) -> Option<KeyFileBytes> {
         let read = {
-            let path = path.clone();
+            let path = self.path.clone();
             tokio::task::spawn_blocking(move || read_key_file(&path)).await
         };
+        let path = self.path.display();
         let read = match read {
-            Ok(Ok(read)) => {
-                unreadable = false;
-                read
-            }
+            Ok(Ok(read)) => read,
             Ok(Err(KeySetError::Read { source, .. })) => {
-                if !unreadable {
-                    warn!(path = %path.display(), error = %source, "key-set file unreadable; keeping the keys in force");
-                    unreadable = true;
+                if !self.unreadable {
+                    warn!(path = %path, error = %source, "key-set file unreadable; keeping the keys in force");
+                    self.unreadable = true;
                 }
-                continue;
+                return None;
             }
             Ok(Err(refused)) => {
-                unreadable = false;
+                self.unreadable = false;
                 // The content is not even parsed: whoever could write the
                 // file could have written any key into it.
-                let current = (digest_of_file(&path).await, false);
-                if seen != current {
-                    seen = current;
-                    error!(path = %path.display(), reason = %refused, security_event = true,
+                let current = (digest_of_file(&self.path).await, false);
+                if self.seen != current {
+                    self.seen = current;
+                    error!(path = %path, reason = %refused, security_event = true,
                         "key-set file refused: others than its owner may write it; the keys in force stay");
-                    authority.metrics().key_reload(false);
+                    self.authority.metrics().key_reload(false);
                 }
-                continue;
+                return None;
             }
             Err(join) => {
                 error!(error = %join, "reading the key-set file failed; keeping the keys in force");
-                continue;
+                return None;
             }
         };
-        let current = digest(&read.bytes);
-        if seen == (current.clone(), true) {
-            continue;
+        self.unreadable = false;
+        let current = key_file_digest(&read.bytes);
+        if self.seen == (current.clone(), true) {
+            return None;
         }
-        seen = (current.clone(), true);
-        if current == in_service {
-            // Only the permissions changed back; the content is in service.
-            continue;
-        }
-        let parsed = std::str::from_utf8(&read.bytes)
-            .map_err(|_| "the file is not UTF-8 text".to_owned())
-            .and_then(|text| KeySetFile::parse(text).map_err(|e| e.to_string()))
-            .and_then(|file| KeySet::from_file_contents(&file).map_err(|e| e.to_string()));
-        let set = match parsed {
-            Ok(set) => set,
+        self.seen = (current.clone(), true);
+        // Back to the content in service (only the permissions changed
+        // back): nothing to do.
+        (current != self.in_service).then_some(read)
+    }
+
+    /// Parses and validates `read` as start-up does, and puts the set in
+    /// service if the authority takes it (see `Authority::reload_keys`).
+    fn put_in_service(&mut self, read: KeyFileBytes) {
+        let path = self.path.display();
+        let digest = key_file_digest(&read.bytes);
+        let loaded = match parse_key_file(&self.path, read).and_then(ParsedKeyFile::validate) {
+            Ok(loaded) => loaded,
             Err(reason) => {
-                error!(path = %path.display(), reason = %reason, "new key set refused; the previous one stays in force");
-                authority.metrics().key_reload(false);
-                continue;
+                error!(path = %path, reason = %reason, "new key set refused; the previous one stays in force");
+                self.authority.metrics().key_reload(false);
+                return;
             }
         };
-        match authority.reload_keys(set) {
+        match self.authority.reload_keys(loaded.set) {
             Ok(reloaded) => {
-                in_service = current;
-                for warning in read.warnings.into_iter().chain(reloaded.warnings) {
-                    warn!(path = %path.display(), "{warning}");
+                self.in_service = digest;
+                for warning in loaded.warnings.into_iter().chain(reloaded.warnings) {
+                    warn!(path = %path, "{warning}");
                 }
                 if let Some(kid) = reloaded.unpublished_active {
-                    warn!(path = %path.display(), kid = %kid, security_event = true,
+                    warn!(path = %path, kid = %kid, security_event = true,
                         "key {kid} signs without having been published first, as the key-set file allows \
                          (allow_unpublished): consumers with a cached key set refuse its tokens until they refetch");
                 }
-                let keys = authority.keys().current();
+                let keys = self.authority.keys().current();
                 let kids: Vec<String> = keys
                     .set()
                     .keys()
@@ -162,15 +186,15 @@ pub(super) async fn watch_key_file(
                     .map(|k| format!("{}:{}", k.kid(), k.state()))
                     .collect();
                 info!(keys = ?kids, active = %keys.set().active().kid(), "key set reloaded");
-                authority.metrics().key_reload(true);
+                self.authority.metrics().key_reload(true);
             }
             Err(reason) => {
                 // A valid set that the set in service rules out (an unseen
                 // key signing, a kid with new material) is what a planted
                 // file looks like.
-                error!(path = %path.display(), reason = %reason, security_event = true,
+                error!(path = %path, reason = %reason, security_event = true,
                     "new key set refused; the previous one stays in force");
-                authority.metrics().key_reload(false);
+                self.authority.metrics().key_reload(false);
             }
         }
     }
@@ -191,22 +215,17 @@ pub(super) async fn watch_tls_files(
     config: TlsConfig,
     state: Arc<TlsState>,
     metrics: Arc<Metrics>,
-    stop: impl Future<Output = ()>,
+    stop: impl Future<Output = ()> + Send + 'static,
 ) {
-    tokio::pin!(stop);
     // What was last looked at: the contents' digest and whether the files
     // could be trusted. Files that become writable by others are refused
     // even before their content changes, and looked at again once their
-    // permissions are fixed.
+    // permissions are fixed. Its own log lines say what each refusal
+    // means, so only the pace is `Periodic`'s.
     let mut seen = (state.current().digest.clone(), true);
     let mut unreadable = false;
-    let mut ticker = tokio::time::interval(config.reload_interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = &mut stop => return,
-            _ = ticker.tick() => {}
-        }
+    let mut every = Periodic::new("TLS file watch", config.reload_interval, stop);
+    while every.tick().await {
         let files = config.files.clone();
         let bytes = match tokio::task::spawn_blocking(move || files.read()).await {
             Ok(Ok(bytes)) => {
@@ -278,13 +297,8 @@ pub(super) async fn watch_tls_files(
 async fn digest_of_file(path: &std::path::Path) -> Vec<u8> {
     tokio::fs::read(path)
         .await
-        .map(|bytes| digest(&bytes))
+        .map(|bytes| key_file_digest(&bytes))
         .unwrap_or_default()
-}
-
-/// The digest the key-set watcher compares file contents by.
-pub(super) fn digest(bytes: &[u8]) -> Vec<u8> {
-    Sha256::digest(bytes).to_vec()
 }
 
 /// Deletes sessions and refresh tokens that ended more than `retention`
@@ -300,35 +314,17 @@ pub(super) async fn purge_ended(
     retention: Duration,
     revocations: Retention,
     legacy_sunset: impl Fn() -> Option<i64>,
-    stop: impl Future<Output = ()>,
+    stop: impl Future<Output = ()> + Send + 'static,
 ) {
-    tokio::pin!(stop);
     let keep = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
-    let mut ticker =
-        tokio::time::interval((retention / 4).clamp(PURGE_INTERVAL_MIN, PURGE_INTERVAL));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut failing = false;
-    loop {
-        tokio::select! {
-            _ = &mut stop => return,
-            _ = ticker.tick() => {}
-        }
-        match ledger.purge_ended(now().saturating_sub(keep)).await {
-            Ok(rows) => {
-                if rows > 0 {
-                    info!(rows, "purged ended sessions and refresh tokens");
-                }
-                failing = false;
-            }
-            Err(err) => {
-                // Once per outage; the ledger's health says the rest.
-                if !failing {
-                    warn!(error = ?err, "purging ended records failed; will retry");
-                }
-                failing = true;
-            }
-        }
+    let mut every = Periodic::new(
+        "purging ended records",
+        (retention / 4).clamp(PURGE_INTERVAL_MIN, PURGE_INTERVAL),
+        stop,
+    );
+    while every.tick().await {
         let now = now();
+        let ended = ledger.purge_ended(now.saturating_sub(keep)).await;
         let cut_offs_before = if legacy_sunset().is_some_and(|sunset| sunset >= now) {
             // A former system's token issued before any cut-off may still
             // come: keep them all until the last sunset.
@@ -337,13 +333,14 @@ pub(super) async fn purge_ended(
             now.saturating_sub(revocations.subject_sessions)
                 .saturating_sub(keep)
         };
-        match ledger
+        let revoked = ledger
             .purge_revocations(revocations.log(), cut_offs_before)
-            .await
-        {
-            Ok(0) => {}
-            Ok(rows) => info!(rows, "purged revocations that refuse no token any more"),
-            Err(err) => warn!(error = ?err, "purging old revocations failed; will retry"),
+            .await;
+        match every.report(ended.and_then(|ended| Ok((ended, revoked?)))) {
+            Some((0, 0)) | None => {}
+            Some((ended, revoked)) => {
+                info!(ended, revoked, "purged ended sessions and tokens, and revocations that refuse no token any more")
+            }
         }
     }
 }
@@ -352,35 +349,37 @@ pub(super) async fn purge_ended(
 /// window, so a spent token keeps the key to its successor no longer than a
 /// client's retry needs it. Each pass is a few short statements; a rotation
 /// never waits on more than one of them.
-pub(super) async fn sweep_seals(
+pub(super) async fn clear_stale_seals(
     ledger: Ledger,
     reuse_grace: Duration,
-    stop: impl Future<Output = ()>,
+    stop: impl Future<Output = ()> + Send + 'static,
 ) {
-    tokio::pin!(stop);
-    let grace = i64::try_from(reuse_grace.as_secs()).unwrap_or(i64::MAX);
-    let mut ticker = tokio::time::interval(reuse_grace.clamp(SEAL_SWEEP_MIN, SEAL_SWEEP_MAX));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut failing = false;
-    loop {
-        tokio::select! {
-            _ = &mut stop => return,
-            _ = ticker.tick() => {}
+    let mut every = Periodic::new(
+        "clearing sealed successors",
+        reuse_grace.clamp(SEAL_SWEEP_MIN, SEAL_SWEEP_MAX),
+        stop,
+    );
+    while every.tick().await {
+        if let Some(cleared @ 1..) = every.report(ledger.clear_stale_seals(reuse_grace).await) {
+            debug!(cleared, "cleared sealed successors past their grace window");
         }
-        match ledger.clear_stale_seals(grace).await {
-            Ok(cleared) => {
-                if cleared > 0 {
-                    debug!(cleared, "cleared sealed successors past their grace window");
-                }
-                failing = false;
-            }
-            Err(err) => {
-                // Once per outage, not every few seconds.
-                if !failing {
-                    warn!(error = ?err, "clearing sealed successors failed; will retry");
-                }
-                failing = true;
-            }
+    }
+}
+
+/// Polls the revocation log every `interval` until `stop` resolves, and
+/// forgets what no longer refuses any token. A failed poll is logged once
+/// per outage; the cache keeps what it knows, and the first poll after the
+/// outage reads everything it missed.
+pub(super) async fn follow_revocations(
+    feed: Arc<RevocationFeed>,
+    interval: Duration,
+    stop: impl Future<Output = ()> + Send + 'static,
+) {
+    let mut every = Periodic::new("revocation polling", interval, stop);
+    while every.tick().await {
+        if let Some(seen) = every.report(feed.poll().await) {
+            debug!(seen, "revocations polled");
         }
+        feed.forget_expired();
     }
 }

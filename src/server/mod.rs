@@ -9,34 +9,40 @@
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
-use secrecy::ExposeSecret;
 use tokio::{net::TcpListener, sync::watch};
-use tonic_health::{server::HealthReporter, ServingStatus};
+use tonic_health::{
+    pb::health_server::{Health, HealthServer},
+    server::HealthReporter,
+    ServingStatus,
+};
 use tracing::{error, info, warn};
 
 mod background;
+mod periodic;
+mod prepare;
 mod supervisor;
 
+pub use prepare::{prepare, Prepared, Purpose};
 pub use supervisor::{error_chain, Supervisor, TaskEnded, TaskResult};
 
 use crate::{
     authority::Authority,
     callers::CallerRegistry,
-    config::{Config, KeySource, DEV_DATABASE_FILE},
     config::{
-        Limits, CONNECTION_WINDOW_BYTES, HEALTH_MAX_REQUEST_BYTES, REFLECTION_MAX_REQUEST_BYTES,
-        STREAM_WINDOW_BYTES,
+        Config, KeySource, Limits, CONNECTION_WINDOW_BYTES, DEV_DATABASE_FILE,
+        HEALTH_MAX_REQUEST_BYTES, REFLECTION_MAX_REQUEST_BYTES, STREAM_WINDOW_BYTES,
     },
     grpc::{health_names, TokenServiceImpl},
-    keys::{read_key_file, KeyAlgorithm, KeySet, KeySetFile, KeyStore},
-    ledger::Ledger,
-    metrics::Metrics,
+    keys::{load_key_file, KeyAlgorithm, KeySet},
     net::{ConnectionLimits, Gate, TrackCallsLayer},
     proto::{self, v1::token_service_server::TokenServiceServer},
-    revocations::{Retention, RevocationCache, RevocationFeed},
-    tls::{connections, Port, TlsConfig, TlsError, TlsMaterial, TlsState},
+    revocations::RevocationFeed,
+    tls::{connections, Port, TlsConfig, TlsError, TlsState},
 };
-use background::{purge_ended, sweep_seals, watch_key_file, watch_ledger, watch_tls_files};
+use background::{
+    clear_stale_seals, follow_revocations, purge_ended, watch_key_file, watch_ledger,
+    watch_tls_files,
+};
 
 /// How often the revocation feed polls the ledger.
 const REVOCATION_POLL: Duration = Duration::from_millis(500);
@@ -47,7 +53,7 @@ const LEDGER_HEALTH_INTERVAL: Duration = Duration::from_secs(5);
 /// a second.
 const PURGE_INTERVAL: Duration = Duration::from_secs(600);
 const PURGE_INTERVAL_MIN: Duration = Duration::from_secs(1);
-/// Sealed successors are swept about once per grace window, but at least
+/// Sealed successors are cleared about once per grace window, but at least
 /// every `SEAL_SWEEP_MAX` (so leftovers go soon even with no grace) and at
 /// most every `SEAL_SWEEP_MIN`.
 const SEAL_SWEEP_MIN: Duration = Duration::from_secs(1);
@@ -56,33 +62,43 @@ const SEAL_SWEEP_MAX: Duration = Duration::from_secs(5);
 /// Start-up failed. The message is one line naming what to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
+    /// The key-set file could not be read or holds no usable key set.
     #[error("key set {path}: {source}")]
     Keys {
+        /// The key-set file.
         path: String,
+        /// What is wrong with it.
         source: crate::keys::KeySetError,
     },
+    /// Dev mode could not generate its ephemeral key.
     #[error("cannot generate the dev key: {0}")]
     DevKey(crate::keys::KeySetError),
     /// The database could not be reached or used; the driver's own words
     /// (for the operator's terminal, never for an RPC caller) and what to
     /// check.
     #[error("cannot open the ledger database: {cause} (check database_url / INKAN_DATABASE_URL, that the database exists and the server is reachable)")]
-    Ledger { cause: String },
+    Ledger {
+        /// The error and its causes, in one line.
+        cause: String,
+    },
     /// The database holds a schema this build cannot serve.
     #[error("cannot serve this ledger: {0}")]
     Schema(crate::ledger::SchemaState),
+    /// The keys failed their self-test (a token signed with the active key
+    /// did not verify back); holds what went wrong.
     #[error("self-test failed: {0}")]
     SelfTest(String),
     /// The TLS files cannot be served; the message names the file.
     #[error("{0}")]
     Tls(#[from] TlsError),
+    /// A port could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
+        /// The address asked for.
         addr: SocketAddr,
+        /// Why binding it failed.
         source: std::io::Error,
     },
-    #[error("server failed: {0}")]
-    Serve(String),
 }
 
 impl StartupError {
@@ -95,6 +111,22 @@ impl StartupError {
 
 /// A server that has started everything but not yet begun to serve.
 pub struct Server {
+    state: Running,
+    listeners: Listeners,
+}
+
+/// The ports, bound at start-up so a busy one stops the process before it
+/// serves anything.
+struct Listeners {
+    grpc: TcpListener,
+    http: TcpListener,
+    metrics: TcpListener,
+    /// Plain-text gRPC health, for probes that cannot speak TLS.
+    health: Option<TcpListener>,
+}
+
+/// Everything a running server needs besides its ports.
+struct Running {
     authority: Arc<Authority>,
     /// The key-set file and the digest of what was loaded from it.
     key_file: Option<(PathBuf, Vec<u8>)>,
@@ -110,11 +142,6 @@ pub struct Server {
     limits: Limits,
     /// TLS material in service and where it is reloaded from.
     tls: Option<(TlsConfig, Arc<TlsState>)>,
-    grpc: TcpListener,
-    http: TcpListener,
-    metrics: TcpListener,
-    /// Plain-text gRPC health, for probes that cannot speak TLS.
-    health: Option<TcpListener>,
 }
 
 /// A key set as loaded at start-up, and what the operator should hear
@@ -130,8 +157,8 @@ pub struct LoadedKeys {
     digest: Option<Vec<u8>>,
 }
 
-/// Loads the key set the configuration names, refusing a file that others
-/// than its owner may write (see [`crate::keys::read_key_file`]).
+/// Loads the key set the configuration names, the one way every reader of
+/// the file does ([`crate::keys::load_key_file`]).
 pub fn load_keys(source: &KeySource) -> Result<LoadedKeys, StartupError> {
     let path = match source {
         KeySource::File(path) => path,
@@ -144,183 +171,98 @@ pub fn load_keys(source: &KeySource) -> Result<LoadedKeys, StartupError> {
             });
         }
     };
-    let refused = |source| StartupError::Keys {
+    let loaded = load_key_file(path).map_err(|source| StartupError::Keys {
         path: path.display().to_string(),
         source,
-    };
-    let read = read_key_file(path).map_err(refused)?;
-    let text = String::from_utf8_lossy(&read.bytes);
-    let file = KeySetFile::parse(&text).map_err(refused)?;
-    let set = KeySet::from_file_contents(&file).map_err(refused)?;
-    let mut warnings = read.warnings;
-    warnings.extend(set.local_verification_warning());
+    })?;
     Ok(LoadedKeys {
-        set,
-        warnings,
-        digest: Some(background::digest(&read.bytes)),
+        set: loaded.set,
+        warnings: loaded.warnings,
+        digest: Some(loaded.digest),
     })
 }
 
 impl Server {
-    /// Connects, migrates (when configured), loads and self-tests the keys,
-    /// and binds both ports.
+    /// Connects, migrates (when configured), loads and self-tests the keys
+    /// (see [`prepare`]), and binds every port.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         if config.dev {
-            warn!("DEV MODE: callers are not authenticated, Issue is open to anyone; never expose this server");
-            // Relative to where the server was started, which a log reader
-            // cannot know: say where the file is.
-            let database = std::env::current_dir()
-                .map(|dir| dir.join(DEV_DATABASE_FILE).display().to_string())
-                .unwrap_or_else(|_| DEV_DATABASE_FILE.to_owned());
-            warn!(database = %database, "DEV MODE: the ledger is the SQLite file {database}");
+            announce_dev_mode();
         }
-        let LoadedKeys {
-            set: keys,
-            warnings,
-            digest: loaded_digest,
-        } = load_keys(&config.keys)?;
-        for warning in warnings {
+        let prepared = prepare(&config, Purpose::Serve).await?;
+        for warning in &prepared.warnings {
             warn!("{warning}");
         }
-        if config.keys == KeySource::Ephemeral {
-            warn!(
-                kid = %keys.active().kid(),
-                "DEV MODE: signing with an ephemeral EdDSA key that exists only in this process; \
-                 every token dies with it (pass --keys FILE to keep them)"
-            );
-        }
-        for key in keys.keys() {
-            info!(kid = %key.kid(), alg = %key.alg(), state = %key.state(), fingerprint = key.fingerprint(), "key loaded");
-        }
-        // Created first so the ledger and the revocation feed record into
-        // the same registry as the calls.
-        let metrics = Arc::new(Metrics::new());
-        // Before the ledger: a certificate that cannot serve is cheaper to
-        // find than a database.
-        let tls = match config.tls {
-            Some(tls) => {
-                let material = TlsMaterial::load(
-                    &tls,
-                    u64::try_from(crate::clock::now()).unwrap_or_default(),
-                )?;
-                metrics.tls().certificate_expires(material.not_after);
-                info!(
-                    cert = %tls.files.cert.display(),
-                    not_after = material.not_after,
-                    client_certificates = ?tls.client_certificates,
-                    "TLS on the gRPC and HTTP ports"
-                );
-                Some((tls, Arc::new(TlsState::new(material))))
-            }
-            None => None,
-        };
-        let ledger = Ledger::connect(config.database_url.expose_secret())
-            .await
-            .map_err(StartupError::ledger)?
-            .with_metrics(metrics.clone());
-        if config.migrate_on_start {
-            ledger.migrate().await.map_err(StartupError::ledger)?;
-        }
-        let schema = ledger.schema_state().await.map_err(StartupError::ledger)?;
-        if !schema.is_current() {
-            return Err(StartupError::Schema(schema));
-        }
-        let retention = Retention::new(
-            config.policy.access_token_ttl,
-            config.policy.leeway,
-            config.policy.session_lifetime,
-        );
-        let cache = Arc::new(RevocationCache::new(retention));
-        let revocations = Arc::new(
-            RevocationFeed::new(ledger.clone(), cache.clone())
-                .with_metrics(metrics.clone())
-                .with_clock(config.clock.clone()),
-        );
-        revocations.poll().await.map_err(StartupError::ledger)?;
-        revocations
-            .load_cut_offs()
-            .await
-            .map_err(StartupError::ledger)?;
-        info!(revocations = cache.len(), "revocations loaded");
-        if config.dev {
-            warn!(issuer = %config.policy.issuer, "DEV MODE: issuer derived from the HTTP address");
-        }
-
-        let authority = Arc::new(
-            Authority::new(
-                config.policy,
-                KeyStore::new(keys, config.verify_cache_bytes),
-                ledger,
-                cache,
-                metrics,
-            )
-            .with_clock(config.clock),
-        );
-        authority.self_test().map_err(StartupError::SelfTest)?;
-
+        announce(&config, &prepared);
         let bind = |addr: SocketAddr| async move {
             TcpListener::bind(addr)
                 .await
                 .map_err(|source| StartupError::Bind { addr, source })
         };
-        let key_file = match (&config.keys, loaded_digest) {
-            (KeySource::File(path), Some(digest)) => Some((path.clone(), digest)),
-            _ => None,
-        };
         Ok(Self {
-            authority,
-            key_file,
-            key_reload_interval: config.key_reload_interval,
-            callers: Arc::new(config.callers),
-            revocations,
-            reflection: config.reflection,
-            http_header_timeout: config.http_header_timeout,
-            drain_period: config.drain_period,
-            shutdown_timeout: config.shutdown_timeout,
-            purge_retention: config.purge_retention,
-            limits: config.limits,
-            tls,
-            grpc: bind(config.grpc_addr).await?,
-            http: bind(config.http_addr).await?,
-            metrics: bind(config.metrics_addr).await?,
-            health: match config.health_addr {
-                Some(addr) => Some(bind(addr).await?),
-                None => None,
+            state: Running {
+                authority: prepared.authority,
+                key_file: prepared.key_file,
+                key_reload_interval: config.key_reload_interval,
+                callers: Arc::new(config.callers),
+                revocations: prepared.revocations,
+                reflection: config.reflection,
+                http_header_timeout: config.http_header_timeout,
+                drain_period: config.drain_period,
+                shutdown_timeout: config.shutdown_timeout,
+                purge_retention: config.purge_retention,
+                limits: config.limits,
+                tls: prepared
+                    .tls
+                    .map(|(tls, material)| (tls, Arc::new(TlsState::new(material)))),
+            },
+            listeners: Listeners {
+                grpc: bind(config.grpc_addr).await?,
+                http: bind(config.http_addr).await?,
+                metrics: bind(config.metrics_addr).await?,
+                health: match config.health_addr {
+                    Some(addr) => Some(bind(addr).await?),
+                    None => None,
+                },
             },
         })
     }
 
     /// Where gRPC is served.
     pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc
+        self.listeners
+            .grpc
             .local_addr()
             .expect("a bound listener has an address")
     }
 
     /// Where HTTP (JWKS, discovery) is served.
     pub fn http_addr(&self) -> SocketAddr {
-        self.http
+        self.listeners
+            .http
             .local_addr()
             .expect("a bound listener has an address")
     }
 
     /// Where Prometheus metrics are served.
     pub fn metrics_addr(&self) -> SocketAddr {
-        self.metrics
+        self.listeners
+            .metrics
             .local_addr()
             .expect("a bound listener has an address")
     }
 
     /// Where plain-text gRPC health is served, if anywhere.
     pub fn health_addr(&self) -> Option<SocketAddr> {
-        self.health
+        self.listeners
+            .health
             .as_ref()
             .map(|l| l.local_addr().expect("a bound listener has an address"))
     }
 
     /// The authority being served.
     pub fn authority(&self) -> &Arc<Authority> {
-        &self.authority
+        &self.state.authority
     }
 
     /// Serves until `shutdown` resolves, then reports NOT_SERVING, serves
@@ -333,87 +275,19 @@ impl Server {
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), StartupError> {
-        let (reporter, health_service) = tonic_health::server::health_reporter();
+    ) -> Result<(), ServeError> {
+        let (reporter, health) = tonic_health::server::health_reporter();
         report(&reporter, &health_names::ALL, ServingStatus::NotServing).await;
-
-        let (grpc_addr, http_addr, metrics_addr) =
-            (self.grpc_addr(), self.http_addr(), self.metrics_addr());
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let streams_stop = stop_rx.clone();
-        let stopped = move || {
-            let mut rx = stop_rx.clone();
-            async move {
-                let _ = rx.wait_for(|stop| *stop).await;
-            }
-        };
+        let stop = Stop::new();
         let mut tasks = Supervisor::new();
-
-        let reflection_v1 = reflection()
-            .build_v1()
-            .map_err(|e| StartupError::Serve(e.to_string()))?;
-        let reflection_v1alpha = reflection()
-            .build_v1alpha()
-            .map_err(|e| StartupError::Serve(e.to_string()))?;
-        let tls_state = self.tls.as_ref().map(|(_, state)| state.clone());
-        let tls_for = |port| tls_state.clone().map(|state| (state, port));
-        // A TLS handshake gets as long as an HTTP client gets for a
-        // request head.
-        let handshake_timeout = self.http_header_timeout;
-        let limits = self.limits;
-        let token_service = TokenServiceServer::new(TokenServiceImpl::new(
-            self.authority.clone(),
-            self.callers.clone(),
-            self.revocations.clone(),
-            streams_stop,
-            limits,
-        ))
-        .max_decoding_message_size(limits.max_request_bytes);
-        let health_service = health_service.max_decoding_message_size(HEALTH_MAX_REQUEST_BYTES);
-        let grpc_gate = |idle| {
-            Gate::new(ConnectionLimits {
-                max_connections: limits.max_connections,
-                preface_timeout: limits.preface_timeout,
-                idle_timeout: idle,
-            })
-        };
-        let health_only = self.health.map(|listener| {
-            grpc_builder(&limits)
-                .add_service(health_service.clone())
-                .serve_with_incoming_shutdown(
-                    connections(
-                        listener,
-                        grpc_gate(Some(limits.idle_timeout)),
-                        None,
-                        handshake_timeout,
-                    ),
-                    stopped(),
-                )
-        });
-        let grpc = grpc_builder(&limits)
-            .add_service(health_service)
-            .add_optional_service(
-                self.reflection
-                    .then(|| reflection_v1.max_decoding_message_size(REFLECTION_MAX_REQUEST_BYTES)),
-            )
-            .add_optional_service(self.reflection.then(|| {
-                reflection_v1alpha.max_decoding_message_size(REFLECTION_MAX_REQUEST_BYTES)
-            }))
-            .add_service(token_service)
-            .serve_with_incoming_shutdown(
-                connections(
-                    self.grpc,
-                    grpc_gate(Some(limits.idle_timeout)),
-                    tls_for(Port::Grpc),
-                    handshake_timeout,
-                ),
-                stopped(),
-            );
-        // The keys were self-tested in build(); test again right before
+        let addrs = (self.grpc_addr(), self.http_addr(), self.metrics_addr());
+        let Server { state, listeners } = self;
+        let servers = state.servers(listeners, health, &stop)?;
+        // The keys were self-tested at start-up; test again right before
         // reporting SERVING, through the keys as now published. SERVING is
-        // set before any connection is served, so the first probe to get an
-        // answer already sees it.
-        self.authority.self_test().map_err(StartupError::SelfTest)?;
+        // set before any connection is served, so the first probe to get
+        // an answer already sees it.
+        state.authority.self_test().map_err(ServeError::SelfTest)?;
         report(
             &reporter,
             &[
@@ -424,106 +298,229 @@ impl Server {
             ServingStatus::Serving,
         )
         .await;
-        tasks.spawn("gRPC server", async move {
-            grpc.await.map_err(|e| error_chain(&e))
-        });
-        if let Some(health_only) = health_only {
-            tasks.spawn("health server", async move {
-                health_only.await.map_err(|e| error_chain(&e))
-            });
+        for (name, server) in servers {
+            tasks.spawn(name, server);
         }
-        let header_timeout = self.http_header_timeout;
+        state.spawn_background(&mut tasks, &reporter, &stop);
+        info!(grpc = %addrs.0, http = %addrs.1, metrics = %addrs.2,
+            tls = state.tls.is_some(), "serving");
+        let outcome = tasks.watch(shutdown).await;
+        report(&reporter, &health_names::ALL, ServingStatus::NotServing).await;
+        state.shut_down(outcome, tasks, stop).await
+    }
+}
+
+impl Running {
+    /// The gRPC, health-only, HTTP and metrics servers, each a future that
+    /// serves until `stop`, named for the supervisor. None has accepted a
+    /// connection yet.
+    fn servers(
+        &self,
+        listeners: Listeners,
+        health: HealthServer<impl Health>,
+        stop: &Stop,
+    ) -> Result<Vec<(&'static str, ServerTask)>, ServeError> {
+        let health = health.max_decoding_message_size(HEALTH_MAX_REQUEST_BYTES);
+        let mut servers: Vec<(&'static str, ServerTask)> = Vec::new();
+        if let Some(listener) = listeners.health {
+            let serving = grpc_builder(&self.limits)
+                .add_service(health.clone())
+                .serve_with_incoming_shutdown(self.grpc_connections(listener, None), stop.signal());
+            servers.push((
+                "health server",
+                Box::pin(async move { serving.await.map_err(|e| error_chain(&e)) }),
+            ));
+        }
+        servers.push((
+            "gRPC server",
+            self.grpc_server(listeners.grpc, health, stop)?,
+        ));
         // Metrics stay plain: scraped from inside the cluster, on a port
-        // of their own (loopback unless configured otherwise).
-        // The HTTP ports bound their connections too; between requests
-        // hyper's header timeout closes an idle one.
-        let http_gate = || grpc_gate(None);
-        for (name, incoming, router) in [
+        // of their own.
+        for (name, listener, tls, router) in [
             (
                 "HTTP server",
-                connections(
-                    self.http,
-                    http_gate(),
-                    tls_for(Port::Http),
-                    handshake_timeout,
-                ),
+                listeners.http,
+                self.tls_for(Port::Http),
                 crate::http::router(self.authority.clone()),
             ),
             (
                 "metrics server",
-                connections(self.metrics, http_gate(), None, handshake_timeout),
+                listeners.metrics,
+                None,
                 crate::http::metrics_router(self.authority.clone()),
             ),
         ] {
-            let stop = stopped();
-            tasks.spawn(name, async move {
-                crate::http::serve(incoming, router, header_timeout, stop).await;
-                Ok(())
-            });
+            // The HTTP ports bound their connections too; between requests
+            // hyper's header timeout closes an idle one.
+            let incoming = connections(listener, self.gate(None), tls, self.http_header_timeout);
+            let (header_timeout, stopped) = (self.http_header_timeout, stop.signal());
+            servers.push((
+                name,
+                Box::pin(async move {
+                    crate::http::serve(incoming, router, header_timeout, stopped).await;
+                    Ok(())
+                }),
+            ));
         }
+        Ok(servers)
+    }
 
-        {
-            let revocations = self.revocations.clone();
-            let stop = stopped();
-            tasks.spawn("revocation feed", async move {
-                revocations.run(REVOCATION_POLL, stop).await;
-                Ok(())
-            });
-        }
-        let ledger_health =
-            watch_ledger(self.authority.ledger().clone(), reporter.clone(), stopped());
-        tasks.spawn("ledger health", async move {
-            ledger_health.await;
-            Ok(())
-        });
-        let keys = self.authority.clone();
-        let purge = purge_ended(
-            self.authority.ledger().clone(),
-            self.purge_retention,
-            self.revocations.retention(),
-            move || keys.keys().current().legacy_sunset(),
-            stopped(),
-        );
-        tasks.spawn("purge", async move {
-            purge.await;
-            Ok(())
-        });
-        let sweep = sweep_seals(
-            self.authority.ledger().clone(),
-            self.authority.policy().reuse_grace,
-            stopped(),
-        );
-        tasks.spawn("seal sweep", async move {
-            sweep.await;
-            Ok(())
-        });
-        if let Some((path, loaded)) = self.key_file.clone() {
-            let watch = watch_key_file(
-                path,
-                loaded,
-                self.authority.clone(),
-                self.key_reload_interval,
-                stopped(),
+    /// The main gRPC server: health, reflection (when on) and the token
+    /// service, on `listener`.
+    fn grpc_server(
+        &self,
+        listener: TcpListener,
+        health: HealthServer<impl Health>,
+        stop: &Stop,
+    ) -> Result<ServerTask, ServeError> {
+        let limits = self.limits;
+        let reflection_v1 = reflection()
+            .build_v1()
+            .map_err(|e| ServeError::Setup(e.to_string()))?
+            .max_decoding_message_size(REFLECTION_MAX_REQUEST_BYTES);
+        let reflection_v1alpha = reflection()
+            .build_v1alpha()
+            .map_err(|e| ServeError::Setup(e.to_string()))?
+            .max_decoding_message_size(REFLECTION_MAX_REQUEST_BYTES);
+        let token_service = TokenServiceServer::new(TokenServiceImpl::new(
+            self.authority.clone(),
+            self.callers.clone(),
+            self.revocations.clone(),
+            stop.receiver(),
+            limits,
+        ))
+        .max_decoding_message_size(limits.max_request_bytes);
+        let serving = grpc_builder(&limits)
+            .add_service(health)
+            .add_optional_service(self.reflection.then_some(reflection_v1))
+            .add_optional_service(self.reflection.then_some(reflection_v1alpha))
+            .add_service(token_service)
+            .serve_with_incoming_shutdown(
+                self.grpc_connections(listener, self.tls_for(Port::Grpc)),
+                stop.signal(),
             );
-            tasks.spawn("key-file watch", async move {
-                watch.await;
-                Ok(())
+        Ok(Box::pin(async move {
+            serving.await.map_err(|e| error_chain(&e))
+        }))
+    }
+
+    /// A gRPC listener's connections: through a gate that closes idle ones,
+    /// over TLS when `tls` says so.
+    fn grpc_connections(
+        &self,
+        listener: TcpListener,
+        tls: Option<(Arc<TlsState>, Port)>,
+    ) -> impl futures::Stream<Item = Result<crate::tls::Connection, std::io::Error>> + Send + 'static
+    {
+        // A TLS handshake gets as long as an HTTP client gets for a
+        // request head.
+        connections(
+            listener,
+            self.gate(Some(self.limits.idle_timeout)),
+            tls,
+            self.http_header_timeout,
+        )
+    }
+
+    /// A port's connection gate; `idle` where calls are tracked (gRPC).
+    fn gate(&self, idle: Option<Duration>) -> Arc<Gate> {
+        Gate::new(ConnectionLimits {
+            max_connections: self.limits.max_connections,
+            preface_timeout: self.limits.preface_timeout,
+            idle_timeout: idle,
+        })
+    }
+
+    /// The TLS material in force for `port`, when TLS is on.
+    fn tls_for(&self, port: Port) -> Option<(Arc<TlsState>, Port)> {
+        self.tls.as_ref().map(|(_, state)| (state.clone(), port))
+    }
+
+    /// Everything that runs beside the servers: the revocation feed, the
+    /// ledger's health and writer, the purge, the clearing of stale seals, and the
+    /// key-set and TLS file watchers.
+    fn spawn_background(&self, tasks: &mut Supervisor, reporter: &HealthReporter, stop: &Stop) {
+        let ledger = self.authority.ledger().clone();
+        tasks.spawn(
+            "revocation feed",
+            unit(follow_revocations(
+                self.revocations.clone(),
+                REVOCATION_POLL,
+                stop.signal(),
+            )),
+        );
+        tasks.spawn(
+            "ledger health",
+            unit(watch_ledger(
+                ledger.clone(),
+                reporter.clone(),
+                stop.signal(),
+            )),
+        );
+        {
+            let (ledger, stopped) = (ledger.clone(), stop.signal());
+            tasks.spawn("ledger writer", async move {
+                tokio::select! {
+                    _ = stopped => Ok(()),
+                    _ = ledger.writer_ended() => Err("the ledger's writer stopped; Issue and Refresh cannot be written".into()),
+                }
             });
         }
-
+        let keys = self.authority.clone();
+        tasks.spawn(
+            "purge",
+            unit(purge_ended(
+                ledger.clone(),
+                self.purge_retention,
+                self.revocations.retention(),
+                move || keys.keys().current().legacy_sunset(),
+                stop.signal(),
+            )),
+        );
+        tasks.spawn(
+            "seal clearing",
+            unit(clear_stale_seals(
+                ledger,
+                self.authority.policy().reuse_grace,
+                stop.signal(),
+            )),
+        );
+        if let Some((path, loaded)) = self.key_file.clone() {
+            tasks.spawn(
+                "key-file watch",
+                unit(watch_key_file(
+                    path,
+                    loaded,
+                    self.authority.clone(),
+                    self.key_reload_interval,
+                    stop.signal(),
+                )),
+            );
+        }
         if let Some((config, state)) = self.tls.clone() {
-            let watch = watch_tls_files(config, state, self.authority.metrics().clone(), stopped());
-            tasks.spawn("TLS file watch", async move {
-                watch.await;
-                Ok(())
-            });
+            tasks.spawn(
+                "TLS file watch",
+                unit(watch_tls_files(
+                    config,
+                    state,
+                    self.authority.metrics().clone(),
+                    stop.signal(),
+                )),
+            );
         }
+    }
 
-        info!(grpc = %grpc_addr, http = %http_addr, metrics = %metrics_addr,
-            tls = self.tls.is_some(), "serving");
-
-        let outcome = tasks.watch(shutdown).await;
-        report(&reporter, &health_names::ALL, ServingStatus::NotServing).await;
+    /// After `shutdown` (`outcome` is `Ok`) or a task's end (`Err`): on a
+    /// shutdown, serves on through the drain period while probes fail;
+    /// then stops every task and gives calls in flight the shutdown
+    /// timeout.
+    async fn shut_down(
+        &self,
+        outcome: Result<(), TaskEnded>,
+        tasks: Supervisor,
+        stop: Stop,
+    ) -> Result<(), ServeError> {
         match &outcome {
             Ok(()) => {
                 // Probes now fail, but endpoints take a moment to be
@@ -541,7 +538,7 @@ impl Server {
                 "a server task ended; reporting NOT_SERVING and stopping so the process is restarted"
             ),
         }
-        let _ = stop_tx.send(true);
+        stop.stop();
         // Calls in flight get until the deadline; drain period plus this
         // stays inside Kubernetes' grace period.
         let (failed, in_time) = tasks.drain(self.shutdown_timeout).await;
@@ -552,9 +549,107 @@ impl Server {
             error!(task = ended.task, cause = %ended.how, "a server task failed while stopping");
         }
         match (outcome, failed.into_iter().next()) {
-            (Err(ended), _) | (Ok(()), Some(ended)) => Err(StartupError::Serve(ended.to_string())),
+            (Err(ended), _) | (Ok(()), Some(ended)) => Err(ServeError::Task(ended)),
             (Ok(()), None) => Ok(()),
         }
+    }
+}
+
+/// A server, as the supervisor runs it.
+type ServerTask = std::pin::Pin<Box<dyn Future<Output = TaskResult> + Send>>;
+
+/// A background loop, as the supervisor runs it: it ends only when told to.
+async fn unit(task: impl Future<Output = ()>) -> TaskResult {
+    task.await;
+    Ok(())
+}
+
+/// The server was serving and stopped for a reason other than being asked
+/// to (or could not begin to serve).
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The keys as published failed their self-test right before serving.
+    #[error("self-test failed: {0}")]
+    SelfTest(String),
+    /// A service could not be set up (reflection's descriptors).
+    #[error("cannot set up the gRPC services: {0}")]
+    Setup(String),
+    /// A task ended before shutdown was asked for, or failed while
+    /// stopping.
+    #[error(transparent)]
+    Task(TaskEnded),
+}
+
+/// Tells every server, stream and loop to stop, once.
+struct Stop {
+    tx: watch::Sender<bool>,
+}
+
+impl Stop {
+    fn new() -> Self {
+        Self {
+            tx: watch::channel(false).0,
+        }
+    }
+
+    /// A future that resolves once [`Stop::stop`] is called.
+    fn signal(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.tx.subscribe();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    }
+
+    /// The flag itself, for streams that watch it.
+    fn receiver(&self) -> watch::Receiver<bool> {
+        self.tx.subscribe()
+    }
+
+    fn stop(&self) {
+        self.tx.send_replace(true);
+    }
+}
+
+/// Says loudly, before anything else, that this server must never be
+/// exposed.
+fn announce_dev_mode() {
+    warn!("DEV MODE: callers are not authenticated, Issue is open to anyone; never expose this server");
+    // Relative to where the server was started, which a log reader cannot
+    // know: say where the file is.
+    let database = std::env::current_dir()
+        .map(|dir| dir.join(DEV_DATABASE_FILE).display().to_string())
+        .unwrap_or_else(|_| DEV_DATABASE_FILE.to_owned());
+    warn!(database = %database, "DEV MODE: the ledger is the SQLite file {database}");
+}
+
+/// Logs what was loaded: each key by kid and fingerprint, the TLS files,
+/// and the revocations known.
+fn announce(config: &Config, prepared: &Prepared) {
+    let keys = prepared.authority.keys().current();
+    if config.keys == KeySource::Ephemeral {
+        warn!(
+            kid = %keys.set().active().kid(),
+            "DEV MODE: signing with an ephemeral EdDSA key that exists only in this process; \
+             every token dies with it (pass --keys FILE to keep them)"
+        );
+    }
+    for key in keys.set().keys() {
+        info!(kid = %key.kid(), alg = %key.alg(), state = %key.state(), fingerprint = key.fingerprint(), "key loaded");
+    }
+    if let Some((tls, material)) = &prepared.tls {
+        info!(
+            cert = %tls.files.cert.display(),
+            not_after = material.not_after,
+            client_certificates = ?tls.client_certificates,
+            "TLS on the gRPC and HTTP ports"
+        );
+    }
+    info!(
+        revocations = prepared.revocations.known(),
+        "revocations loaded"
+    );
+    if config.dev {
+        warn!(issuer = %config.policy.issuer, "DEV MODE: issuer derived from the HTTP address");
     }
 }
 

@@ -6,7 +6,6 @@
 
 use std::{
     io,
-    net::SocketAddr,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
@@ -29,7 +28,7 @@ use x509_cert::{
 use super::TlsState;
 use crate::{
     callers::{ClientCertificate, San},
-    net::{listener::accepted, Activity, Gate, Guarded},
+    net::{listener::accepted, ConnectionInfo, Gate, Guarded},
 };
 
 /// Which port's TLS configuration a connection is made with.
@@ -48,20 +47,6 @@ pub enum Connection {
     Plain(Guarded<TcpStream>),
     /// TLS over TCP, handshake done.
     Tls(Box<TlsStream<Guarded<TcpStream>>>, ConnectionInfo),
-}
-
-/// What the servers know of a connection's peer; tonic hands it to each
-/// request of the connection as an extension.
-#[derive(Debug, Clone, Default)]
-pub struct ConnectionInfo {
-    /// The client's address.
-    pub remote_addr: Option<SocketAddr>,
-    /// The client's certificate, verified against the client CA during
-    /// the handshake, when it presented one.
-    pub client_certificate: Option<Arc<ClientCertificate>>,
-    /// What the connection is doing, for the calls on it to report to
-    /// (see `crate::net::gate`).
-    pub activity: Option<Arc<Activity>>,
 }
 
 /// The connections `listener` accepts that `gate` admits: plain when

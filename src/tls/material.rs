@@ -6,6 +6,7 @@ use std::{
 };
 
 use rustls::{
+    crypto::CryptoProvider,
     pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer},
     server::{danger::ClientCertVerifier, NoClientAuth, WebPkiClientVerifier},
     sign::{CertifiedKey, SingleCertAndKey},
@@ -32,23 +33,50 @@ pub struct TlsFiles {
 /// wrong with it, never what it holds.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
+    /// A file could not be read.
     #[error("TLS file {file}: cannot read it: {source}")]
     Read {
+        /// The file's path.
         file: String,
+        /// Why reading it failed.
         source: std::io::Error,
     },
+    /// A file does not hold what it should, or holds something inkan cannot
+    /// use.
     #[error("TLS file {file}: {problem}")]
-    Invalid { file: String, problem: String },
+    Invalid {
+        /// The file's path.
+        file: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// The file or its directory may be written by others than its owner
     /// (the problem says which, and the command that fixes it).
     #[error("TLS file {file}: {problem}")]
-    Unprotected { file: String, problem: String },
+    Unprotected {
+        /// The file's path.
+        file: String,
+        /// What is wrong, and the command that fixes it.
+        problem: String,
+    },
+    /// The certificate and the private key are not one pair.
     #[error(
         "TLS certificate {cert} does not match the private key in {key}: they are not one pair"
     )]
-    Mismatch { cert: String, key: String },
+    Mismatch {
+        /// The certificate file's path.
+        cert: String,
+        /// The key file's path.
+        key: String,
+    },
+    /// The leaf certificate is past its validity.
     #[error("TLS certificate {file} expired at {expired}; renew it")]
-    Expired { file: String, expired: String },
+    Expired {
+        /// The certificate file's path.
+        file: String,
+        /// When it expired, as an RFC 3339 time.
+        expired: String,
+    },
 }
 
 impl TlsError {
@@ -158,104 +186,19 @@ pub struct TlsMaterial {
 impl TlsMaterial {
     /// Reads and checks the files `config` names, as of `now` (Unix
     /// seconds), refusing any that others than its owner may write (see
-    /// [`TlsFiles::read`]). What the operator should hear of is logged as a
-    /// warning and kept in [`TlsMaterial::warnings`].
+    /// [`TlsFiles::read`]). What the operator should hear of is kept in
+    /// [`TlsMaterial::warnings`], for the caller to report.
     pub fn load(config: &TlsConfig, now: u64) -> Result<Self, TlsError> {
-        let material = Self::from_bytes(config, &config.files.read()?, now)?;
-        for warning in &material.warnings {
-            tracing::warn!("{warning}");
-        }
-        Ok(material)
+        Self::from_bytes(config, &config.files.read()?, now)
     }
 
     /// Checks `bytes`, read from the files `config` names.
     pub fn from_bytes(config: &TlsConfig, bytes: &TlsBytes, now: u64) -> Result<Self, TlsError> {
         let files = &config.files;
         let provider = provider();
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes.cert)
-            .collect::<Result<_, _>>()
-            .map_err(|_| TlsError::invalid(&files.cert, "not a PEM certificate chain"))?;
-        let Some(leaf) = chain.first() else {
-            return Err(TlsError::invalid(
-                &files.cert,
-                "holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-            ));
-        };
-        let parsed = x509_cert::Certificate::from_der(leaf)
-            .map_err(|_| TlsError::invalid(&files.cert, "the first certificate does not parse"))?;
-        let not_after = parsed
-            .tbs_certificate
-            .validity
-            .not_after
-            .to_unix_duration()
-            .as_secs();
-        if not_after <= now {
-            return Err(TlsError::Expired {
-                file: files.cert.display().to_string(),
-                expired: humantime::format_rfc3339_seconds(
-                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(not_after),
-                )
-                .to_string(),
-            });
-        }
-        // The key parser's own errors may quote a line of the file: only
-        // say what was expected.
-        let key = PrivateKeyDer::from_pem_slice(&bytes.key).map_err(|_| {
-            TlsError::invalid(
-                &files.key,
-                "holds no PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC)",
-            )
-        })?;
-        let signing_key = provider.key_provider.load_private_key(key).map_err(|_| {
-            TlsError::invalid(&files.key, "the private key's type is not supported")
-        })?;
-        let certified = CertifiedKey::new(chain, signing_key);
-        match certified.keys_match() {
-            Ok(()) => {}
-            Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
-                return Err(TlsError::Mismatch {
-                    cert: files.cert.display().to_string(),
-                    key: files.key.display().to_string(),
-                })
-            }
-            Err(_) => {
-                return Err(TlsError::invalid(
-                    &files.cert,
-                    "cannot tell whether the certificate matches its key",
-                ))
-            }
-        }
+        let (certified, not_after) = certified_key(files, bytes, now, &provider)?;
         let certified = Arc::new(certified);
-
-        let client_verifier: Arc<dyn ClientCertVerifier> = match (
-            &files.client_ca,
-            &bytes.client_ca,
-            config.client_certificates,
-        ) {
-            (Some(path), Some(ca), Some(mode)) => {
-                let mut roots = RootCertStore::empty();
-                for cert in CertificateDer::pem_slice_iter(ca) {
-                    let cert =
-                        cert.map_err(|_| TlsError::invalid(path, "not a PEM certificate list"))?;
-                    roots.add(cert).map_err(|_| {
-                        TlsError::invalid(path, "holds a certificate that is not a usable CA")
-                    })?;
-                }
-                if roots.is_empty() {
-                    return Err(TlsError::invalid(path, "holds no PEM certificate"));
-                }
-                let builder =
-                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
-                let builder = match mode {
-                    ClientCertificates::Optional => builder.allow_unauthenticated(),
-                    ClientCertificates::Required => builder,
-                };
-                builder
-                    .build()
-                    .map_err(|e| TlsError::invalid(path, format!("cannot be used: {e}")))?
-            }
-            _ => Arc::new(NoClientAuth),
-        };
+        let client_verifier = client_verifier(config, bytes, &provider)?;
         let server_config = |verifier: Arc<dyn ClientCertVerifier>, alpn: &[u8]| {
             let mut config = ServerConfig::builder_with_provider(provider.clone())
                 .with_safe_default_protocol_versions()
@@ -304,4 +247,101 @@ impl TlsState {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(material);
     }
+}
+
+/// The certificate chain and its private key, checked: a parsable chain
+/// whose leaf has not expired at `now`, a supported key, and the two
+/// matching. Returns them with the leaf's expiry (Unix seconds).
+fn certified_key(
+    files: &TlsFiles,
+    bytes: &TlsBytes,
+    now: u64,
+    provider: &Arc<CryptoProvider>,
+) -> Result<(CertifiedKey, u64), TlsError> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes.cert)
+        .collect::<Result<_, _>>()
+        .map_err(|_| TlsError::invalid(&files.cert, "not a PEM certificate chain"))?;
+    let Some(leaf) = chain.first() else {
+        return Err(TlsError::invalid(
+            &files.cert,
+            "holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+        ));
+    };
+    let parsed = x509_cert::Certificate::from_der(leaf)
+        .map_err(|_| TlsError::invalid(&files.cert, "the first certificate does not parse"))?;
+    let not_after = parsed
+        .tbs_certificate
+        .validity
+        .not_after
+        .to_unix_duration()
+        .as_secs();
+    if not_after <= now {
+        return Err(TlsError::Expired {
+            file: files.cert.display().to_string(),
+            expired: humantime::format_rfc3339_seconds(
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(not_after),
+            )
+            .to_string(),
+        });
+    }
+    // The key parser's own errors may quote a line of the file: only say
+    // what was expected.
+    let key = PrivateKeyDer::from_pem_slice(&bytes.key).map_err(|_| {
+        TlsError::invalid(
+            &files.key,
+            "holds no PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC)",
+        )
+    })?;
+    let signing_key = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|_| TlsError::invalid(&files.key, "the private key's type is not supported"))?;
+    let certified = CertifiedKey::new(chain, signing_key);
+    match certified.keys_match() {
+        Ok(()) => Ok((certified, not_after)),
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
+            Err(TlsError::Mismatch {
+                cert: files.cert.display().to_string(),
+                key: files.key.display().to_string(),
+            })
+        }
+        Err(_) => Err(TlsError::invalid(
+            &files.cert,
+            "cannot tell whether the certificate matches its key",
+        )),
+    }
+}
+
+/// Who may present a client certificate on the gRPC port: anyone signed
+/// by the client CA (required, or optional), or nobody when no CA is set.
+fn client_verifier(
+    config: &TlsConfig,
+    bytes: &TlsBytes,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
+    let (Some(path), Some(ca), Some(mode)) = (
+        &config.files.client_ca,
+        &bytes.client_ca,
+        config.client_certificates,
+    ) else {
+        return Ok(Arc::new(NoClientAuth));
+    };
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca) {
+        let cert = cert.map_err(|_| TlsError::invalid(path, "not a PEM certificate list"))?;
+        roots
+            .add(cert)
+            .map_err(|_| TlsError::invalid(path, "holds a certificate that is not a usable CA"))?;
+    }
+    if roots.is_empty() {
+        return Err(TlsError::invalid(path, "holds no PEM certificate"));
+    }
+    let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+    let builder = match mode {
+        ClientCertificates::Optional => builder.allow_unauthenticated(),
+        ClientCertificates::Required => builder,
+    };
+    builder
+        .build()
+        .map_err(|e| TlsError::invalid(path, format!("cannot be used: {e}")))
 }

@@ -29,7 +29,7 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use rustls::crypto::CryptoProvider;
 use serde::Deserialize;
 
-pub use incoming::{connections, Connection, ConnectionInfo, Port};
+pub use incoming::{connections, Connection, Port};
 pub use material::{TlsBytes, TlsError, TlsFiles, TlsMaterial, TlsState};
 
 /// The crypto provider every TLS configuration in inkan uses.

@@ -38,8 +38,12 @@ pub struct Expectations<'a> {
     pub revocations: Option<&'a dyn RevocationCheck>,
 }
 
-/// The leeway [`Expectations::new`] starts from: the contract's default.
-pub(crate) const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+/// The leeway [`Expectations::new`] starts from: the contract's default,
+/// which the server's `leeway` setting and `inkan-client`'s verifier also
+/// start from, so that a consumer and the Verify RPC agree on a token near
+/// its `exp`. Thirty seconds covers the drift of NTP-synchronised hosts
+/// many times over while keeping an expired token usable only briefly.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 
 impl<'a> Expectations<'a> {
     /// Tokens of `issuer`, at `now` (Unix seconds): any audience, no
@@ -306,31 +310,106 @@ pub(super) enum Profile<'a> {
     },
 }
 
+/// Checks the claims of a token whose signature verified, in the order a
+/// refusal is reported: issuer, times, subject, inkan's ids, revocation,
+/// audience, scopes. Returns what the token says, its reserved claims
+/// taken out of `claims`.
 pub(super) fn check_claims(
     mut claims: Map<String, Value>,
     profile: Profile<'_>,
     expect: &Expectations<'_>,
 ) -> Result<VerifiedAccessToken, VerifyError> {
-    use VerifyError as E;
-
-    let text = |claims: &Map<String, Value>, name: &'static str| -> Option<String> {
-        claims.get(name).and_then(Value::as_str).map(str::to_owned)
-    };
-    let time = |claims: &Map<String, Value>, name| claims.get(name).and_then(Value::as_i64);
     let strict = matches!(profile, Profile::Inkan { .. });
+    check_issuer(&claims, &profile)?;
+    let times = check_times(&claims, strict, expect)?;
+    let subject = match &profile {
+        Profile::Inkan { .. } => text(&claims, "sub")
+            .and_then(|s| Subject::parse(&s).ok())
+            .ok_or(VerifyError::Malformed(
+                "its sub claim is missing or invalid",
+            ))?,
+        Profile::Legacy { subject_claim, .. } => super::legacy::subject(&claims, subject_claim)?,
+    };
+    // A former system's `jti`, `sid` and `client_id` are in its own formats
+    // (RFC 7519 lets them be any string) and name nothing of inkan's: they
+    // are neither parsed nor kept, so `"jti": "legacy-1"` is no reason to
+    // refuse a legacy token, and never names an inkan session.
+    let ids = if strict {
+        inkan_ids(&claims)?
+    } else {
+        InkanIds::default()
+    };
+    check_revocation(
+        ids.session_id.as_ref(),
+        &subject,
+        issued_no_earlier_than(times.issued_at, times.expires_at),
+        expect,
+    )?;
+    let audience = check_audience_claim(&claims, &profile, strict, expect)?;
+    let scopes = scopes_of(&claims)?;
+    check_scopes(&scopes, expect)?;
 
-    let issuer = match &profile {
+    claims.retain(|name, _| !RESERVED_CLAIMS.contains(&name.as_str()));
+    let (key_id, legacy) = match profile {
+        Profile::Inkan { key_id, .. } => (key_id, false),
+        Profile::Legacy { label, .. } => (label, true),
+    };
+    Ok(VerifiedAccessToken {
+        subject,
+        session_id: ids.session_id,
+        token_id: ids.token_id,
+        client_id: ids.client_id,
+        scopes,
+        audience,
+        key_id,
+        legacy,
+        issued_at: times.issued_at.unwrap_or(times.expires_at),
+        expires_at: times.expires_at,
+        claims,
+    })
+}
+
+/// A string claim, if it is one.
+fn text(claims: &Map<String, Value>, name: &str) -> Option<String> {
+    claims.get(name).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// The `iss` the token's profile requires, if any: inkan's own issuer, or
+/// the one a legacy key names.
+fn check_issuer(claims: &Map<String, Value>, profile: &Profile<'_>) -> Result<(), VerifyError> {
+    let issuer = match profile {
         Profile::Inkan { issuer, .. } => Some(*issuer),
         Profile::Legacy { issuer, .. } => *issuer,
     };
-    if let Some(issuer) = issuer {
-        if text(&claims, "iss").as_deref() != Some(issuer) {
-            return Err(E::IssuerMismatch);
+    match issuer {
+        Some(issuer) if text(claims, "iss").as_deref() != Some(issuer) => {
+            Err(VerifyError::IssuerMismatch)
         }
+        _ => Ok(()),
     }
+}
+
+/// A token's times, checked for form and against now.
+struct Times {
+    expires_at: i64,
+    /// `iat`: required of inkan's tokens, optional for a former system's.
+    issued_at: Option<i64>,
+}
+
+/// Reads `exp`, `iat` and `nbf` (each an integer when present; `exp`
+/// always, `iat` when `strict`), then refuses a token past its expiry or
+/// not yet valid, with the leeway.
+fn check_times(
+    claims: &Map<String, Value>,
+    strict: bool,
+    expect: &Expectations<'_>,
+) -> Result<Times, VerifyError> {
+    use VerifyError as E;
     let leeway = i64::try_from(expect.leeway.as_secs()).unwrap_or(i64::MAX);
-    let exp =
-        time(&claims, "exp").ok_or(E::Malformed("its exp claim is missing or not an integer"))?;
+    let exp = claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .ok_or(E::Malformed("its exp claim is missing or not an integer"))?;
     let iat = match claims.get("iat") {
         None if !strict => None,
         v => Some(
@@ -353,62 +432,68 @@ pub(super) fn check_claims(
             });
         }
     }
+    Ok(Times {
+        expires_at: exp,
+        issued_at: iat,
+    })
+}
 
-    let subject = match &profile {
-        Profile::Inkan { .. } => text(&claims, "sub")
-            .and_then(|s| Subject::parse(&s).ok())
-            .ok_or(E::Malformed("its sub claim is missing or invalid"))?,
-        Profile::Legacy { subject_claim, .. } => super::legacy::subject(&claims, subject_claim)?,
-    };
-    // Optional for legacy tokens, required for inkan's own.
-    fn optional<T>(
-        value: Option<Option<T>>,
-        strict: bool,
+/// What names inkan's session, token and client in one of its tokens.
+#[derive(Default)]
+struct InkanIds {
+    token_id: Option<TokenId>,
+    session_id: Option<SessionId>,
+    client_id: Option<ClientId>,
+}
+
+/// `jti`, `sid` and `client_id`, each required and valid in inkan's own
+/// tokens.
+fn inkan_ids(claims: &Map<String, Value>) -> Result<InkanIds, VerifyError> {
+    fn required<T>(
+        claims: &Map<String, Value>,
+        name: &str,
+        parse: impl Fn(&str) -> Option<T>,
         problem: &'static str,
     ) -> Result<Option<T>, VerifyError> {
-        match value {
-            Some(Some(v)) => Ok(Some(v)),
-            None if !strict => Ok(None),
-            _ => Err(VerifyError::Malformed(problem)),
-        }
+        claims
+            .get(name)
+            .and_then(Value::as_str)
+            .and_then(parse)
+            .map(Some)
+            .ok_or(VerifyError::Malformed(problem))
     }
-    // A former system's `jti`, `sid` and `client_id` are in its own formats
-    // (RFC 7519 lets them be any string) and name nothing of inkan's: they
-    // are neither parsed nor kept, so `"jti": "legacy-1"` is no reason to
-    // refuse a legacy token, and never names an inkan session.
-    let (token_id, session_id, client_id) = if strict {
-        (
-            optional(
-                claims
-                    .get("jti")
-                    .map(|v| v.as_str().and_then(|s| TokenId::parse(s).ok())),
-                strict,
-                "its jti claim is missing or invalid",
-            )?,
-            optional(
-                claims
-                    .get("sid")
-                    .map(|v| v.as_str().and_then(|s| SessionId::parse(s).ok())),
-                strict,
-                "its sid claim is missing or invalid",
-            )?,
-            optional(
-                claims
-                    .get("client_id")
-                    .map(|v| v.as_str().and_then(|s| ClientId::parse(s).ok())),
-                strict,
-                "its client_id claim is missing or invalid",
-            )?,
-        )
-    } else {
-        (None, None, None)
-    };
-    check_revocation(
-        session_id.as_ref(),
-        &subject,
-        issued_no_earlier_than(iat, exp),
-        expect,
-    )?;
+    Ok(InkanIds {
+        token_id: required(
+            claims,
+            "jti",
+            |s| TokenId::parse(s).ok(),
+            "its jti claim is missing or invalid",
+        )?,
+        session_id: required(
+            claims,
+            "sid",
+            |s| SessionId::parse(s).ok(),
+            "its sid claim is missing or invalid",
+        )?,
+        client_id: required(
+            claims,
+            "client_id",
+            |s| ClientId::parse(s).ok(),
+            "its client_id claim is missing or invalid",
+        )?,
+    })
+}
+
+/// The token's `aud` (a string or a non-empty array of strings; required
+/// of inkan's tokens), checked against the audience a legacy key requires
+/// and then the caller's.
+fn check_audience_claim(
+    claims: &Map<String, Value>,
+    profile: &Profile<'_>,
+    strict: bool,
+    expect: &Expectations<'_>,
+) -> Result<Vec<String>, VerifyError> {
+    use VerifyError as E;
     let audience: Vec<String> = match claims.get("aud") {
         Some(Value::String(one)) => vec![one.clone()],
         Some(Value::Array(many)) if !many.is_empty() => many
@@ -421,11 +506,10 @@ pub(super) fn check_claims(
         None if !strict => Vec::new(),
         _ => return Err(E::Malformed("its aud claim is missing or empty")),
     };
-    // The audience the legacy key requires, then the caller's.
     if let Profile::Legacy {
         audience: Some(required),
         ..
-    } = &profile
+    } = profile
     {
         if !audience.iter().any(|a| a == *required) {
             return Err(E::AudienceMismatch {
@@ -434,43 +518,21 @@ pub(super) fn check_claims(
         }
     }
     check_audience(&audience, expect)?;
+    Ok(audience)
+}
 
-    let scopes: Vec<String> = match claims.get("scope") {
-        None => Vec::new(),
-        Some(Value::String(s)) => s
+/// The token's scopes: its `scope` claim split on spaces (none when
+/// absent).
+fn scopes_of(claims: &Map<String, Value>) -> Result<Vec<String>, VerifyError> {
+    match claims.get("scope") {
+        None => Ok(Vec::new()),
+        Some(Value::String(s)) => Ok(s
             .split(' ')
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
-            .collect(),
-        Some(_) => return Err(E::Malformed("its scope claim is not a string")),
-    };
-    check_scopes(&scopes, expect)?;
-
-    claims.retain(|name, _| !RESERVED_CLAIMS.contains(&name.as_str()));
-    let (key_id, legacy) = match profile {
-        Profile::Inkan { key_id, .. } => (key_id, false),
-        Profile::Legacy { label, .. } => (label, true),
-    };
-    // A former system's sid, jti or client_id names nothing of inkan's: a
-    // legacy token must never be taken for one of inkan's sessions.
-    let (session_id, token_id, client_id) = if legacy {
-        (None, None, None)
-    } else {
-        (session_id, token_id, client_id)
-    };
-    Ok(VerifiedAccessToken {
-        subject,
-        session_id,
-        token_id,
-        client_id,
-        scopes,
-        audience,
-        key_id,
-        legacy,
-        issued_at: iat.unwrap_or(exp),
-        expires_at: exp,
-        claims,
-    })
+            .collect()),
+        Some(_) => Err(VerifyError::Malformed("its scope claim is not a string")),
+    }
 }
 
 /// Checks a token that passed [`verify_access_token`] before against a new

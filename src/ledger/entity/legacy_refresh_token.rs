@@ -3,6 +3,7 @@
 
 use sea_orm::entity::prelude::*;
 
+/// A row of `legacy_refresh_tokens`.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "legacy_refresh_tokens")]
 pub struct Model {
@@ -13,6 +14,7 @@ pub struct Model {
     pub subject: String,
     /// When the former system would have stopped taking it (Unix seconds).
     pub expires_at: i64,
+    /// When the import stored it (Unix seconds).
     pub imported_at: i64,
     /// Set once, by the one exchange that spent it.
     pub used_at: Option<i64>,
@@ -20,6 +22,7 @@ pub struct Model {
     pub session_id: Option<String>,
 }
 
+/// The table's relations: none (its session is linked by id only).
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 

@@ -3,6 +3,7 @@
 
 use sea_orm::entity::prelude::*;
 
+/// A row of `revocation_events`.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "revocation_events")]
 pub struct Model {
@@ -19,6 +20,7 @@ pub struct Model {
     pub recorded_at: i64,
 }
 
+/// The table's relations: none (its target is a session id or a subject).
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 
