@@ -14,7 +14,7 @@ use tracing::info;
 use tracing_subscriber::{fmt, EnvFilter};
 
 mod support {
-    pub mod cpu;
+    pub(crate) mod cpu;
 }
 
 fn call_answered(took: Duration) {

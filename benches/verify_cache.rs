@@ -10,7 +10,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use support::cpu::ProcessCpu;
 
 mod support {
-    pub mod cpu;
+    pub(crate) mod cpu;
 }
 use inkan::{
     ids::{SessionId, Subject},

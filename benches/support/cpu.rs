@@ -9,7 +9,7 @@ use cpu_time::ProcessTime;
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 
 /// This process's CPU time, user and system.
-pub struct ProcessCpu {
+pub(crate) struct ProcessCpu {
     /// Only for its formatter: values are nanoseconds, as wall time's are.
     wall: WallTime,
 }

@@ -307,13 +307,13 @@ async fn digest_of_file(path: &std::path::Path) -> Vec<u8> {
 /// between), and revocations that can no longer refuse a token (cut-offs
 /// `retention` after that too, for investigations). A subject's cut-off is
 /// kept while a session opened before it may live, and while any legacy
-/// key (`legacy_sunset`, the latest sunset) may still take a former
-/// system's token issued before it.
+/// key (the latest sunset) may still take a former system's token issued
+/// before it. Time is the authority's clock.
 pub(super) async fn purge_ended(
     ledger: Ledger,
     retention: Duration,
     revocations: Retention,
-    legacy_sunset: impl Fn() -> Option<i64>,
+    authority: Arc<Authority>,
     stop: impl Future<Output = ()> + Send + 'static,
 ) {
     let keep = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
@@ -323,9 +323,10 @@ pub(super) async fn purge_ended(
         stop,
     );
     while every.tick().await {
-        let now = now();
+        let now = authority.now();
         let ended = ledger.purge_ended(now.saturating_sub(keep)).await;
-        let cut_offs_before = if legacy_sunset().is_some_and(|sunset| sunset >= now) {
+        let legacy_sunset = authority.keys().current().legacy_sunset();
+        let cut_offs_before = if legacy_sunset.is_some_and(|sunset| sunset >= now) {
             // A former system's token issued before any cut-off may still
             // come: keep them all until the last sunset.
             i64::MIN

@@ -467,14 +467,13 @@ impl Running {
                 }
             });
         }
-        let keys = self.authority.clone();
         tasks.spawn(
             "purge",
             unit(purge_ended(
                 ledger.clone(),
                 self.purge_retention,
                 self.revocations.retention(),
-                move || keys.keys().current().legacy_sunset(),
+                self.authority.clone(),
                 stop.signal(),
             )),
         );
