@@ -4,9 +4,20 @@
 //! is set and MySQL/MariaDB when INKAN_TEST_MYSQL_URL is set (a server URL;
 //! each test creates its own database there). When INKAN_REQUIRE_BACKENDS
 //! names a backend (as `.ci/run` does), its absence fails instead of
-//! skipping.
+//! skipping. What tests share beyond the server sits beside it: requests
+//! and their checks, tokens made by hand, the `inkan` process, and waiting.
 
 #![allow(dead_code)]
+
+mod process;
+mod requests;
+mod tokens;
+mod wait;
+
+// A test binary uses what it needs of these, as of the rest of the
+// harness (hence `dead_code` above).
+#[allow(unused_imports)]
+pub(crate) use {process::*, requests::*, tokens::*, wait::*};
 
 use std::{net::SocketAddr, path::PathBuf, sync::Once, time::Duration};
 
@@ -19,25 +30,23 @@ use inkan::{
 };
 use sea_orm::{ConnectionTrait, Database};
 use secrecy::SecretString;
-use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
-use tonic::{transport::Channel, Code, Request, Status};
-use tonic_types::StatusExt;
+use tonic::transport::Channel;
 
 /// The issuer every test server uses.
-pub const ISSUER: &str = "https://inkan.test";
+pub(crate) const ISSUER: &str = "https://inkan.test";
 /// API key of a caller with every permission.
-pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
+pub(crate) const ADMIN_KEY: &str = "test-admin-key-0123456789";
 /// API key of a caller that may only issue.
-pub const ISSUER_KEY: &str = "test-issuer-key-0123456789";
+pub(crate) const ISSUER_KEY: &str = "test-issuer-key-0123456789";
 /// API key of a caller with no permission: it may Verify, nothing more.
-pub const VERIFIER_KEY: &str = "test-verifier-key-0123456789";
+pub(crate) const VERIFIER_KEY: &str = "test-verifier-key-0123456789";
 /// API key of a caller that may see subjects' cut-offs on WatchRevocations.
-pub const WATCHER_KEY: &str = "test-watcher-key-0123456789";
+pub(crate) const WATCHER_KEY: &str = "test-watcher-key-0123456789";
 
 /// A database engine the ledger runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
+pub(crate) enum Backend {
     Sqlite,
     Postgres,
     Mysql,
@@ -63,7 +72,7 @@ impl Backend {
 
     /// Whether this backend can run here; panics when it is required but
     /// not configured, so CI cannot silently lose a backend.
-    pub fn available(self) -> bool {
+    pub(crate) fn available(self) -> bool {
         if self.server_url().is_some() {
             return true;
         }
@@ -144,32 +153,32 @@ macro_rules! backend_fns {
 }
 
 /// Tunables a test may change before the server starts.
-pub struct Options {
-    pub reuse_grace: Duration,
-    pub refresh_token_idle_ttl: Duration,
-    pub session_lifetime: Duration,
-    pub access_token_ttl: Duration,
-    pub key_reload_interval: Duration,
+pub(crate) struct Options {
+    pub(crate) reuse_grace: Duration,
+    pub(crate) refresh_token_idle_ttl: Duration,
+    pub(crate) session_lifetime: Duration,
+    pub(crate) access_token_ttl: Duration,
+    pub(crate) key_reload_interval: Duration,
     /// The key-set file to serve, instead of one fresh EdDSA key.
-    pub keys_json: Option<String>,
+    pub(crate) keys_json: Option<String>,
     /// How long an HTTP client may take to send a request head.
-    pub http_header_timeout: Duration,
+    pub(crate) http_header_timeout: Duration,
     /// The tolerated clock difference (the server's default when `None`).
-    pub leeway: Option<Duration>,
+    pub(crate) leeway: Option<Duration>,
     /// How long ended sessions are kept (the server's default when `None`).
-    pub purge_retention: Option<Duration>,
+    pub(crate) purge_retention: Option<Duration>,
     /// The ledger to serve, instead of a fresh database: several servers
     /// sharing one, or a database reached through a proxy.
-    pub database_url: Option<String>,
+    pub(crate) database_url: Option<String>,
     /// Verify only for callers with the `verify` permission.
-    pub verify_requires_permission: bool,
+    pub(crate) verify_requires_permission: bool,
     /// Callers beyond the three API-key callers every server has.
-    pub callers: Vec<CallerConfig>,
+    pub(crate) callers: Vec<CallerConfig>,
     /// TLS on the gRPC and HTTP ports.
-    pub tls: Option<inkan::tls::TlsSettings>,
+    pub(crate) tls: Option<inkan::tls::TlsSettings>,
     /// The server's clock, for a test that moves time on (the system
     /// clock when `None`).
-    pub clock: Option<inkan::clock::Clock>,
+    pub(crate) clock: Option<inkan::clock::Clock>,
 }
 
 impl Default for Options {
@@ -194,17 +203,17 @@ impl Default for Options {
 }
 
 /// A running server and what a test needs to talk to it.
-pub struct TestApp {
-    pub backend: Backend,
-    pub grpc_addr: SocketAddr,
-    pub http_addr: SocketAddr,
+pub(crate) struct TestApp {
+    pub(crate) backend: Backend,
+    pub(crate) grpc_addr: SocketAddr,
+    pub(crate) http_addr: SocketAddr,
     /// Where Prometheus `/metrics` is served.
-    pub metrics_addr: SocketAddr,
+    pub(crate) metrics_addr: SocketAddr,
     /// The key set the server signs with, for forging tokens in tests.
-    pub keys: KeySet,
-    pub keys_path: PathBuf,
-    pub database_url: String,
-    pub ledger: inkan::ledger::Ledger,
+    pub(crate) keys: KeySet,
+    pub(crate) keys_path: PathBuf,
+    pub(crate) database_url: String,
+    pub(crate) ledger: inkan::ledger::Ledger,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     /// Holds the key-set file (and the SQLite ledger) until the app is
@@ -223,15 +232,15 @@ fn init_logs() {
     });
 }
 
-fn hash(key: &str) -> String {
-    Sha256::digest(key.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+/// Sets `path`'s permission bits to `mode`, as `chmod` does.
+#[cfg(unix)]
+pub(crate) fn chmod(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
 /// A fresh, empty database on `backend`; returns its URL.
-pub async fn fresh_database(backend: Backend, dir: &std::path::Path) -> String {
+pub(crate) async fn fresh_database(backend: Backend, dir: &std::path::Path) -> String {
     let server = backend.server_url().expect("backend checked as available");
     if backend == Backend::Sqlite {
         return format!("sqlite://{}?mode=rwc", dir.join("ledger.db").display());
@@ -259,12 +268,12 @@ pub async fn fresh_database(backend: Backend, dir: &std::path::Path) -> String {
 
 impl TestApp {
     /// A server with default options.
-    pub async fn spawn(backend: Backend) -> Self {
+    pub(crate) async fn spawn(backend: Backend) -> Self {
         Self::spawn_with(backend, Options::default()).await
     }
 
     /// A server with `options`.
-    pub async fn spawn_with(backend: Backend, options: Options) -> Self {
+    pub(crate) async fn spawn_with(backend: Backend, options: Options) -> Self {
         init_logs();
         let dir = tempfile::tempdir().expect("temp dir");
         let keys_path = dir.path().join("keys.json");
@@ -274,11 +283,7 @@ impl TestApp {
                 // Readable by others whatever the umask: the server warns
                 // about such a file but uses it.
                 #[cfg(unix)]
-                std::fs::set_permissions(
-                    &keys_path,
-                    std::os::unix::fs::PermissionsExt::from_mode(0o644),
-                )
-                .unwrap();
+                chmod(&keys_path, 0o644);
             }
             None => KeySetFile::generate(KeyAlgorithm::EdDSA)
                 .unwrap()
@@ -294,13 +299,13 @@ impl TestApp {
 
     /// A second replica: another server on this one's database, with a
     /// copy of its key-set file.
-    pub async fn replica(&self) -> Self {
+    pub(crate) async fn replica(&self) -> Self {
         self.replica_with(Options::default()).await
     }
 
     /// A second replica started with `options` (its database and key set
     /// are this one's, whatever `options` say of them).
-    pub async fn replica_with(&self, options: Options) -> Self {
+    pub(crate) async fn replica_with(&self, options: Options) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let keys_path = dir.path().join("keys.json");
         std::fs::copy(&self.keys_path, &keys_path).unwrap();
@@ -316,7 +321,7 @@ impl TestApp {
 
     /// Stops this server and starts a new one on the same database and
     /// key-set file, as a restarted process would be.
-    pub async fn restart(mut self) -> Self {
+    pub(crate) async fn restart(mut self) -> Self {
         let dir = self._dir.take().expect("the app owns its directory");
         let (backend, keys_path, database_url) = (
             self.backend,
@@ -339,7 +344,7 @@ impl TestApp {
         let keys = KeySet::load(&keys_path).unwrap();
         let caller = |name: &str, key: &str, permissions: Vec<Permission>| CallerConfig {
             name: name.into(),
-            api_key_sha256: Some(hash(key)),
+            api_key_sha256: Some(sha256_hex(key)),
             permissions,
             ..CallerConfig::default()
         };
@@ -411,7 +416,7 @@ impl TestApp {
     }
 
     /// A client of the token service.
-    pub async fn client(&self) -> TokenServiceClient<Channel> {
+    pub(crate) async fn client(&self) -> TokenServiceClient<Channel> {
         let channel = Channel::from_shared(format!("http://{}", self.grpc_addr))
             .unwrap()
             .connect()
@@ -421,7 +426,7 @@ impl TestApp {
     }
 
     /// A channel to the server, for the health and other services.
-    pub async fn channel(&self) -> Channel {
+    pub(crate) async fn channel(&self) -> Channel {
         Channel::from_shared(format!("http://{}", self.grpc_addr))
             .unwrap()
             .connect()
@@ -430,7 +435,7 @@ impl TestApp {
     }
 
     /// Stops the server and waits for it to finish.
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -438,291 +443,4 @@ impl TestApp {
             task.await.expect("server task");
         }
     }
-}
-
-/// Polls `check` every 50 ms until it returns true; panics naming `what`
-/// if it has not by `deadline`.
-pub async fn eventually<F, Fut>(what: &str, deadline: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let end = tokio::time::Instant::now() + deadline;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < end,
-            "{what}: not within {deadline:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// The ledger health status (`inkan.v1.TokenService/Ledger`) a server at
-/// `addr` reports, or `None` when it does not answer.
-pub async fn ledger_health(addr: SocketAddr) -> Option<i32> {
-    use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .ok()?
-        .connect()
-        .await
-        .ok()?;
-    let request = HealthCheckRequest {
-        service: "inkan.v1.TokenService/Ledger".into(),
-    };
-    let answer = HealthClient::new(channel).check(request).await.ok()?;
-    Some(answer.into_inner().status)
-}
-
-/// `message` with `key` in the x-api-key header.
-pub fn with_key<T>(message: T, key: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("x-api-key", key.parse().unwrap());
-    request
-}
-
-/// `message` from the all-permissions caller.
-pub fn admin<T>(message: T) -> Request<T> {
-    with_key(message, ADMIN_KEY)
-}
-
-/// The code, reason and action of a failed call, checked against the
-/// contract's ErrorInfo shape.
-pub fn failure(status: &Status) -> (Code, String, String) {
-    let info = status
-        .get_details_error_info()
-        .unwrap_or_else(|| panic!("status without ErrorInfo: {status:?}"));
-    assert_eq!(info.domain, "inkan");
-    let action = info.metadata.get("action").cloned().unwrap_or_default();
-    (status.code(), info.reason, action)
-}
-
-/// Asserts that `result` failed with `reason`, the code and action DESIGN.md
-/// binds to it, and returns the message.
-pub fn assert_refused<T: std::fmt::Debug>(result: Result<T, Status>, reason: &str) -> String {
-    let status = result.expect_err(&format!("expected {reason}"));
-    let (code, got, action) = failure(&status);
-    assert_eq!(got, reason, "message: {}", status.message());
-    let (want_code, want_action) = contract(reason);
-    assert_eq!(code, want_code, "code of {reason}");
-    assert_eq!(action, want_action, "action of {reason}");
-    status.message().to_owned()
-}
-
-/// The failure table of docs/contract.md, written out independently of
-/// the code.
-pub fn contract(reason: &str) -> (Code, &'static str) {
-    use Code::*;
-    match reason {
-        "TOKEN_MALFORMED" => (Unauthenticated, "reauthenticate"),
-        "TOKEN_EXPIRED" => (Unauthenticated, "refresh"),
-        "TOKEN_NOT_YET_VALID" => (Unauthenticated, "retry"),
-        "SIGNATURE_INVALID" | "KEY_UNKNOWN" | "ALGORITHM_MISMATCH" | "TOKEN_TYPE_INVALID"
-        | "ISSUER_MISMATCH" | "AUDIENCE_MISMATCH" | "SESSION_REVOKED" => {
-            (Unauthenticated, "reauthenticate")
-        }
-        "INSUFFICIENT_SCOPE" => (PermissionDenied, "none"),
-        "REFRESH_TOKEN_INVALID" | "REFRESH_TOKEN_EXPIRED" | "REFRESH_TOKEN_REUSED" => {
-            (Unauthenticated, "reauthenticate")
-        }
-        "CALLER_UNAUTHENTICATED" => (Unauthenticated, "none"),
-        "CALLER_FORBIDDEN" => (PermissionDenied, "none"),
-        "INVALID_REQUEST" => (InvalidArgument, "none"),
-        "STORAGE_UNAVAILABLE" => (Unavailable, "retry"),
-        "TOO_MANY_STREAMS" => (ResourceExhausted, "retry"),
-        other => panic!("{other} is not in the contract"),
-    }
-}
-
-/// An Issue request for `subject` with one audience and scope.
-pub fn issue_request(subject: &str) -> inkan::proto::v1::IssueRequest {
-    inkan::proto::v1::IssueRequest {
-        subject: subject.into(),
-        audience: vec!["orders".into()],
-        scopes: vec!["orders:read".into(), "orders:write".into()],
-        claims: None,
-        client_id: "web".into(),
-        device: "Firefox on Linux".into(),
-    }
-}
-
-/// A plain HTTP/1.1 GET against the test server: status line, headers, body.
-pub async fn http_get(addr: SocketAddr, path: &str) -> (String, Vec<(String, String)>, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .await
-        .unwrap();
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).await.unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    let mut lines = head.lines();
-    let status = lines.next().unwrap().to_owned();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    (status, headers, body.to_owned())
-}
-
-/// Claims of a well-formed access token for `session`, as inkan signs them.
-pub fn claims_for(session: &str) -> serde_json::Value {
-    let now = inkan::clock::now();
-    serde_json::json!({
-        "iss": ISSUER,
-        "sub": "user-42",
-        "aud": "orders",
-        "exp": now + 600,
-        "iat": now,
-        "nbf": now,
-        "jti": uuid::Uuid::new_v4().to_string(),
-        "sid": session,
-        "client_id": "web",
-        "scope": "orders:read",
-    })
-}
-
-/// The header inkan puts on access tokens signed by the active key.
-pub fn header_for(app: &TestApp) -> jsonwebtoken::Header {
-    let key = app.keys.active();
-    let mut header = jsonwebtoken::Header::new(key.alg().jws());
-    header.typ = Some("at+jwt".into());
-    header.kid = Some(key.kid().to_string());
-    header
-}
-
-/// Signs `claims` under `header` with the server's own active key: a token
-/// only the server (or its key-set file) could have made.
-pub fn forge(app: &TestApp, header: &jsonwebtoken::Header, claims: &serde_json::Value) -> String {
-    jsonwebtoken::encode(header, claims, app.keys.active().encoding_key()).unwrap()
-}
-
-/// Runs the built `inkan` binary in `dir` with `args`, and none of the
-/// developer's `INKAN_*` variables: only what the test passes.
-pub fn run_inkan(args: &[&str], dir: &std::path::Path) -> std::process::Output {
-    run_inkan_with_env(args, &[], dir)
-}
-
-/// [`run_inkan`] with the environment variables `env` set.
-pub fn run_inkan_with_env(
-    args: &[&str],
-    env: &[(&str, &str)],
-    dir: &std::path::Path,
-) -> std::process::Output {
-    inkan_command(args, env, dir)
-        .output()
-        .expect("run the inkan binary")
-}
-
-/// [`run_inkan`] with `input` on its standard input.
-pub fn run_inkan_with_stdin(
-    args: &[&str],
-    input: &str,
-    dir: &std::path::Path,
-) -> std::process::Output {
-    use std::io::Write;
-    let mut child = inkan_command(args, &[], dir)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run the inkan binary");
-    // Written from a thread, so a child that does not read cannot block
-    // the test on a full pipe.
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_owned();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(input.as_bytes());
-    });
-    let output = child.wait_with_output().expect("wait for the inkan binary");
-    let _ = writer.join();
-    output
-}
-
-fn inkan_command(
-    args: &[&str],
-    env: &[(&str, &str)],
-    dir: &std::path::Path,
-) -> std::process::Command {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_inkan"));
-    command.args(args).current_dir(dir);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("INKAN_") {
-            command.env_remove(name);
-        }
-    }
-    command.envs(env.iter().copied());
-    command
-}
-
-/// Runs `inkan migrate` with `config`, as an operator does before `check`
-/// or `serve` on a new ledger; panics with its output if it fails.
-pub fn migrate_with(config: &str, dir: &std::path::Path) {
-    let out = run_inkan(&["migrate", "--config", config], dir);
-    assert!(
-        out.status.success(),
-        "inkan migrate failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// `inkan serve` as its own process, and the gRPC address it logged.
-pub fn serve_process(config: &std::path::Path) -> (std::process::Child, SocketAddr) {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_inkan"));
-    command
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    for (name, _) in std::env::vars() {
-        if name.starts_with("INKAN_") || name == "RUST_LOG" {
-            command.env_remove(name);
-        }
-    }
-    let mut child = command.spawn().expect("start inkan serve");
-    use std::io::BufRead;
-    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    let addr = loop {
-        let Some(Ok(line)) = lines.next() else {
-            let _ = child.kill();
-            panic!("inkan serve stopped before serving: {}", seen.join("\n"));
-        };
-        if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) {
-            if event["message"] == "serving" {
-                break event["grpc"].as_str().unwrap().parse().unwrap();
-            }
-        }
-        seen.push(line);
-    };
-    // Keep reading, so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, addr)
-}
-
-/// Writes a fresh EdDSA key set and a production-shaped `inkan.toml` into
-/// `dir`: ledger at `database_url`, Issue open (these tests care about the
-/// process, not callers), every listener on `127.0.0.1:0`, and `extra`
-/// TOML lines on top. Returns the config's path.
-pub fn server_config(dir: &std::path::Path, database_url: &str, extra: &str) -> PathBuf {
-    let keys = dir.join("keys.json");
-    KeySetFile::generate(KeyAlgorithm::EdDSA)
-        .unwrap()
-        .write(&keys)
-        .unwrap();
-    let path = dir.join("inkan.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "keys_file = {keys:?}\ndatabase_url = {database_url:?}\nissuer = \"{ISSUER}\"\n\
-             allow_open_issue = true\ngrpc_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\n\
-             metrics_addr = \"127.0.0.1:0\"\n{extra}\n",
-            keys = keys.display().to_string()
-        ),
-    )
-    .unwrap();
-    path
 }

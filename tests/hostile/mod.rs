@@ -18,13 +18,13 @@ use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
 /// The issuer the hostile cases are built for.
-pub const ISSUER: &str = "https://inkan.test";
+pub(crate) const ISSUER: &str = "https://inkan.test";
 /// The legacy secret in a hostile key set.
-pub const LEGACY_SECRET: &[u8] = b"the-former-monoliths-hs256-secret-0123456789";
+pub(crate) const LEGACY_SECRET: &[u8] = b"the-former-monoliths-hs256-secret-0123456789";
 
 /// What the verifier must answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Expect {
+pub(crate) enum Expect {
     /// Accepted: a control that shows where the edge lies.
     Accepted,
     /// Refused with this contract reason.
@@ -33,23 +33,23 @@ pub enum Expect {
 
 /// One hostile token.
 #[derive(Debug, Clone)]
-pub struct Case {
-    pub class: &'static str,
-    pub name: String,
-    pub token: String,
-    pub expect: Expect,
+pub(crate) struct Case {
+    pub(crate) class: &'static str,
+    pub(crate) name: String,
+    pub(crate) token: String,
+    pub(crate) expect: Expect,
     /// Sits exactly on a time edge, so only a verifier given the forge's
     /// own `now` can judge it; a call over the network takes a moment.
-    pub exact_time: bool,
+    pub(crate) exact_time: bool,
 }
 
 /// A key set with one key of every kind, and the means to forge with it.
-pub struct Forge {
-    pub file: KeySetFile,
-    pub set: KeySet,
-    pub session: String,
+pub(crate) struct Forge {
+    pub(crate) file: KeySetFile,
+    pub(crate) set: KeySet,
+    pub(crate) session: String,
     /// The time every case is built around, in Unix seconds.
-    pub now: i64,
+    pub(crate) now: i64,
 }
 
 fn pem(entry: &KeyFileEntry) -> String {
@@ -67,7 +67,7 @@ fn b64(bytes: impl AsRef<[u8]>) -> String {
 
 impl Forge {
     /// EdDSA (active), ES256 and RS256 (verify_only), and a legacy HS256 key.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut file = KeySetFile::generate(KeyAlgorithm::EdDSA).unwrap();
         for alg in [KeyAlgorithm::ES256, KeyAlgorithm::RS256] {
             file.keys
@@ -79,7 +79,7 @@ impl Forge {
     }
 
     /// Forges with an existing key set (which must hold the same kinds).
-    pub fn from_file(file: KeySetFile) -> Self {
+    pub(crate) fn from_file(file: KeySetFile) -> Self {
         let set = KeySet::from_file_contents(&file).unwrap();
         Self {
             file,
@@ -115,7 +115,7 @@ impl Forge {
     }
 
     /// Claims of a token inkan would accept, at the current time.
-    pub fn claims(&self) -> Value {
+    pub(crate) fn claims(&self) -> Value {
         let now = self.now;
         json!({
             "iss": ISSUER, "sub": "user-42", "aud": "orders",
@@ -130,7 +130,7 @@ impl Forge {
     }
 
     /// `header.payload.signature`, signing exactly the given JSON texts.
-    pub fn sign_raw(
+    pub(crate) fn sign_raw(
         &self,
         header: &str,
         payload: &str,
@@ -152,7 +152,7 @@ impl Forge {
     }
 
     /// A token inkan would accept, signed by the key of `alg`.
-    pub fn good(&self, alg: KeyAlgorithm) -> String {
+    pub(crate) fn good(&self, alg: KeyAlgorithm) -> String {
         self.sign(&self.header(alg), &self.claims(), alg)
     }
 
@@ -216,7 +216,7 @@ impl Default for Forge {
 
 /// Every hostile case, class by class. The class names and counts are
 /// listed in SECURITY.md, and a test keeps the two in step.
-pub fn cases(f: &Forge) -> Vec<Case> {
+pub(crate) fn cases(f: &Forge) -> Vec<Case> {
     let mut all = Vec::new();
     let mut add = |class: &'static str, name: &str, token: String, expect: Expect| {
         all.push(Case {
@@ -945,7 +945,7 @@ fn hex_bytes(hex: &str) -> Vec<u8> {
 
 impl Forge {
     /// Someone else's EdDSA key.
-    pub fn attacker() -> Self {
+    pub(crate) fn attacker() -> Self {
         Self::from_file(KeySetFile::generate(KeyAlgorithm::EdDSA).unwrap())
     }
 }

@@ -4,110 +4,21 @@
 //! refused as it is read, before it is held whole.
 
 use std::{
-    io::BufRead,
-    net::SocketAddr,
     path::Path,
-    process::{Command, Output, Stdio},
-    sync::{Arc, Mutex},
+    process::{Command, Output},
     time::Duration,
 };
 
 use crate::common::{
-    self, eventually, fresh_database, http_get, migrate_with, run_inkan_with_stdin, server_config,
-    Backend,
+    self, eventually, former_refresh_token, fresh_database, migrate_with, run_inkan_with_stdin,
+    server_config, Backend, Served,
 };
 use inkan::proto::v1::{token_service_client::TokenServiceClient, RefreshRequest};
-use serde_json::Value;
-
-/// `inkan serve` as its own process, with every line it logs kept.
-struct Served {
-    child: std::process::Child,
-    grpc: SocketAddr,
-    metrics: SocketAddr,
-    log: Arc<Mutex<Vec<Value>>>,
-}
-
-impl Served {
-    fn start(config: &Path) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_inkan"));
-        command
-            .args(["serve", "--config", config.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (name, _) in std::env::vars() {
-            if name.starts_with("INKAN_") || name == "RUST_LOG" {
-                command.env_remove(name);
-            }
-        }
-        let mut child = command.spawn().expect("start inkan serve");
-        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (grpc, metrics) = loop {
-            let Some(Ok(line)) = lines.next() else {
-                let _ = child.kill();
-                panic!(
-                    "inkan serve stopped before serving: {:?}",
-                    log.lock().unwrap()
-                );
-            };
-            let event: Value = serde_json::from_str(&line).unwrap_or(Value::String(line));
-            if event["message"] == "serving" {
-                let addr = |name: &str| event[name].as_str().unwrap().parse().unwrap();
-                break (addr("grpc"), addr("metrics"));
-            }
-            log.lock().unwrap().push(event);
-        };
-        let kept = log.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                let event = serde_json::from_str(&line).unwrap_or(Value::String(line));
-                kept.lock().unwrap().push(event);
-            }
-        });
-        Self {
-            child,
-            grpc,
-            metrics,
-            log,
-        }
-    }
-
-    /// How many logged events `matches` holds for.
-    fn count(&self, matches: impl Fn(&Value) -> bool) -> usize {
-        self.log
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|e| matches(e))
-            .count()
-    }
-
-    async fn metric(&self, series: &str) -> Option<f64> {
-        let (_, _, body) = http_get(self.metrics, "/metrics").await;
-        body.lines()
-            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A former-system refresh JWT signed with the placeholder "ACCESS_SECRET"
 /// (no kid), with its own `jti`.
 fn placeholder_signed(jti: &str) -> String {
-    let now = inkan::clock::now();
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &serde_json::json!({
-            "user_id": 1, "jti": jti, "type": "refresh", "iat": now, "exp": now + 3_600,
-        }),
-        &jsonwebtoken::EncodingKey::from_secret(b"ACCESS_SECRET"),
-    )
-    .unwrap()
+    former_refresh_token(b"ACCESS_SECRET", 1, jti, 3_600)
 }
 
 /// The review's flood: anonymous Refresh calls, each with a forged token

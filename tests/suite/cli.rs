@@ -1,16 +1,12 @@
 //! The binary as an operator meets it: key generation, start-up refusals,
 //! `check` and `migrate`.
 
-use crate::common;
+use crate::common::{self, stderr};
 
 use std::{path::Path, process::Output};
 
 fn inkan(args: &[&str], dir: &Path) -> Output {
     common::run_inkan(args, dir)
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 fn generate(dir: &Path, alg: &str) -> std::path::PathBuf {

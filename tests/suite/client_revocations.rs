@@ -8,13 +8,16 @@ use crate::{client_support, common};
 
 use std::time::Duration;
 
-use client_support::{metric, wait_until, FakeServer, Signer};
-use common::{claims_for, ISSUER};
+use client_support::{metric, FakeServer, Signer};
+use common::{claims_for, eventually, ISSUER};
 // The fake serves the server crate's generated types.
 use inkan::proto::v1::{GetJwksResponse, RevocationBatch, RevokedSession, SubjectCutOff};
 use inkan_client::{Requirements, Verifier};
 use prost_types::Timestamp;
 use tonic::Status;
+
+/// The bound on waiting for the verifier to take in what it was sent.
+const WAIT: Duration = Duration::from_secs(10);
 
 fn at(seconds: i64) -> Option<Timestamp> {
     Some(Timestamp { seconds, nanos: 0 })
@@ -85,7 +88,7 @@ async fn client_revocations_are_followed_resumed_from_the_cursor_and_caught_up()
         }))
         .await
         .unwrap();
-    wait_until("the first batch is applied", || {
+    eventually("the first batch is applied", WAIT, || async {
         verifier.revocations().is_some_and(|set| set.len() == 1)
     })
     .await;
@@ -119,7 +122,7 @@ async fn client_revocations_are_followed_resumed_from_the_cursor_and_caught_up()
         }))
         .await
         .unwrap();
-    wait_until("the cut-off is applied", || {
+    eventually("the cut-off is applied", WAIT, || async {
         verifier.revocations().is_some_and(|set| set.len() == 2)
     })
     .await;
@@ -132,7 +135,7 @@ async fn client_revocations_are_followed_resumed_from_the_cursor_and_caught_up()
         .send(Err(Status::unavailable("inkan restarts")))
         .await
         .unwrap();
-    wait_until("the break is noticed", || {
+    eventually("the break is noticed", WAIT, || async {
         verifier.health().revocations_current == Some(false)
     })
     .await;
@@ -145,7 +148,7 @@ async fn client_revocations_are_followed_resumed_from_the_cursor_and_caught_up()
         }))
         .await
         .unwrap();
-    wait_until("caught up again", || {
+    eventually("caught up again", WAIT, || async {
         verifier.health().revocations_current == Some(true)
     })
     .await;
@@ -192,7 +195,7 @@ async fn client_refuses_bad_key_sets_and_verifies_from_cache_while_inkan_is_down
     for bad in ["{ not json", &private.to_string(), oct] {
         key_stream.send(keys(bad)).await.unwrap();
     }
-    wait_until("three key sets were refused", || {
+    eventually("three key sets were refused", WAIT, || async {
         metric(
             &verifier,
             "inkan_client_key_updates_total",
@@ -214,10 +217,16 @@ async fn client_refuses_bad_key_sets_and_verifies_from_cache_while_inkan_is_down
     // A good set again, then inkan goes away: the verifier says it is
     // stale and goes on verifying with the keys it holds.
     key_stream.send(keys(&signer.jwks_json())).await.unwrap();
-    wait_until("the good set is applied", || !verifier.is_stale()).await;
+    eventually("the good set is applied", WAIT, || async {
+        !verifier.is_stale()
+    })
+    .await;
     server.stop().await;
     drop(key_stream);
-    wait_until("the verifier notices inkan is gone", || verifier.is_stale()).await;
+    eventually("the verifier notices inkan is gone", WAIT, || async {
+        verifier.is_stale()
+    })
+    .await;
     assert_eq!(metric(&verifier, "inkan_client_keys_stale", None), 1.0);
     verifier
         .verify(&token, &Requirements::new())

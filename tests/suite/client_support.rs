@@ -1,8 +1,8 @@
-//! What the client tests share: reading the verifier's metrics, waiting
-//! with a bound, signing tokens with a key set of the test's own, and a
-//! fake `inkan.v1.TokenService`: its `WatchKeys` and
-//! `WatchRevocations` streams are scripted by the test, one script per
-//! connection, and every `WatchRevocations` records the cursor it was sent.
+//! What the client tests share: reading the verifier's metrics, signing
+//! tokens with a key set of the test's own, and a fake
+//! `inkan.v1.TokenService`: its `WatchKeys` and `WatchRevocations` streams
+//! are scripted by the test, one script per connection, and every
+//! `WatchRevocations` records the cursor it was sent.
 //! It stands in where the real server cannot: a key-set message inkan would
 //! never send, and `WatchRevocations` while the real server's is not built.
 
@@ -22,25 +22,25 @@ type Feed<T> = Mutex<VecDeque<mpsc::Receiver<Result<T, Status>>>>;
 
 /// The fake's state: the scripted connections still to be served.
 #[derive(Default)]
-pub struct Fake {
+pub(crate) struct Fake {
     keys: Feed<pb::GetJwksResponse>,
     revocations: Feed<pb::RevocationBatch>,
     /// The `since` of every WatchRevocations call, in order.
-    pub cursors: std::sync::Mutex<Vec<String>>,
+    pub(crate) cursors: std::sync::Mutex<Vec<String>>,
     /// What GetJwks answers.
-    pub jwks_json: std::sync::Mutex<String>,
+    pub(crate) jwks_json: std::sync::Mutex<String>,
 }
 
 impl Fake {
     /// The next WatchKeys connection: what is sent on it goes down it.
-    pub async fn keys_connection(&self) -> Script<pb::GetJwksResponse> {
+    pub(crate) async fn keys_connection(&self) -> Script<pb::GetJwksResponse> {
         let (tx, rx) = mpsc::channel(16);
         self.keys.lock().await.push_back(rx);
         tx
     }
 
     /// The next WatchRevocations connection.
-    pub async fn revocations_connection(&self) -> Script<pb::RevocationBatch> {
+    pub(crate) async fn revocations_connection(&self) -> Script<pb::RevocationBatch> {
         let (tx, rx) = mpsc::channel(16);
         self.revocations.lock().await.push_back(rx);
         tx
@@ -48,16 +48,16 @@ impl Fake {
 }
 
 /// A running fake: its address, its state, and how to stop it.
-pub struct FakeServer {
-    pub addr: SocketAddr,
-    pub fake: Arc<Fake>,
+pub(crate) struct FakeServer {
+    pub(crate) addr: SocketAddr,
+    pub(crate) fake: Arc<Fake>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl FakeServer {
     /// Serves a new fake on 127.0.0.1.
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let fake = Arc::new(Fake::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -81,14 +81,14 @@ impl FakeServer {
     }
 
     /// A lazy channel to the fake.
-    pub fn channel(&self) -> tonic::transport::Channel {
+    pub(crate) fn channel(&self) -> tonic::transport::Channel {
         tonic::transport::Channel::from_shared(format!("http://{}", self.addr))
             .unwrap()
             .connect_lazy()
     }
 
     /// Stops serving: open streams end, new connections are refused.
-    pub async fn stop(&mut self) {
+    pub(crate) async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -175,7 +175,11 @@ impl TokenService for Fake {
 
 /// The value of metric `name` (with `label` = `value`, when given) in the
 /// verifier's registry, as its text exposition shows it; 0 when absent.
-pub fn metric(verifier: &inkan_client::Verifier, name: &str, label: Option<(&str, &str)>) -> f64 {
+pub(crate) fn metric(
+    verifier: &inkan_client::Verifier,
+    name: &str,
+    label: Option<(&str, &str)>,
+) -> f64 {
     use prometheus::Encoder;
     let mut text = Vec::new();
     prometheus::TextEncoder::new()
@@ -192,36 +196,25 @@ pub fn metric(verifier: &inkan_client::Verifier, name: &str, label: Option<(&str
         .map_or(0.0, |value| value.parse().unwrap())
 }
 
-/// Polls `ready` every 20 ms until it holds; fails after 10 s.
-pub async fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
-    let waited = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        while !ready() {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    })
-    .await;
-    assert!(waited.is_ok(), "timed out waiting until {what}");
-}
-
 /// A key set of the test's own: its published JWKS, and tokens it signs.
-pub struct Signer {
-    pub set: inkan::keys::KeySet,
+pub(crate) struct Signer {
+    pub(crate) set: inkan::keys::KeySet,
 }
 
 impl Signer {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let file = inkan::keys::KeySetFile::generate(inkan::keys::KeyAlgorithm::EdDSA).unwrap();
         Self {
             set: inkan::keys::KeySet::from_file_contents(&file).unwrap(),
         }
     }
 
-    pub fn jwks_json(&self) -> String {
+    pub(crate) fn jwks_json(&self) -> String {
         serde_json::to_string(&self.set.jwks()).unwrap()
     }
 
     /// An access token as inkan would sign it, with `claims`.
-    pub fn sign(&self, claims: &serde_json::Value) -> String {
+    pub(crate) fn sign(&self, claims: &serde_json::Value) -> String {
         let key = self.set.active();
         let mut header = jsonwebtoken::Header::new(key.alg().jws());
         header.typ = Some("at+jwt".into());

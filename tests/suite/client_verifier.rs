@@ -12,17 +12,21 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use client_support::{metric, wait_until, FakeServer};
-use common::{admin, issue_request, with_key, Backend, Options, TestApp, ISSUER, VERIFIER_KEY};
+use client_support::{metric, FakeServer};
+use common::{
+    admin, edit_keys, eventually, issue_request, kid_of, verify_for, Backend, Options, TestApp,
+    ISSUER, VERIFIER_KEY,
+};
 use hostile::{cases, Expect, Forge};
 use inkan::{
-    keys::{rotation, KeySetFile},
-    proto::v1::{
-        revoke_request::Target, RevocationBatch, RevokeRequest, RevokedSession, VerifyRequest,
-    },
+    keys::rotation,
+    proto::v1::{revoke_request::Target, RevocationBatch, RevokeRequest, RevokedSession},
 };
 use inkan_client::{Requirements, Verifier};
 use inkan_core::ids::Scope;
+
+/// The bound on waiting for something the verifier or server does next.
+const WAIT: Duration = Duration::from_secs(10);
 
 /// A started verifier, ready within a bound.
 async fn ready(verifier: &Verifier) {
@@ -183,12 +187,8 @@ async fn agreement(backend: Backend) {
 
     let mut wrong = Vec::new();
     for row in &rows {
-        let request = VerifyRequest {
-            access_token: row.token.clone(),
-            audience: row.audience.unwrap_or_default().into(),
-            required_scopes: row.scopes.iter().map(|s| s.to_string()).collect(),
-        };
-        let remote = client.verify(with_key(request, VERIFIER_KEY)).await;
+        let request = verify_for(&row.token, row.audience.unwrap_or_default(), &row.scopes);
+        let remote = client.verify(request).await;
         let remote = answer(remote.map(drop).map_err(|status| {
             let (code, reason, action) = common::failure(&status);
             assert_eq!(
@@ -241,17 +241,6 @@ async fn agreement(backend: Backend) {
     app.stop().await;
 }
 
-/// Rewrites the server's key-set file through `change`.
-fn edit_keys(app: &TestApp, change: impl FnOnce(&mut KeySetFile)) {
-    let mut file = KeySetFile::read(&app.keys_path).unwrap();
-    change(&mut file);
-    file.write(&app.keys_path).unwrap();
-}
-
-fn kid_of(token: &str) -> String {
-    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
-}
-
 async fn rotation_under_load(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let verifier = Verifier::watching(app.channel().await, ISSUER)
@@ -296,7 +285,7 @@ async fn rotation_under_load(backend: Backend) {
         *next_kid.lock().unwrap() = rotation::add_next(file, None).unwrap();
     });
     let next = next_kid.lock().unwrap().clone();
-    wait_until("the verifier holds the next key", || {
+    eventually("the verifier holds the next key", WAIT, || async {
         verifier.kids().contains(&next)
     })
     .await;
@@ -304,9 +293,11 @@ async fn rotation_under_load(backend: Backend) {
     edit_keys(&app, |file| {
         rotation::promote(file, SystemTime::now(), Duration::from_secs(300), true).unwrap();
     });
-    wait_until("tokens signed by the new key were verified", || {
-        new_kid_seen.load(Ordering::Relaxed) >= 20
-    })
+    eventually(
+        "tokens signed by the new key were verified",
+        WAIT,
+        || async { new_kid_seen.load(Ordering::Relaxed) >= 20 },
+    )
     .await;
     stop.store(true, Ordering::Relaxed);
     for task in load {
@@ -398,21 +389,15 @@ async fn client_a_jwks_verifier_refetches_a_new_kid_and_retries_once() {
     edit_keys(&app, |file| {
         rotation::promote(file, SystemTime::now(), Duration::from_secs(300), true).unwrap();
     });
-    let token = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let pair = client
-                .issue(admin(issue_request("user-1")))
-                .await
-                .unwrap()
-                .into_inner();
-            if kid_of(&pair.access_token) == next {
-                return pair.access_token;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    let issue = || async {
+        let pair = client.clone().issue(admin(issue_request("user-1"))).await;
+        pair.unwrap().into_inner().access_token
+    };
+    eventually("the new key signs", WAIT, || async {
+        kid_of(&issue().await) == next
     })
-    .await
-    .expect("the new key signs");
+    .await;
+    let token = issue().await;
     assert!(!verifier.kids().contains(&next));
 
     verifier

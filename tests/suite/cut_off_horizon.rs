@@ -4,89 +4,39 @@
 //! whole lifetime, whatever the process remembers. The server's clock is a
 //! test's, moved a day and more on; nothing here waits a day.
 
-use std::time::{Duration, SystemTime};
-
-use crate::common::{self, admin, assert_refused, issue_request, Backend, Options, TestApp};
+use crate::common::{
+    self, admin, assert_refused, feed_polls, former_refresh_token, issue_request, sha256_hex,
+    with_legacy_refresh, Backend, Options, TestApp,
+};
 use inkan::{
     clock::Clock,
     ids::Subject,
-    keys::{rotation, KeyAlgorithm, KeySetFile},
     ledger::LegacyImportRow,
     proto::v1::{revoke_request::Target, ListSessionsRequest, RefreshRequest, RevokeRequest},
 };
-use sha2::{Digest, Sha256};
 
 const SECRET: &[u8] = b"Xq7LmR2pT9vB4nK8sW1cZ6yH3jF5gDaE";
 const HOUR: i64 = 3600;
 const DAY: i64 = 24 * HOUR;
 
-/// A former system's refresh JWT for `user`, issued a minute ago and
-/// valid for 30 days.
-fn former_refresh_token(user: i64) -> String {
-    let now = inkan::clock::now();
-    let claims = serde_json::json!({
-        "user_id": user, "type": "refresh", "iat": now - 60, "exp": now + 30 * DAY,
-    });
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(SECRET),
-    )
-    .unwrap()
-}
-
-fn digest(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// A server on `clock` whose legacy key exchanges refresh tokens until a
-/// sunset 60 days away.
-async fn with_legacy_refresh(backend: Backend, clock: &Clock) -> TestApp {
-    let mut file = KeySetFile::generate(KeyAlgorithm::EdDSA).unwrap();
-    let sunset = SystemTime::now() + Duration::from_secs(60 * 86_400);
-    rotation::add_legacy_mapped(
-        &mut file,
-        "monolith",
-        SECRET,
-        sunset,
-        None,
-        None,
-        rotation::LegacyMapping {
-            subject_claim: Some("user_id".into()),
-            refresh: true,
-            session_audience: vec!["orders".into()],
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    TestApp::spawn_with(
+async fn a_former_refresh_token_stays_cut_off_past_a_day(backend: Backend) {
+    let clock = Clock::manual();
+    let app = with_legacy_refresh(
         backend,
+        SECRET,
         Options {
-            keys_json: Some(file.to_json()),
             clock: Some(clock.clone()),
             ..Options::default()
         },
     )
-    .await
-}
-
-/// Long enough for the revocation feed to poll (every 500 ms) and forget
-/// what its clock says no longer matters: a real wait, as the feed is a
-/// real task on a real ticker.
-async fn let_the_feed_run() {
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-}
-
-async fn a_former_refresh_token_stays_cut_off_past_a_day(backend: Backend) {
-    let clock = Clock::manual();
-    let app = with_legacy_refresh(backend, &clock).await;
-    let (stolen, kept) = (former_refresh_token(42), former_refresh_token(7));
+    .await;
+    let (stolen, kept) = (
+        former_refresh_token(SECRET, 42, "stolen", 30 * DAY),
+        former_refresh_token(SECRET, 7, "kept", 30 * DAY),
+    );
     let rows =
         [(&stolen, "42", 2), (&kept, "7", 3)].map(|(token, subject, line)| LegacyImportRow {
-            token_hash: digest(token),
+            token_hash: sha256_hex(token),
             subject: subject.into(),
             expires_at: inkan::clock::now() + 30 * DAY,
             line,
@@ -106,7 +56,7 @@ async fn a_former_refresh_token_stays_cut_off_past_a_day(backend: Backend) {
         .unwrap();
 
     clock.advance(25 * HOUR);
-    let_the_feed_run().await;
+    feed_polls().await;
     let answer = client
         .refresh(admin(RefreshRequest {
             refresh_token: stolen.clone(),
@@ -165,7 +115,7 @@ async fn a_session_older_than_its_subjects_cut_off_never_refreshes(backend: Back
         .await
         .unwrap();
     clock.advance(25 * HOUR);
-    let_the_feed_run().await;
+    feed_polls().await;
     let answer = client
         .refresh(admin(RefreshRequest {
             refresh_token: pair.refresh_token,

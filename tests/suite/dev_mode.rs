@@ -2,15 +2,11 @@
 //! production configuration: only `serve --dev` switches it on, and it
 //! refuses anything that belongs to a real deployment.
 
-use crate::common;
+use crate::common::{self, stderr};
 
 use std::{path::Path, process::Output};
 
 use inkan::keys::{KeyAlgorithm, KeySetFile};
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 /// A production configuration (key set, ledger, issuer, one caller) in
 /// `dir`, with `extra` lines at its top; returns its path.

@@ -6,10 +6,11 @@ use crate::common;
 use std::time::Duration;
 
 use common::{
-    admin, assert_refused, claims_for, forge, header_for, issue_request, with_key, Options,
-    TestApp, ISSUER_KEY, VERIFIER_KEY,
+    admin, assert_refused, claims_for, forge, header_for, issue_request, verify, verify_for,
+    with_key, Options, TestApp, ISSUER_KEY, VERIFIER_KEY,
 };
 use inkan::{
+    clock::Clock,
     keys::{KeyAlgorithm, KeySet, KeySetFile},
     proto::v1::{
         revoke_request::Target, IssueRequest, ListSessionsRequest, RefreshRequest, RevokeRequest,
@@ -18,21 +19,6 @@ use inkan::{
 };
 use prost_types::{value::Kind, Struct, Value};
 use sea_orm::ConnectionTrait;
-
-fn verify(token: &str) -> tonic::Request<VerifyRequest> {
-    verify_for(token, "", &[])
-}
-
-fn verify_for(token: &str, audience: &str, scopes: &[&str]) -> tonic::Request<VerifyRequest> {
-    with_key(
-        VerifyRequest {
-            access_token: token.into(),
-            audience: audience.into(),
-            required_scopes: scopes.iter().map(|s| s.to_string()).collect(),
-        },
-        VERIFIER_KEY,
-    )
-}
 
 fn session() -> String {
     uuid::Uuid::new_v4().to_string()
@@ -240,9 +226,11 @@ backend_tests! {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_refresh_token_expires_and_says_log_in_again() {
+    let clock = Clock::manual();
     let options = Options {
         refresh_token_idle_ttl: Duration::from_secs(1),
         session_lifetime: Duration::from_secs(60),
+        clock: Some(clock.clone()),
         ..Options::default()
     };
     let app = TestApp::spawn_with(common::Backend::Sqlite, options).await;
@@ -252,7 +240,7 @@ async fn an_idle_refresh_token_expires_and_says_log_in_again() {
         .await
         .unwrap()
         .into_inner();
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    clock.advance(2);
     let msg = assert_refused(
         client
             .refresh(RefreshRequest {
@@ -267,10 +255,12 @@ async fn an_idle_refresh_token_expires_and_says_log_in_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_never_extends_a_session_past_its_lifetime() {
+    let clock = Clock::manual();
     let options = Options {
         refresh_token_idle_ttl: Duration::from_secs(3),
         session_lifetime: Duration::from_secs(3),
         access_token_ttl: Duration::from_secs(900),
+        clock: Some(clock.clone()),
         ..Options::default()
     };
     let app = TestApp::spawn_with(common::Backend::Sqlite, options).await;
@@ -281,9 +271,9 @@ async fn rotation_never_extends_a_session_past_its_lifetime() {
         .unwrap()
         .into_inner();
     // The access token is capped at the session's end, not 15 minutes.
-    let ttl = pair.access_token_expires_at.unwrap().seconds - inkan::clock::now();
+    let ttl = pair.access_token_expires_at.unwrap().seconds - clock.now();
     assert!(ttl <= 3, "access token outlives its session by {ttl} s");
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(1);
     let next = client
         .refresh(RefreshRequest {
             refresh_token: pair.refresh_token,
@@ -295,7 +285,9 @@ async fn rotation_never_extends_a_session_past_its_lifetime() {
         next.refresh_token_expires_at.unwrap().seconds
             <= pair.refresh_token_expires_at.unwrap().seconds
     );
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // Past the session's end, though not past the idle TTL of a successor
+    // that rotation had wrongly extended.
+    clock.advance(2);
     assert_refused(
         client
             .refresh(RefreshRequest {

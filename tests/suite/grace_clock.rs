@@ -15,10 +15,10 @@ use sea_orm::{sea_query::Expr, ColumnTrait, EntityTrait, QueryFilter};
 /// How far a skewed replica's clock is off.
 const SKEW: i64 = 600;
 
-fn policy(reuse_grace: i64) -> RotationPolicy {
+fn policy(reuse_grace_secs: u64) -> RotationPolicy {
     RotationPolicy {
         idle_ttl: 86_400,
-        reuse_grace,
+        reuse_grace: std::time::Duration::from_secs(reuse_grace_secs),
     }
 }
 

@@ -6,8 +6,10 @@
 use std::{
     net::TcpListener,
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
+
+use crate::common::eventually;
 
 struct Served(Child);
 
@@ -39,8 +41,8 @@ fn grpcurl(args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-#[test]
-fn grpcurl_lists_issues_and_verifies_with_no_proto_files() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpcurl_lists_issues_and_verifies_with_no_proto_files() {
     if Command::new("grpcurl").arg("-version").output().is_err() {
         assert!(
             std::env::var_os("INKAN_REQUIRE_GRPCURL").is_none(),
@@ -70,18 +72,17 @@ fn grpcurl_lists_issues_and_verifies_with_no_proto_files() {
         .unwrap();
     let _served = Served(server);
 
-    let start = Instant::now();
-    loop {
-        let (ok, out) = grpcurl(&["-plaintext", &addr, "grpc.health.v1.Health/Check"]);
-        if ok && out.contains("SERVING") {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "server never reported SERVING: {out}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    eventually(
+        "the server reports SERVING",
+        Duration::from_secs(20),
+        || async {
+            let addr = addr.clone();
+            let health = move || grpcurl(&["-plaintext", &addr, "grpc.health.v1.Health/Check"]);
+            let (ok, out) = tokio::task::spawn_blocking(health).await.unwrap();
+            ok && out.contains("SERVING")
+        },
+    )
+    .await;
 
     let (ok, listed) = grpcurl(&["-plaintext", &addr, "list"]);
     assert!(

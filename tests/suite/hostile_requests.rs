@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use common::{admin, assert_refused, issue_request, with_key, TestApp, VERIFIER_KEY};
+use common::{admin, assert_refused, issue_request, verify, with_key, TestApp, VERIFIER_KEY};
 use inkan::proto::v1::{IssueRequest, VerifyRequest};
 use prost_types::{value::Kind, Struct, Value};
 
@@ -101,15 +101,6 @@ async fn hostile_requests_get_clear_answers_and_the_server_keeps_serving() {
         .await
         .unwrap()
         .into_inner();
-    client
-        .verify(with_key(
-            VerifyRequest {
-                access_token: pair.access_token,
-                ..Default::default()
-            },
-            VERIFIER_KEY,
-        ))
-        .await
-        .unwrap();
+    client.verify(verify(&pair.access_token)).await.unwrap();
     app.stop().await;
 }

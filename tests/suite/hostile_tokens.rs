@@ -7,9 +7,9 @@ use crate::hostile;
 
 use std::{collections::BTreeMap, net::TcpListener};
 
-use common::{with_key, Options, TestApp, VERIFIER_KEY};
+use common::{verify, Options, TestApp};
 use hostile::{cases, Case, Expect, Forge};
-use inkan::{proto::v1::VerifyRequest, token::Expectations};
+use inkan::token::Expectations;
 use serde_json::json;
 
 fn describe(case: &Case, got: &str) -> String {
@@ -59,14 +59,7 @@ async fn every_hostile_token_gets_the_right_answer_over_grpc() {
 
     let mut wrong = Vec::new();
     for case in all.iter().filter(|c| !c.exact_time) {
-        let request = with_key(
-            VerifyRequest {
-                access_token: case.token.clone(),
-                ..Default::default()
-            },
-            VERIFIER_KEY,
-        );
-        match (client.verify(request).await, case.expect) {
+        match (client.verify(verify(&case.token)).await, case.expect) {
             (Ok(_), Expect::Accepted) => {}
             (Ok(_), Expect::Refused(_)) => wrong.push(describe(case, "accepted")),
             (Err(status), expect) => {

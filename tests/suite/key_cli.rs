@@ -18,7 +18,7 @@ fn inkan(args: &[&str], dir: &Path) -> Output {
 /// Starts `inkan serve --dev` with `keys`; its output if it refused to
 /// start, or `None` (after stopping it) if it was still serving 30 s later.
 fn refused_start(keys: &Path, dir: &Path) -> Option<Output> {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_inkan"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_inkan"))
         .args([
             "serve",
             "--dev",
@@ -36,16 +36,24 @@ fn refused_start(keys: &Path, dir: &Path) -> Option<Output> {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("run the inkan binary");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while std::time::Instant::now() < deadline {
-        if child.try_wait().unwrap().is_some() {
-            return Some(child.wait_with_output().unwrap());
+    // A watchdog stops a server still running after 30 s: it started.
+    let pid = child.id().to_string();
+    let (exited, watched) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        let started = watched
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .is_err();
+        if started {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid])
+                .status();
         }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    None
+        started
+    });
+    let output = child.wait_with_output().unwrap();
+    let _ = exited.send(());
+    let started = watchdog.join().unwrap();
+    (!started).then_some(output)
 }
 
 fn text(output: &Output) -> String {

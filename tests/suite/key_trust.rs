@@ -4,39 +4,18 @@
 
 use crate::common;
 
-use std::{path::Path, time::Duration};
-
-use common::{admin, assert_refused, http_get, issue_request, with_key, TestApp, VERIFIER_KEY};
+#[cfg(unix)]
+use common::chmod;
+use common::{
+    admin, assert_refused, issue_request, kid_of, metrics_showing, stderr, verify, TestApp,
+};
 use inkan::{
     config::Settings,
     keys::{rotation, KeyAlgorithm, KeySet, KeySetFile, KeyState},
-    proto::v1::{GetJwksRequest, VerifyRequest},
+    proto::v1::GetJwksRequest,
     server::Server,
 };
 use secrecy::SecretString;
-
-#[cfg(unix)]
-fn chmod(path: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-}
-
-/// Waits until the server's `/metrics` holds `line`, e.g. a reload counted
-/// as refused. The deadline only keeps a regression from hanging the suite.
-async fn metric(app: &TestApp, line: &str) {
-    let seen = async {
-        while !http_get(app.metrics_addr, "/metrics")
-            .await
-            .2
-            .contains(line)
-        {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), seen)
-        .await
-        .unwrap_or_else(|_| panic!("/metrics never showed {line}"));
-}
 
 fn refused(count: u32) -> String {
     format!("inkan_key_reloads_total{{outcome=\"refused\"}} {count}")
@@ -96,7 +75,7 @@ async fn a_reload_from_a_file_others_may_write_is_refused_until_it_is_fixed() {
     chmod(&planted, 0o666);
     std::fs::rename(&planted, &app.keys_path).unwrap();
 
-    metric(&app, &refused(1)).await;
+    metrics_showing(&app, &refused(1)).await;
     let jwks = client
         .get_jwks(GetJwksRequest {})
         .await
@@ -109,7 +88,7 @@ async fn a_reload_from_a_file_others_may_write_is_refused_until_it_is_fixed() {
 
     // Fixed by its owner, the same content is looked at again and taken.
     chmod(&app.keys_path, 0o600);
-    metric(&app, &applied(1)).await;
+    metrics_showing(&app, &applied(1)).await;
     let jwks = client
         .get_jwks(GetJwksRequest {})
         .await
@@ -128,7 +107,6 @@ fn check_warns_of_a_key_file_others_can_read_and_refuses_one_they_can_write() {
     let keys = dir.path().join("keys.json");
     common::migrate_with(config.to_str().unwrap(), dir.path());
     let check = || common::run_inkan(&["check", "--config", config.to_str().unwrap()], dir.path());
-    let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
 
     chmod(&keys, 0o644);
     let out = check();
@@ -151,20 +129,6 @@ fn check_warns_of_a_key_file_others_can_read_and_refuses_one_they_can_write() {
         err.contains(keys.to_str().unwrap()) && err.contains("writable by others"),
         "{err}"
     );
-}
-
-fn kid_of(token: &str) -> String {
-    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
-}
-
-fn verify(token: &str) -> tonic::Request<VerifyRequest> {
-    with_key(
-        VerifyRequest {
-            access_token: token.into(),
-            ..Default::default()
-        },
-        VERIFIER_KEY,
-    )
 }
 
 /// An attacker's key set: one key of their own, `evil-1`, active.
@@ -196,12 +160,12 @@ async fn a_key_file_overwritten_with_an_unpublished_key_never_signs() {
     let original = KeySetFile::read(&app.keys_path).unwrap();
     let alone = attackers_set();
     alone.write(&app.keys_path).unwrap();
-    metric(&app, &refused(1)).await;
+    metrics_showing(&app, &refused(1)).await;
     let mut beside = original;
     beside.keys[0].state = KeyState::VerifyOnly;
     beside.keys.extend(attackers_set().keys);
     beside.write(&app.keys_path).unwrap();
-    metric(&app, &refused(2)).await;
+    metrics_showing(&app, &refused(2)).await;
 
     let pair = client
         .issue(admin(issue_request("user-1")))
@@ -246,7 +210,7 @@ async fn an_emergency_swap_to_an_unpublished_key_needs_the_key_files_say_so() {
     let fresh_kid = fresh.keys[0].kid.clone();
     swap.keys.extend(fresh.keys);
     swap.write(&app.keys_path).unwrap();
-    metric(&app, &applied(1)).await;
+    metrics_showing(&app, &applied(1)).await;
 
     let after = client
         .issue(admin(issue_request("user-2")))

@@ -12,51 +12,19 @@ use std::{
 };
 
 use common::{
-    admin, assert_refused, claims_for, http_get, issue_request, with_key, TestApp, VERIFIER_KEY,
+    admin, assert_refused, claims_for, edit_keys, eventually, http_get, issue_request, kid_of,
+    legacy_token, metrics_showing, verify, TestApp,
 };
 use inkan::{
     keys::{rotation, KeySetFile},
-    proto::v1::{GetJwksRequest, GetJwksResponse, VerifyRequest, WatchKeysRequest},
+    proto::v1::{GetJwksRequest, GetJwksResponse, WatchKeysRequest},
 };
 use tonic::Streaming;
 
-fn verify(token: &str) -> tonic::Request<VerifyRequest> {
-    with_key(
-        VerifyRequest {
-            access_token: token.into(),
-            ..Default::default()
-        },
-        VERIFIER_KEY,
-    )
-}
-
-fn kid_of(token: &str) -> String {
-    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
-}
-
-/// Rewrites the server's key-set file through `change`, as an operator's
-/// `inkan keys rotate` would.
-fn edit_keys(app: &TestApp, change: impl FnOnce(&mut KeySetFile)) {
-    let mut file = KeySetFile::read(&app.keys_path).unwrap();
-    change(&mut file);
-    file.write(&app.keys_path).unwrap();
-}
-
 /// Waits until `/metrics` counts `count` applied key-set reloads.
 async fn applied_reloads(app: &TestApp, count: usize) {
-    let wanted = format!("inkan_key_reloads_total{{outcome=\"applied\"}} {count}");
-    let reloaded = async {
-        while !http_get(app.metrics_addr, "/metrics")
-            .await
-            .2
-            .contains(&wanted)
-        {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), reloaded)
-        .await
-        .unwrap_or_else(|_| panic!("key-set reload {count} was not applied"));
+    let applied = format!("inkan_key_reloads_total{{outcome=\"applied\"}} {count}");
+    metrics_showing(app, &applied).await;
 }
 
 /// Replaces the server's key-set file in one step (a private sibling,
@@ -178,7 +146,14 @@ async fn a_rotation_under_load_fails_no_verify_and_every_token_stays_valid() {
         .into_inner();
     assert_eq!(kid_of(&after.access_token), next_kid);
 
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The load goes on verifying the old key's token after the promotion.
+    let verified = ok.load(Ordering::Relaxed);
+    eventually(
+        "verifies after the promotion",
+        Duration::from_secs(10),
+        || async { ok.load(Ordering::Relaxed) >= verified + 40 },
+    )
+    .await;
     stop.store(true, Ordering::Relaxed);
     for task in load {
         task.await.unwrap();
@@ -246,18 +221,8 @@ async fn a_bad_new_key_set_is_refused_and_the_old_one_stays() {
     ]) {
         replace_keys(&app, &bad);
         let counted = format!("inkan_key_reloads_total{{outcome=\"refused\"}} {refused}");
-        let seen = async {
-            while !http_get(app.metrics_addr, "/metrics")
-                .await
-                .2
-                .contains(&counted)
-            {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(10), seen)
-            .await
-            .expect("the bad key set was read and refused");
+        // The bad key set was read and refused.
+        metrics_showing(&app, &counted).await;
         let now = client
             .get_jwks(GetJwksRequest {})
             .await
@@ -302,32 +267,13 @@ async fn a_legacy_secret_accepts_old_tokens_until_its_sunset_and_counts_them() {
         .unwrap();
     });
     // The reload is visible in /metrics once applied.
-    let applied = async {
-        loop {
-            let (_, _, metrics) = http_get(app.metrics_addr, "/metrics").await;
-            if metrics.contains("inkan_key_reloads_total{outcome=\"applied\"} 1") {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), applied)
-        .await
-        .expect("the key set with the legacy key was applied");
+    applied_reloads(&app, 1).await;
 
     // A token the former system made: HS256, no kid, its own issuer.
     let now = inkan::clock::now();
     let old_claims = serde_json::json!({"iss": "https://old.example", "sub": "user-42", "iat": now, "exp": now + 600, "scope": "orders:read"});
     let legacy_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
-    let sign = |key: &[u8], claims: &serde_json::Value| {
-        jsonwebtoken::encode(
-            &legacy_header,
-            claims,
-            &jsonwebtoken::EncodingKey::from_secret(key),
-        )
-        .unwrap()
-    };
-    let old = sign(&secret, &old_claims);
+    let old = legacy_token(&secret, &old_claims);
     let accepted = client.verify(verify(&old)).await.unwrap().into_inner();
     assert_eq!(accepted.subject, "user-42");
     assert_eq!(accepted.key_id, "monolith");
@@ -336,7 +282,7 @@ async fn a_legacy_secret_accepts_old_tokens_until_its_sunset_and_counts_them() {
     // A wrong secret, a wrong issuer, a refresh-token-length lifetime.
     assert_refused(
         client
-            .verify(verify(&sign(
+            .verify(verify(&legacy_token(
                 b"another-secret-entirely-0123456789abcdef",
                 &old_claims,
             )))
@@ -346,13 +292,15 @@ async fn a_legacy_secret_accepts_old_tokens_until_its_sunset_and_counts_them() {
     let mut foreign = old_claims.clone();
     foreign["iss"] = "https://elsewhere.example".into();
     assert_refused(
-        client.verify(verify(&sign(&secret, &foreign))).await,
+        client
+            .verify(verify(&legacy_token(&secret, &foreign)))
+            .await,
         "ISSUER_MISMATCH",
     );
     let mut long = old_claims.clone();
     long["exp"] = (now + 30 * 86_400).into();
     assert_refused(
-        client.verify(verify(&sign(&secret, &long))).await,
+        client.verify(verify(&legacy_token(&secret, &long))).await,
         "TOKEN_TYPE_INVALID",
     );
     // A token that names a kid never reaches a legacy key, even its label.
@@ -410,7 +358,7 @@ async fn a_legacy_secret_accepts_old_tokens_until_its_sunset_and_counts_them() {
     let mut no_iat = old_claims.clone();
     no_iat.as_object_mut().unwrap().remove("iat");
     let msg = assert_refused(
-        client.verify(verify(&sign(&secret, &no_iat))).await,
+        client.verify(verify(&legacy_token(&secret, &no_iat))).await,
         "TOKEN_TYPE_INVALID",
     );
     assert!(msg.contains("lifetime cannot be bounded"), "{msg}");
@@ -421,7 +369,7 @@ async fn a_legacy_secret_accepts_old_tokens_until_its_sunset_and_counts_them() {
     });
     applied_reloads(&app, 2).await;
     let accepted = client
-        .verify(verify(&sign(&secret, &no_iat)))
+        .verify(verify(&legacy_token(&secret, &no_iat)))
         .await
         .unwrap()
         .into_inner();
@@ -429,7 +377,9 @@ async fn a_legacy_secret_accepts_old_tokens_until_its_sunset_and_counts_them() {
     let mut no_iat_long = no_iat.clone();
     no_iat_long["exp"] = (now + 23 * 3600).into();
     assert_refused(
-        client.verify(verify(&sign(&secret, &no_iat_long))).await,
+        client
+            .verify(verify(&legacy_token(&secret, &no_iat_long)))
+            .await,
         "TOKEN_TYPE_INVALID",
     );
 

@@ -16,10 +16,10 @@ use std::{
 };
 
 use common::{
-    admin, assert_refused, eventually, fresh_database, issue_request, ledger_health, with_key,
-    Backend, Options, TestApp, VERIFIER_KEY,
+    admin, assert_refused, eventually, fresh_database, issue_request, ledger_health, verify,
+    Backend, Options, TestApp,
 };
-use inkan::proto::v1::{RefreshRequest, VerifyRequest};
+use inkan::proto::v1::RefreshRequest;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DbBackend, Statement};
 use tokio::{
     net::{TcpListener, TcpStream},
@@ -94,7 +94,7 @@ backend_tests! {
         assert_refused(answer, "STORAGE_UNAVAILABLE");
         // Verify needs no ledger.
         client
-            .verify(with_key(VerifyRequest { access_token: pair.access_token.clone(), ..Default::default() }, VERIFIER_KEY))
+            .verify(verify(&pair.access_token))
             .await
             .unwrap();
 
@@ -229,20 +229,15 @@ async fn the_database_cut_and_restored_under_load(backend: Backend) {
         let (stop, verified, failed) = (stop.clone(), verified.clone(), failed.clone());
         tokio::spawn(async move {
             while !stop.load(Ordering::SeqCst) {
-                let request = with_key(
-                    VerifyRequest {
-                        access_token: token.clone(),
-                        ..Default::default()
-                    },
-                    VERIFIER_KEY,
-                );
-                match client.verify(request).await {
+                match client.verify(verify(&token)).await {
                     Ok(_) => verified.fetch_add(1, Ordering::SeqCst),
                     Err(status) => {
                         failed.lock().unwrap().push(status);
                         0
                     }
                 };
+                // Paces the load (waits for nothing): unpaced, it would take
+                // a core of the two from the server it measures.
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })

@@ -2,80 +2,35 @@
 //! nothing and idempotent, and an exchange is once only, however many
 //! clients race for it.
 
-use std::time::{Duration, SystemTime};
-
-use crate::common::{self, admin, assert_refused, Backend, Options, TestApp};
+use crate::common::{
+    self, admin, assert_refused, former_refresh_token, legacy_token, sha256_hex,
+    with_legacy_refresh, Backend, Options, TestApp,
+};
 use inkan::{
-    keys::{rotation, KeyAlgorithm, KeySetFile},
     ledger::{ImportConflict, LegacyImportRow},
     proto::v1::{revoke_request::Target, ListSessionsRequest, RefreshRequest, RevokeRequest},
 };
-use sha2::{Digest, Sha256};
 
 /// The former system's secret.
 const SECRET: &[u8] = b"Rk2v9WmQ0tLx7pZ4sYb1nC8fH3jD6gAe";
-
-fn former_refresh_token(user: i64, jti: &str) -> String {
-    let now = inkan::clock::now();
-    let claims = serde_json::json!({
-        "user_id": user, "jti": jti, "type": "refresh", "iat": now - 60, "exp": now + 86_400,
-    });
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(SECRET),
-    )
-    .unwrap()
-}
+const DAY: i64 = 86_400;
 
 fn row(token: &str, subject: &str, line: usize) -> LegacyImportRow {
     LegacyImportRow {
-        token_hash: Sha256::digest(token.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
+        token_hash: sha256_hex(token),
         subject: subject.into(),
-        expires_at: inkan::clock::now() + 86_400,
+        expires_at: inkan::clock::now() + DAY,
         line,
     }
-}
-
-/// A server whose legacy key reads `user_id` and exchanges refresh tokens.
-async fn with_legacy_refresh(backend: Backend) -> TestApp {
-    let mut file = KeySetFile::generate(KeyAlgorithm::EdDSA).unwrap();
-    let sunset = SystemTime::now() + Duration::from_secs(86_400);
-    rotation::add_legacy_mapped(
-        &mut file,
-        "monolith",
-        SECRET,
-        sunset,
-        None,
-        None,
-        rotation::LegacyMapping {
-            subject_claim: Some("user_id".into()),
-            refresh: true,
-            session_audience: vec!["orders".into()],
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    TestApp::spawn_with(
-        backend,
-        Options {
-            keys_json: Some(file.to_json()),
-            ..Options::default()
-        },
-    )
-    .await
 }
 
 async fn an_import_is_idempotent_and_all_or_nothing(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let now = inkan::clock::now();
     let (a, b, c) = (
-        former_refresh_token(1, "a"),
-        former_refresh_token(2, "b"),
-        former_refresh_token(3, "c"),
+        former_refresh_token(SECRET, 1, "a", DAY),
+        former_refresh_token(SECRET, 2, "b", DAY),
+        former_refresh_token(SECRET, 3, "c", DAY),
     );
     let first = app
         .ledger
@@ -103,7 +58,7 @@ async fn an_import_is_idempotent_and_all_or_nothing(backend: Backend) {
     assert_eq!(app.ledger.legacy_refresh_tokens_left(now).await.unwrap(), 3);
     // A token already imported for another subject: nothing of this run
     // is stored, the new token on the line before included.
-    let d = former_refresh_token(4, "d");
+    let d = former_refresh_token(SECRET, 4, "d", DAY);
     let conflict = app
         .ledger
         .import_legacy_refresh_tokens(&[row(&d, "4", 2), row(&a, "someone-else", 3)], now)
@@ -115,8 +70,8 @@ async fn an_import_is_idempotent_and_all_or_nothing(backend: Backend) {
 }
 
 async fn two_simultaneous_exchanges_open_one_session(backend: Backend) {
-    let app = with_legacy_refresh(backend).await;
-    let token = former_refresh_token(42, "race");
+    let app = with_legacy_refresh(backend, SECRET, Options::default()).await;
+    let token = former_refresh_token(SECRET, 42, "race", DAY);
     app.ledger
         .import_legacy_refresh_tokens(&[row(&token, "42", 2)], inkan::clock::now())
         .await
@@ -168,8 +123,8 @@ async fn two_simultaneous_exchanges_open_one_session(backend: Backend) {
 }
 
 async fn a_token_imported_for_another_subject_is_not_exchanged(backend: Backend) {
-    let app = with_legacy_refresh(backend).await;
-    let token = former_refresh_token(42, "mismatch");
+    let app = with_legacy_refresh(backend, SECRET, Options::default()).await;
+    let token = former_refresh_token(SECRET, 42, "mismatch", DAY);
     app.ledger
         .import_legacy_refresh_tokens(&[row(&token, "43", 2)], inkan::clock::now())
         .await
@@ -187,8 +142,8 @@ async fn a_token_imported_for_another_subject_is_not_exchanged(backend: Backend)
 }
 
 async fn revoking_the_subject_stops_its_former_refresh_tokens(backend: Backend) {
-    let app = with_legacy_refresh(backend).await;
-    let token = former_refresh_token(42, "revoked");
+    let app = with_legacy_refresh(backend, SECRET, Options::default()).await;
+    let token = former_refresh_token(SECRET, 42, "revoked", DAY);
     app.ledger
         .import_legacy_refresh_tokens(&[row(&token, "42", 2)], inkan::clock::now())
         .await
@@ -212,10 +167,10 @@ async fn revoking_the_subject_stops_its_former_refresh_tokens(backend: Backend) 
 }
 
 async fn logging_out_with_a_former_refresh_token_ends_it(backend: Backend) {
-    let app = with_legacy_refresh(backend).await;
+    let app = with_legacy_refresh(backend, SECRET, Options::default()).await;
     let (unused, exchanged) = (
-        former_refresh_token(42, "logout-before"),
-        former_refresh_token(43, "logout-after"),
+        former_refresh_token(SECRET, 42, "logout-before", DAY),
+        former_refresh_token(SECRET, 43, "logout-after", DAY),
     );
     app.ledger
         .import_legacy_refresh_tokens(
@@ -262,12 +217,10 @@ async fn logging_out_with_a_former_refresh_token_ends_it(backend: Backend) {
         .await;
     assert_refused(answer, "SESSION_REVOKED");
     // A well-formed JWT no legacy key signed ends nothing.
-    let forged = jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+    let forged = legacy_token(
+        b"not-the-former-systems-secret-at-all",
         &serde_json::json!({"user_id": 44, "type": "refresh", "exp": inkan::clock::now() + 600}),
-        &jsonwebtoken::EncodingKey::from_secret(b"not-the-former-systems-secret-at-all"),
-    )
-    .unwrap();
+    );
     let nothing = client.revoke(logout(&forged)).await.unwrap().into_inner();
     assert_eq!(nothing.sessions_revoked, 0);
     app.stop().await;

@@ -31,6 +31,7 @@ mod grpcurl;
 mod hostile_requests;
 mod hostile_tokens;
 mod key_cli;
+mod key_loader;
 mod key_trust;
 mod keys;
 mod ledger_faults;

@@ -3,40 +3,14 @@
 
 use crate::common;
 
-use std::time::Duration;
-
 use inkan::proto::v1::{
     revoke_request::Target, GetJwksRequest, ListSessionsRequest, RefreshRequest, RevokeRequest,
-    VerifyRequest, WatchKeysRequest, WatchRevocationsRequest,
+    WatchKeysRequest, WatchRevocationsRequest,
 };
 
-use common::{admin, assert_refused, http_get, issue_request, with_key, TestApp, VERIFIER_KEY};
-
-/// `/metrics` once it shows `line`, or a panic naming it.
-async fn metrics_showing(app: &TestApp, line: &str) -> String {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = http_get(app.metrics_addr, "/metrics").await.2;
-        if text.contains(line) {
-            return text;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "/metrics never showed {line}:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn verify(token: &str) -> tonic::Request<VerifyRequest> {
-    with_key(
-        VerifyRequest {
-            access_token: token.into(),
-            ..Default::default()
-        },
-        VERIFIER_KEY,
-    )
-}
+use common::{
+    admin, assert_refused, issue_request, metrics_showing, verify, with_key, TestApp, VERIFIER_KEY,
+};
 
 fn revoke(target: Target) -> tonic::Request<RevokeRequest> {
     admin(RevokeRequest {

@@ -11,17 +11,11 @@
 //! that was not imported is refused; and once the operator ends the
 //! sunset, every former token is told to log in again.
 
-use std::{
-    io::BufRead,
-    net::SocketAddr,
-    path::Path,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::time::Duration;
 
 use crate::common::{
-    self, assert_refused, eventually, fresh_database, http_get, migrate_with, run_inkan,
-    run_inkan_with_stdin, server_config, with_key, Backend,
+    self, assert_refused, eventually, fresh_database, migrate_with, run_inkan,
+    run_inkan_with_stdin, server_config, sha256_hex, with_key, Backend, Served,
 };
 use inkan::{
     keys::KeySetFile,
@@ -68,103 +62,6 @@ print(json.dumps(out))
 
 /// The API key of the services in this test (they verify and refresh).
 const SERVICE_KEY: &str = "outage-service-key-0123456789";
-
-fn sha256_hex(text: &str) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// `inkan serve` as its own process, with every line it logs kept.
-struct Served {
-    child: std::process::Child,
-    grpc: SocketAddr,
-    metrics: SocketAddr,
-    log: Arc<Mutex<Vec<Value>>>,
-}
-
-impl Served {
-    fn start(config: &Path) -> Self {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_inkan"));
-        command
-            .args(["serve", "--config", config.to_str().unwrap()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped());
-        for (name, _) in std::env::vars() {
-            if name.starts_with("INKAN_") || name == "RUST_LOG" {
-                command.env_remove(name);
-            }
-        }
-        let mut child = command.spawn().expect("start inkan serve");
-        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (grpc, metrics) = loop {
-            let Some(Ok(line)) = lines.next() else {
-                let _ = child.kill();
-                panic!(
-                    "inkan serve stopped before serving: {:?}",
-                    log.lock().unwrap()
-                );
-            };
-            let event: Value = serde_json::from_str(&line).unwrap_or(Value::String(line));
-            if event["message"] == "serving" {
-                let addr = |name: &str| event[name].as_str().unwrap().parse().unwrap();
-                break (addr("grpc"), addr("metrics"));
-            }
-            log.lock().unwrap().push(event);
-        };
-        let kept = log.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                let event = serde_json::from_str(&line).unwrap_or(Value::String(line));
-                kept.lock().unwrap().push(event);
-            }
-        });
-        Self {
-            child,
-            grpc,
-            metrics,
-            log,
-        }
-    }
-
-    async fn client(&self) -> TokenServiceClient<Channel> {
-        TokenServiceClient::new(
-            Channel::from_shared(format!("http://{}", self.grpc))
-                .unwrap()
-                .connect()
-                .await
-                .unwrap(),
-        )
-    }
-
-    /// Log events for which `matches` holds.
-    fn logged(&self, matches: impl Fn(&Value) -> bool) -> Vec<Value> {
-        self.log
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|e| matches(e))
-            .cloned()
-            .collect()
-    }
-
-    /// The value of the metric series `series` (name and labels), if shown.
-    async fn metric(&self, series: &str) -> Option<f64> {
-        let (_, _, body) = http_get(self.metrics, "/metrics").await;
-        body.lines()
-            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 async fn verify(
     client: &mut TokenServiceClient<Channel>,

@@ -3,7 +3,9 @@
 
 use crate::common;
 
-use common::{admin, http_get, issue_request, TestApp, ISSUER};
+use std::time::Duration;
+
+use common::{admin, eventually, http_get, issue_request, TestApp, ISSUER};
 use inkan::proto::v1::GetJwksRequest;
 use sea_orm::{ConnectionTrait, Statement};
 use tonic_health::pb::{
@@ -62,20 +64,17 @@ backend_tests! {
             assert_eq!(status, ServingStatus::Serving as i32, "{service:?}");
         }
         // The ledger's status comes from its first ping, right after start.
-        let mut ledger = ServingStatus::Unknown as i32;
-        for _ in 0..50 {
-            ledger = health
+        eventually("the ledger reports SERVING", Duration::from_secs(3), || async {
+            let ledger = health
+                .clone()
                 .check(HealthCheckRequest { service: "inkan.v1.TokenService/Ledger".into() })
                 .await
                 .unwrap()
                 .into_inner()
                 .status;
-            if ledger == ServingStatus::Serving as i32 {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        assert_eq!(ledger, ServingStatus::Serving as i32);
+            ledger == ServingStatus::Serving as i32
+        })
+        .await;
         app.stop().await;
     }
 

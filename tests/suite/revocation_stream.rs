@@ -164,7 +164,7 @@ backend_tests! {
         }
         // Let the feed read them, then take the log away: a stream that
         // opened by reading the ledger would fail now.
-        tokio::time::sleep(Duration::from_millis(1200)).await;
+        common::feed_polls().await;
         let db = sea_orm::Database::connect(app.database_url.as_str()).await.unwrap();
         sea_orm::ConnectionTrait::execute_unprepared(&db, "DROP TABLE revocation_events")
             .await

@@ -5,26 +5,16 @@
 use crate::common;
 
 use common::{
-    admin, assert_refused, claims_for, forge, header_for, issue_request, with_key, TestApp,
+    admin, assert_refused, claims_for, forge, header_for, issue_request, verify, with_key, TestApp,
     ISSUER_KEY, VERIFIER_KEY,
 };
-use inkan::proto::v1::{revoke_request::Target, RevokeRequest, VerifyRequest};
+use inkan::proto::v1::{revoke_request::Target, RevokeRequest};
 
 fn by_access_token(token: &str) -> RevokeRequest {
     RevokeRequest {
         target: Some(Target::AccessToken(token.into())),
         reason: "logout".into(),
     }
-}
-
-fn verify(token: &str) -> tonic::Request<VerifyRequest> {
-    with_key(
-        VerifyRequest {
-            access_token: token.into(),
-            ..Default::default()
-        },
-        VERIFIER_KEY,
-    )
 }
 
 /// An access token of `session` that expired `ago` seconds ago, as the

@@ -9,9 +9,7 @@ use tokio::{
     net::TcpStream,
 };
 
-use inkan::proto::v1::VerifyRequest;
-
-use crate::common::{http_get, with_key, Backend, Options, TestApp, VERIFIER_KEY};
+use crate::common::{http_get, verify, Backend, Options, TestApp};
 
 /// Reads until the server closes the connection, for at most `limit`;
 /// returns what was read, or `None` if the connection was still open.
@@ -45,17 +43,7 @@ async fn app_with_header_timeout() -> TestApp {
 async fn metrics_are_served_on_their_own_address_only() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     // Something to count: one refused Verify.
-    let refused = app
-        .client()
-        .await
-        .verify(with_key(
-            VerifyRequest {
-                access_token: "not-a-token".into(),
-                ..Default::default()
-            },
-            VERIFIER_KEY,
-        ))
-        .await;
+    let refused = app.client().await.verify(verify("not-a-token")).await;
     assert!(refused.is_err());
     let (status, _, _) = http_get(app.http_addr, "/metrics").await;
     assert!(

@@ -18,7 +18,7 @@ use tonic_health::pb::{
     health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
 };
 
-use crate::common::{issue_request, serve_process, server_config};
+use crate::common::{eventually, issue_request, serve_process, server_config};
 
 /// How long the server is configured to serve on after SIGTERM.
 const DRAIN: Duration = Duration::from_secs(3);
@@ -96,7 +96,12 @@ async fn sigterm_under_load_drains_every_call_and_exits_in_time() {
         .unwrap()
         .into_inner();
     assert!(keys.next().await.unwrap().is_ok(), "the current key set");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The load is under way when SIGTERM comes.
+    eventually("the load is served", Duration::from_secs(10), || async {
+        let calls = calls.lock().unwrap();
+        calls.iter().filter(|(_, outcome)| outcome.is_ok()).count() >= 30
+    })
+    .await;
 
     let terminated = Instant::now();
     let kill = std::process::Command::new("kill")
@@ -106,35 +111,36 @@ async fn sigterm_under_load_drains_every_call_and_exits_in_time() {
     assert!(kill.success());
 
     // Health says so at once, while the server still answers.
-    let mut health = HealthClient::new(channel.clone());
-    let mut not_serving = None;
-    while terminated.elapsed() < DRAIN {
-        let status = health
-            .check(HealthCheckRequest {
-                service: String::new(),
-            })
-            .await
-            .map(|r| r.into_inner().status);
-        if status.ok() == Some(ServingStatus::NotServing as i32) {
-            not_serving = Some(terminated.elapsed());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let not_serving = not_serving.expect("health never said NOT_SERVING during the drain period");
+    let health = HealthClient::new(channel.clone());
+    eventually(
+        "health says NOT_SERVING during the drain period",
+        DRAIN.saturating_sub(terminated.elapsed()),
+        || async {
+            let status = health
+                .clone()
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .map(|r| r.into_inner().status);
+            status.ok() == Some(ServingStatus::NotServing as i32)
+        },
+    )
+    .await;
+    let not_serving = terminated.elapsed();
 
     // The process ends within the drain period plus the shutdown timeout.
     let bound = DRAIN + SHUTDOWN_TIMEOUT + Duration::from_secs(5);
-    let exit = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            terminated.elapsed() < bound,
-            "inkan was still running {bound:?} after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    eventually(
+        "inkan exits after SIGTERM",
+        bound.saturating_sub(terminated.elapsed()),
+        || {
+            let exited = child.try_wait().unwrap().is_some();
+            async move { exited }
+        },
+    )
+    .await;
+    let exit = child.wait().unwrap();
     assert!(exit.success(), "inkan exited with {exit}");
     for worker in load {
         tokio::time::timeout(Duration::from_secs(10), worker)

@@ -4,15 +4,11 @@
 
 use std::path::Path;
 
-use crate::common::{run_inkan, server_config};
+use crate::common::{run_inkan, server_config, stderr};
 
 /// A production-shaped config over `database_url`.
 fn config(dir: &Path, database_url: &str) -> std::path::PathBuf {
     server_config(dir, database_url, "")
-}
-
-fn stderr(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 #[test]

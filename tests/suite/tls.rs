@@ -19,8 +19,8 @@ use rcgen::{
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::common::{
-    self, assert_refused, eventually, http_get, issue_request, with_key, Backend, Options, TestApp,
-    ISSUER_KEY, VERIFIER_KEY,
+    self, assert_refused, eventually, issue_request, metrics_showing, with_key, Backend, Options,
+    TestApp, ISSUER_KEY, VERIFIER_KEY,
 };
 
 /// A certificate authority made for one test.
@@ -614,17 +614,6 @@ async fn the_jwks_is_served_over_tls() {
     .expect("the server drops a plaintext client");
     assert!(!String::from_utf8_lossy(&plain).contains("\"keys\""));
     app.stop().await;
-}
-
-/// `/metrics` once it shows `line`.
-pub(crate) async fn metrics_showing(app: &TestApp, line: &str) {
-    eventually(line, Duration::from_secs(20), || async {
-        http_get(app.metrics_addr, "/metrics")
-            .await
-            .2
-            .contains(line)
-    })
-    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,8 +4,6 @@
 //! client CA can mint a certificate for any caller, admin included.
 #![cfg(unix)]
 
-use std::{os::unix::fs::PermissionsExt, path::Path};
-
 use inkan::{
     callers::Permission,
     config::Settings,
@@ -14,16 +12,15 @@ use inkan::{
 };
 
 use crate::{
-    common::{self, issue_request, with_key, Backend, Options, TestApp, ISSUER_KEY},
+    common::{
+        self, chmod, issue_request, metrics_showing, with_key, Backend, Options, TestApp,
+        ISSUER_KEY,
+    },
     tls::{
-        assert_refused_in_handshake, cert_caller, issue_as, metrics_showing, tls_client,
-        tls_server_settings, Ca, Mount,
+        assert_refused_in_handshake, cert_caller, issue_as, tls_client, tls_server_settings, Ca,
+        Mount,
     },
 };
-
-fn chmod(path: &Path, mode: u32) {
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-}
 
 fn with_client_ca(mount: &Mount) -> TlsSettings {
     mount.settings(Some(ClientCertificates::Optional))
