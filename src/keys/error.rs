@@ -80,19 +80,24 @@ pub enum KeySetError {
         /// The key.
         kid: String,
     },
-    /// An HS256 secret is too short to trust.
-    #[error("key {kid:?}: HS256 secret has {len} bytes; at least 32 random bytes are required")]
-    SecretTooShort {
+    /// An HS256 secret carries too little entropy to trust.
+    #[error("key {kid:?}: the HS256 secret ({alphabet}) carries about {bits} bits of entropy; at least 128 are required (32 random bytes, or 64 random hex digits, carry 256)")]
+    SecretWeak {
         /// The key.
         kid: String,
-        /// The secret's length, decoded.
-        len: usize,
+        /// The alphabet the secret keeps to (hex, base64, …).
+        alphabet: &'static str,
+        /// The estimated entropy, in bits.
+        bits: u32,
     },
-    /// An HS256 secret is a placeholder, not a secret.
-    #[error("key {kid:?}: HS256 secret is a placeholder or a setting name, not a secret")]
+    /// An HS256 secret is no secret: a placeholder, a setting name, a
+    /// repetition or a sequence.
+    #[error("key {kid:?}: the HS256 secret is {what}, not a secret")]
     SecretPlaceholder {
         /// The key.
         kid: String,
+        /// What it is instead.
+        what: &'static str,
     },
     /// A key's time field is not an RFC 3339 time.
     #[error("key {kid:?}: {field} is not an RFC 3339 time (e.g. 2027-01-31T00:00:00Z)")]

@@ -75,12 +75,12 @@ pub fn parse_key_file(path: &Path, read: KeyFileBytes) -> Result<ParsedKeyFile, 
 }
 
 impl ParsedKeyFile {
-    /// Validates the set the file holds, adding the warning for a set whose
-    /// tokens no consumer can verify locally.
+    /// Validates the set the file holds, adding what the operator should
+    /// hear about it (a weak secret, a set no consumer can verify locally).
     pub fn validate(self) -> Result<LoadedKeyFile, KeySetError> {
         let set = KeySet::from_file_contents(&self.file)?;
         let mut warnings = self.warnings;
-        warnings.extend(set.local_verification_warning());
+        warnings.extend(set.warnings());
         Ok(LoadedKeyFile {
             set,
             warnings,

@@ -29,15 +29,18 @@ pub(super) struct Material {
     /// `None` for a shared secret, which is never published.
     pub(super) public_jwk: Option<Jwk>,
     pub(super) fingerprint: String,
+    /// A secret accepted below the bits RFC 7518 asks for, said once.
+    pub(super) warning: Option<String>,
 }
 
 impl Material {
     /// Checks and parses the material of `entry`, the key named `kid`.
     pub(super) fn from_entry(kid: &str, entry: &KeyFileEntry) -> Result<Self, KeySetError> {
-        let (encoding, decoding) = if entry.alg.is_symmetric() {
+        let (encoding, decoding, warning) = if entry.alg.is_symmetric() {
             from_secret(kid, entry)?
         } else {
-            from_pem(kid, entry)?
+            let (encoding, decoding) = from_pem(kid, entry)?;
+            (encoding, decoding, None)
         };
         let signer =
             Arc::new(Signer::new(entry.alg, &encoding).map_err(|_| mismatch(kid, entry.alg))?);
@@ -54,6 +57,7 @@ impl Material {
             signer,
             public_jwk,
             fingerprint,
+            warning,
         })
     }
 }
@@ -79,8 +83,12 @@ fn wrong_field(
     }
 }
 
-/// An HS256 key's `secret`: base64url, strong enough, and nothing else.
-fn from_secret(kid: &str, entry: &KeyFileEntry) -> Result<(EncodingKey, DecodingKey), KeySetError> {
+/// An HS256 key's `secret`: base64url, strong enough, and nothing else;
+/// with a warning when it is weaker than RFC 7518 asks.
+fn from_secret(
+    kid: &str,
+    entry: &KeyFileEntry,
+) -> Result<(EncodingKey, DecodingKey, Option<String>), KeySetError> {
     let (None, Some(secret)) = (&entry.private_key_pem, &entry.secret) else {
         return Err(wrong_field(
             kid,
@@ -93,10 +101,11 @@ fn from_secret(kid: &str, entry: &KeyFileEntry) -> Result<(EncodingKey, Decoding
     let bytes = URL_SAFE_NO_PAD
         .decode(encoded)
         .map_err(|_| KeySetError::SecretEncoding { kid: kid.into() })?;
-    check_secret_strength(kid, encoded, &bytes)?;
+    let warning = check_secret_strength(kid, encoded, &bytes)?;
     Ok((
         EncodingKey::from_secret(&bytes),
         DecodingKey::from_secret(&bytes),
+        warning,
     ))
 }
 
@@ -172,10 +181,11 @@ mod tests {
 
     #[test]
     fn weak_and_placeholder_secrets_are_refused() {
-        let short = load(vec![hs_entry("hs", b"0123456789")]).unwrap_err();
+        let short = load(vec![hs_entry("hs", b"k3J9x2Q7")]).unwrap_err();
         assert_eq!(
             short.to_string(),
-            "key \"hs\": HS256 secret has 10 bytes; at least 32 random bytes are required"
+            "key \"hs\": the HS256 secret (base64) carries about 48 bits of entropy; at least 128 \
+             are required (32 random bytes, or 64 random hex digits, carry 256)"
         );
         for weak in [
             "changemechangemechangemechangeme".as_bytes(),

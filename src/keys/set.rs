@@ -72,6 +72,17 @@ impl KeySet {
         }
     }
 
+    /// Everything the operator should hear about this set: each key's
+    /// material accepted below what it should be, and why consumers cannot
+    /// verify its tokens locally, if they cannot.
+    pub fn warnings(&self) -> Vec<String> {
+        self.keys()
+            .iter()
+            .filter_map(|key| key.warning().map(str::to_owned))
+            .chain(self.local_verification_warning())
+            .collect()
+    }
+
     /// Why consumers cannot check this set's new tokens themselves, if
     /// they cannot: the active key is a shared secret, which is never
     /// published, so only Verify can check its tokens.

@@ -31,6 +31,9 @@ pub struct SigningKey {
     legacy: Option<Legacy>,
     legacy_grant: Option<LegacySessionGrant>,
     allow_unpublished: bool,
+    /// What the operator should hear about the material (a secret below
+    /// the bits RFC 7518 asks for).
+    warning: Option<String>,
 }
 
 impl SigningKey {
@@ -129,6 +132,7 @@ impl SigningKey {
             signer,
             public_jwk,
             fingerprint,
+            warning,
         } = Material::from_entry(name, entry)?;
         Ok(Self {
             kid,
@@ -144,7 +148,14 @@ impl SigningKey {
             legacy,
             legacy_grant,
             allow_unpublished: entry.allow_unpublished,
+            warning,
         })
+    }
+
+    /// What the operator should hear about this key's material, if
+    /// anything: it is accepted, but not as strong as it should be.
+    pub fn warning(&self) -> Option<&str> {
+        self.warning.as_deref()
     }
 }
 

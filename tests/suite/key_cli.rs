@@ -126,7 +126,7 @@ fn each_bad_key_set_stops_start_up_with_a_message_naming_the_problem() {
         (
             "short secret",
             entry("h", "HS256", "active", &secret(b"only-16-bytes-..")),
-            "has 16 bytes; at least 32",
+            "carries about 105 bits of entropy; at least 128 are required",
         ),
         (
             "placeholder secret",
@@ -136,7 +136,7 @@ fn each_bad_key_set_stops_start_up_with_a_message_naming_the_problem() {
                 "active",
                 &secret(b"changemechangemechangemechangeme"),
             ),
-            "placeholder",
+            "the HS256 secret is a well-known placeholder, not a secret",
         ),
         (
             "secret equal to its setting",
@@ -146,7 +146,7 @@ fn each_bad_key_set_stops_start_up_with_a_message_naming_the_problem() {
                 "active",
                 &secret(b"jwt-signing-secret-for-the-orders-api"),
             ),
-            "placeholder or a setting name",
+            "the HS256 secret is a setting name, not a secret",
         ),
         ("an empty set", String::new(), "holds no keys"),
     ];
@@ -284,6 +284,33 @@ fn rotation_commands_walk_a_key_set_through_its_life() {
         dir.path(),
     );
     assert!(!refused.status.success(), "a weak legacy secret was added");
+
+    // A PHP system's secret as it holds it: the hex text of random bytes.
+    // 32 hex digits (bin2hex(random_bytes(16))) are 128 bits: accepted,
+    // and every command that reads the file says what they carry.
+    let md5_style = write(dir.path(), "php.secret", "9b2e4f71c0a35d8e6f19a7c42b08d5e3");
+    let added = inkan(
+        &[
+            "keys",
+            "add-legacy",
+            "--keys",
+            k,
+            "--label",
+            "php",
+            "--secret-file",
+            md5_style.to_str().unwrap(),
+            "--sunset",
+            "2099-01-01T00:00:00Z",
+        ],
+        dir.path(),
+    );
+    assert!(added.status.success(), "{}", text(&added));
+    let shown = inkan(&["keys", "show", "--keys", k], dir.path());
+    let warned = String::from_utf8_lossy(&shown.stderr);
+    assert!(
+        warned.contains("key \"php\": the HS256 secret (hex) carries about 128 bits of entropy"),
+        "{warned}"
+    );
 }
 
 /// A token for `https://auth.example` signed with the active key of the
