@@ -358,6 +358,7 @@ async fn check(config: Config, output: Output) -> Result<(), String> {
     }
     let keys = prepared.authority.keys().current();
     let views = keys::views(keys.set());
+    let engine = prepared.authority.ledger().engine();
     let tls = prepared.tls.as_ref().map(|(tls, material)| {
         let expires = humantime::format_rfc3339_seconds(
             std::time::UNIX_EPOCH + std::time::Duration::from_secs(material.not_after),
@@ -381,10 +382,7 @@ async fn check(config: Config, output: Output) -> Result<(), String> {
         if let Some((line, _)) = &tls {
             println!("{line}");
         }
-        println!(
-            "ledger: reachable ({}), {}",
-            prepared.engine, prepared.schema
-        );
+        println!("ledger: reachable ({engine}), {}", prepared.schema);
         println!(
             "self-test: a token signed with the active key verifies through the published keys"
         );
@@ -394,7 +392,7 @@ async fn check(config: Config, output: Output) -> Result<(), String> {
             "valid": true,
             "issuer": config.policy.issuer,
             "keys": views,
-            "ledger": { "reachable": true, "backend": prepared.engine.to_string(), "schema": "current" },
+            "ledger": { "reachable": true, "backend": engine.to_string(), "schema": "current" },
             "self_test": "passed",
             "tls": match &tls {
                 Some((_, expires)) => serde_json::json!({ "enabled": true, "certificate_expires": expires }),

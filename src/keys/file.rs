@@ -233,10 +233,21 @@ impl KeyFileEntry {
             }
         };
         Ok(Self {
+            created_at: Some(now),
+            private_key_pem,
+            secret,
+            ..Self::bare(kid, alg, state)
+        })
+    }
+
+    /// An entry for `kid` with no material and no optional field: what
+    /// [`KeyFileEntry::generate`] and tests fill in.
+    pub fn bare(kid: String, alg: KeyAlgorithm, state: KeyState) -> Self {
+        Self {
             kid,
             alg,
             state,
-            created_at: Some(now),
+            created_at: None,
             retired_at: None,
             legacy: false,
             sunset: None,
@@ -248,8 +259,8 @@ impl KeyFileEntry {
             session_audience: None,
             session_scopes: None,
             allow_unpublished: false,
-            private_key_pem,
-            secret,
-        })
+            private_key_pem: None,
+            secret: None,
+        }
     }
 }

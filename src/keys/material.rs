@@ -22,6 +22,7 @@ use super::{
 };
 
 /// Everything a key's material gives, derived once when the set is loaded.
+#[derive(Clone)]
 pub(super) struct Material {
     pub(super) encoding: EncodingKey,
     pub(super) decoding: DecodingKey,
@@ -232,23 +233,8 @@ mod tests {
         let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 1024).unwrap();
         let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap();
         let entry = KeyFileEntry {
-            kid: "old-rsa".into(),
-            alg: KeyAlgorithm::RS256,
-            state: KeyState::Active,
-            created_at: None,
-            retired_at: None,
-            legacy: false,
-            sunset: None,
-            issuer: None,
-            max_remaining_without_iat: None,
-            subject_claim: None,
-            audience: None,
-            uses: None,
-            session_audience: None,
-            session_scopes: None,
-            allow_unpublished: false,
             private_key_pem: Some(SecretString::from(pem.as_str())),
-            secret: None,
+            ..KeyFileEntry::bare("old-rsa".into(), KeyAlgorithm::RS256, KeyState::Active)
         };
         let err = load(vec![entry]).unwrap_err();
         assert_eq!(

@@ -2,10 +2,10 @@
 //! its kid, its times, its legacy terms and its material, each checked by
 //! the step that owns it, in the file's order of fields.
 
-use std::{fmt, sync::Arc};
+use std::fmt;
 
 use inkan_core::keys::Signer;
-use jsonwebtoken::{jwk::Jwk, DecodingKey, EncodingKey};
+use jsonwebtoken::{jwk::Jwk, EncodingKey};
 
 use super::{
     legacy::{self, LegacySessionGrant},
@@ -20,20 +20,13 @@ pub struct SigningKey {
     kid: Kid,
     alg: KeyAlgorithm,
     state: KeyState,
-    encoding: EncodingKey,
-    /// The key parsed for signing, once, when the set is loaded.
-    signer: Arc<Signer>,
-    decoding: DecodingKey,
-    public_jwk: Option<Jwk>,
-    fingerprint: String,
+    /// The material, checked and parsed once when the set is loaded.
+    material: Material,
     created_at: Option<i64>,
     retired_at: Option<i64>,
     legacy: Option<Legacy>,
     legacy_grant: Option<LegacySessionGrant>,
     allow_unpublished: bool,
-    /// What the operator should hear about the material (a secret below
-    /// the bits RFC 7518 asks for).
-    warning: Option<String>,
 }
 
 impl SigningKey {
@@ -54,24 +47,24 @@ impl SigningKey {
 
     /// The material that signs tokens.
     pub fn encoding_key(&self) -> &EncodingKey {
-        &self.encoding
+        &self.material.encoding
     }
 
     /// The key ready to sign: parsed once, when the set was loaded.
     pub fn signer(&self) -> &Signer {
-        &self.signer
+        &self.material.signer
     }
 
     /// The public JWK, or `None` for a shared secret (never published).
     pub fn public_jwk(&self) -> Option<&Jwk> {
-        self.public_jwk.as_ref()
+        self.material.public_jwk.as_ref()
     }
 
     /// A fingerprint to compare environments by: the RFC 7638 SHA-256
     /// thumbprint of the public key, or for a secret a slow PBKDF2 of it
     /// (so the fingerprint is no cheap test for guesses of the secret).
     pub fn fingerprint(&self) -> &str {
-        &self.fingerprint
+        &self.material.fingerprint
     }
 
     /// When the key was made, in Unix seconds, if the file says.
@@ -103,7 +96,7 @@ impl SigningKey {
 
     /// The key as a verifier looks it up by kid.
     pub(super) fn verifying(&self) -> VerifyingKey {
-        VerifyingKey::new(self.kid.clone(), self.alg, self.decoding.clone())
+        VerifyingKey::new(self.kid.clone(), self.alg, self.material.decoding.clone())
     }
 
     /// The key as a verifier tries it for tokens without a kid, if it is a
@@ -112,7 +105,7 @@ impl SigningKey {
         let terms = self.legacy.clone()?;
         Some(LegacyKey::new(
             self.kid.clone(),
-            self.decoding.clone(),
+            self.material.decoding.clone(),
             terms,
         ))
     }
@@ -126,36 +119,24 @@ impl SigningKey {
         let created_at = unix_time(name, "created_at", entry.created_at.as_deref())?;
         let retired_at = unix_time(name, "retired_at", entry.retired_at.as_deref())?;
         let (legacy, legacy_grant) = legacy::terms(name, entry)?;
-        let Material {
-            encoding,
-            decoding,
-            signer,
-            public_jwk,
-            fingerprint,
-            warning,
-        } = Material::from_entry(name, entry)?;
+        let material = Material::from_entry(name, entry)?;
         Ok(Self {
             kid,
             alg: entry.alg,
             state: entry.state,
-            encoding,
-            signer,
-            decoding,
-            public_jwk,
-            fingerprint,
+            material,
             created_at,
             retired_at,
             legacy,
             legacy_grant,
             allow_unpublished: entry.allow_unpublished,
-            warning,
         })
     }
 
     /// What the operator should hear about this key's material, if
     /// anything: it is accepted, but not as strong as it should be.
     pub fn warning(&self) -> Option<&str> {
-        self.warning.as_deref()
+        self.material.warning.as_deref()
     }
 }
 
@@ -165,7 +146,7 @@ impl fmt::Debug for SigningKey {
             .field("kid", &self.kid)
             .field("alg", &self.alg)
             .field("state", &self.state)
-            .field("fingerprint", &self.fingerprint)
+            .field("fingerprint", &self.material.fingerprint)
             .finish_non_exhaustive()
     }
 }

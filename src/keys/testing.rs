@@ -8,23 +8,8 @@ use super::{KeyAlgorithm, KeyFileEntry, KeySet, KeySetError, KeySetFile, KeyStat
 /// An active HS256 key named `kid` holding `secret`, and nothing else.
 pub(super) fn hs_entry(kid: &str, secret: &[u8]) -> KeyFileEntry {
     KeyFileEntry {
-        kid: kid.into(),
-        alg: KeyAlgorithm::HS256,
-        state: KeyState::Active,
-        created_at: None,
-        retired_at: None,
-        legacy: false,
-        sunset: None,
-        issuer: None,
-        max_remaining_without_iat: None,
-        subject_claim: None,
-        audience: None,
-        uses: None,
-        session_audience: None,
-        session_scopes: None,
-        allow_unpublished: false,
-        private_key_pem: None,
         secret: Some(SecretString::from(URL_SAFE_NO_PAD.encode(secret))),
+        ..KeyFileEntry::bare(kid.into(), KeyAlgorithm::HS256, KeyState::Active)
     }
 }
 

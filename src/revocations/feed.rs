@@ -142,11 +142,11 @@ impl RevocationFeed {
             metrics.ledger().feed_read();
         }
         let now = self.now();
+        // What no longer refuses anything is forgotten on every tick of the
+        // poller (`forget_expired`), whether or not the poll succeeded.
         for event in &read.events {
             self.cache.apply(event);
         }
-        // The cache keeps each entry as long as it refuses something.
-        self.cache.forget_before(now);
         self.position
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -12,7 +12,7 @@ use crate::{
     authority::Authority,
     config::{Config, KeySource},
     keys::KeyStore,
-    ledger::{Engine, Ledger, SchemaState},
+    ledger::{Ledger, SchemaState},
     metrics::Metrics,
     revocations::{Retention, RevocationCache, RevocationFeed},
     tls::{TlsConfig, TlsMaterial},
@@ -42,8 +42,6 @@ pub struct Prepared {
     pub key_file: Option<(PathBuf, Vec<u8>)>,
     /// The TLS material loaded, with where it is reloaded from.
     pub tls: Option<(TlsConfig, TlsMaterial)>,
-    /// The ledger's database engine.
-    pub engine: Engine,
     /// The ledger's schema: current, or start-up would have been refused.
     pub schema: SchemaState,
 }
@@ -85,7 +83,6 @@ pub async fn prepare(config: &Config, purpose: Purpose) -> Result<Prepared, Star
     if !schema.is_current() {
         return Err(StartupError::Schema(schema));
     }
-    let engine = ledger.engine();
     let retention = Retention::new(
         config.policy.access_token_ttl,
         config.policy.leeway,
@@ -119,7 +116,6 @@ pub async fn prepare(config: &Config, purpose: Purpose) -> Result<Prepared, Star
         warnings,
         key_file,
         tls,
-        engine,
         schema,
     })
 }
