@@ -1,6 +1,10 @@
 //! Sessions (one per login) and the refresh tokens that chain through them.
 //! Times are Unix seconds in BIGINT columns: the same type, and the same
 //! comparison, on every backend, with no 2038 limit.
+//!
+//! Tables and indexes carry the `inkan_` prefix (see
+//! `m20261203_000002_table_prefix`): a ledger made before it, with the
+//! unprefixed names, is renamed in place.
 
 use sea_orm_migration::{prelude::*, sea_orm::DatabaseBackend};
 
@@ -9,6 +13,7 @@ pub struct Migration;
 
 #[derive(DeriveIden)]
 enum Sessions {
+    #[sea_orm(iden = "inkan_sessions")]
     Table,
     Id,
     Subject,
@@ -26,6 +31,7 @@ enum Sessions {
 
 #[derive(DeriveIden)]
 enum RefreshTokens {
+    #[sea_orm(iden = "inkan_refresh_tokens")]
     Table,
     TokenHash,
     SessionId,
@@ -91,9 +97,9 @@ impl MigrationTrait for Migration {
             ))
             .await?;
         for (name, column) in [
-            ("idx_sessions_subject", Sessions::Subject),
-            ("idx_sessions_revoked_at", Sessions::RevokedAt),
-            ("idx_sessions_expires_at", Sessions::ExpiresAt),
+            ("inkan_idx_sessions_subject", Sessions::Subject),
+            ("inkan_idx_sessions_revoked_at", Sessions::RevokedAt),
+            ("inkan_idx_sessions_expires_at", Sessions::ExpiresAt),
         ] {
             manager
                 .create_index(
@@ -156,7 +162,7 @@ impl MigrationTrait for Migration {
                     )
                     .foreign_key(
                         ForeignKey::create()
-                            .name("fk_refresh_tokens_session")
+                            .name("inkan_fk_refresh_tokens_session")
                             .from(RefreshTokens::Table, RefreshTokens::SessionId)
                             .to(Sessions::Table, Sessions::Id)
                             .on_delete(ForeignKeyAction::Cascade),
@@ -165,8 +171,14 @@ impl MigrationTrait for Migration {
             ))
             .await?;
         for (name, column) in [
-            ("idx_refresh_tokens_session_id", RefreshTokens::SessionId),
-            ("idx_refresh_tokens_expires_at", RefreshTokens::ExpiresAt),
+            (
+                "inkan_idx_refresh_tokens_session_id",
+                RefreshTokens::SessionId,
+            ),
+            (
+                "inkan_idx_refresh_tokens_expires_at",
+                RefreshTokens::ExpiresAt,
+            ),
         ] {
             manager
                 .create_index(

@@ -14,12 +14,13 @@ pub struct Migration;
 
 #[derive(DeriveIden)]
 enum RefreshTokens {
+    #[sea_orm(iden = "inkan_refresh_tokens")]
     Table,
     UsedAt,
     SuccessorSeal,
 }
 
-const INDEX: &str = "idx_refresh_tokens_sealed";
+const INDEX: &str = "inkan_idx_refresh_tokens_sealed";
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {

@@ -1,7 +1,7 @@
 //! Revocations as an event log, and per-subject cut-offs.
 //!
-//! `subject_cut_offs` holds, per subject, the time before which its tokens
-//! are refused (the latest `Revoke` by subject wins). `revocation_events`
+//! `inkan_subject_cut_offs` holds, per subject, the time before which its tokens
+//! are refused (the latest `Revoke` by subject wins). `inkan_revocation_events`
 //! records every revocation (a session ended, a subject cut off) with a
 //! random id and the database's clock at insertion (`recorded_at`), so a
 //! replica, or a `WatchRevocations` stream, can read what is new since a
@@ -22,6 +22,7 @@ pub struct Migration;
 
 #[derive(DeriveIden)]
 enum SubjectCutOffs {
+    #[sea_orm(iden = "inkan_subject_cut_offs")]
     Table,
     Subject,
     NotBefore,
@@ -29,6 +30,7 @@ enum SubjectCutOffs {
 
 #[derive(DeriveIden)]
 enum RevocationEvents {
+    #[sea_orm(iden = "inkan_revocation_events")]
     Table,
     Id,
     Kind,
@@ -76,7 +78,7 @@ impl MigrationTrait for Migration {
             .create_index(
                 Index::create()
                     .if_not_exists()
-                    .name("idx_subject_cut_offs_not_before")
+                    .name("inkan_idx_subject_cut_offs_not_before")
                     .table(SubjectCutOffs::Table)
                     .col(SubjectCutOffs::NotBefore)
                     .to_owned(),
@@ -126,7 +128,7 @@ impl MigrationTrait for Migration {
             .create_index(
                 Index::create()
                     .if_not_exists()
-                    .name("idx_revocation_events_recorded_at")
+                    .name("inkan_idx_revocation_events_recorded_at")
                     .table(RevocationEvents::Table)
                     .col(RevocationEvents::RecordedAt)
                     .to_owned(),
@@ -147,8 +149,8 @@ impl MigrationTrait for Migration {
             .execute(Statement::from_string(
                 backend,
                 format!(
-                    "INSERT INTO revocation_events (id, kind, target, at, recorded_at) \
-                     SELECT {random_id}, 'session', id, revoked_at, revoked_at FROM sessions \
+                    "INSERT INTO inkan_revocation_events (id, kind, target, at, recorded_at) \
+                     SELECT {random_id}, 'session', id, revoked_at, revoked_at FROM inkan_sessions \
                      WHERE revoked_at IS NOT NULL AND revoked_at >= {since}"
                 ),
             ))

@@ -2,7 +2,7 @@
 //! import-refresh-tokens`: only their SHA-256, whom they belong to and when
 //! they expire. Refresh exchanges each once (`used_at`, set by one
 //! compare-and-set) for an inkan session (`session_id`), which a replay of
-//! the spent token revokes. Kept apart from `refresh_tokens`: these belong
+//! the spent token revokes. Kept apart from `inkan_refresh_tokens`: these belong
 //! to no session until exchanged, and are tagged legacy by their table.
 
 use sea_orm_migration::{prelude::*, sea_orm::DatabaseBackend};
@@ -12,6 +12,7 @@ pub struct Migration;
 
 #[derive(DeriveIden)]
 enum LegacyRefreshTokens {
+    #[sea_orm(iden = "inkan_legacy_refresh_tokens")]
     Table,
     TokenHash,
     Subject,
@@ -74,7 +75,7 @@ impl MigrationTrait for Migration {
             .create_index(
                 Index::create()
                     .if_not_exists()
-                    .name("idx_legacy_refresh_tokens_expires_at")
+                    .name("inkan_idx_legacy_refresh_tokens_expires_at")
                     .table(LegacyRefreshTokens::Table)
                     .col(LegacyRefreshTokens::ExpiresAt)
                     .to_owned(),

@@ -29,7 +29,7 @@ use super::{
 
 /// The lock's table; not a migration of its own, since it must exist
 /// before any migration runs.
-const LOCK_TABLE: &str = "inkan_migration_lock";
+pub(super) const LOCK_TABLE: &str = "inkan_migration_lock";
 /// The one lock the table holds.
 const LOCK_NAME: &str = "schema";
 /// How long a lock lasts unless renewed, in seconds.
@@ -60,6 +60,9 @@ impl Ledger {
         if self.schema_state().await?.is_current() {
             return Ok(());
         }
+        // Before creating anything, the lock's table included: a refused
+        // database is left as it was found.
+        self.refuse_foreign_names().await?;
         self.create_lock_table().await?;
         let owner = uuid::Uuid::new_v4().to_string();
         let started = Instant::now();
@@ -97,6 +100,7 @@ impl Ledger {
         if self.schema_state().await?.is_current() {
             return Ok(());
         }
+        self.refuse_foreign_names().await?;
         info!("migrating the ledger");
         // Migrations run on a connection of their own without statement
         // timeouts; SQLite has none to lift, and an in-memory database
@@ -105,7 +109,15 @@ impl Ledger {
             Some(url) => Some(bounds::open(url.expose_secret(), Purpose::Migrating).await?),
             None => None,
         };
-        let migration = Migrator::up(dedicated.as_ref().unwrap_or(&self.db), None);
+        let conn = dedicated.as_ref().unwrap_or(&self.db);
+        let migration = async {
+            // A ledger from before the `inkan_` prefix takes its new names
+            // first: the pending migrations use them.
+            if inkan_migrations::adopt_unprefixed_ledger(conn).await? {
+                info!("renamed the ledger's tables to their inkan_ names");
+            }
+            Migrator::up(conn, None).await
+        };
         let renewal = async {
             loop {
                 tokio::time::sleep(LOCK_RENEW).await;

@@ -2,15 +2,17 @@
 //! build knows. A server refuses to serve a schema older or newer than its
 //! own, and says which command fixes it, instead of failing later on the
 //! first statement with a driver error nobody connects to migrations.
+//!
+//! A ledger made before its tables took the `inkan_` prefix keeps its
+//! history in SeaORM's default `seaql_migrations`; it reads as behind, and
+//! `inkan migrate` upgrades it in place.
 
 use std::fmt;
 
-use sea_orm::{ConnectionTrait, Statement};
+use inkan_migrations::{LEGACY_MIGRATIONS_TABLE, MIGRATIONS_TABLE};
+use sea_orm::{ConnectionTrait, DbErr, Statement};
 
 use super::{Ledger, LedgerError};
-
-/// The migrations table SeaORM's migrator keeps.
-const MIGRATIONS_TABLE: &str = "seaql_migrations";
 
 /// How the database's schema compares with this build's migrations.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,28 +107,49 @@ impl Ledger {
             .iter()
             .map(|m| m.name().to_owned())
             .collect();
-        let backend = self.db.get_database_backend();
-        let query = Statement::from_string(
-            backend,
-            format!("SELECT version FROM {MIGRATIONS_TABLE} ORDER BY version"),
-        );
-        let rows = match self.db.query_all(query).await {
-            Ok(rows) => rows,
+        let applied = match self.applied(MIGRATIONS_TABLE).await {
+            Ok(applied) => applied,
             Err(err) => {
                 // The connection was already proven by `ping`; a failing
                 // read of the migrations table means it is not there (or
                 // not readable), and the driver's words say which.
                 self.ping().await?;
+                let unprefixed = self.unprefixed_history(&known).await;
+                if !unprefixed.is_empty() {
+                    return Ok(compare(&unprefixed, &known));
+                }
                 return Ok(SchemaState::Missing {
                     cause: err.to_string(),
                 });
             }
         };
-        let applied = rows
+        Ok(compare(&applied, &known))
+    }
+
+    /// The migrations `table` records as applied, oldest first.
+    async fn applied(&self, table: &str) -> Result<Vec<String>, DbErr> {
+        let query = Statement::from_string(
+            self.backend(),
+            format!("SELECT version FROM {table} ORDER BY version"),
+        );
+        self.db
+            .query_all(query)
+            .await?
             .iter()
             .map(|row| row.try_get::<String>("", "version"))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(compare(&applied, &known))
+            .collect()
+    }
+
+    /// Inkan's migrations recorded in `seaql_migrations` by a ledger of the
+    /// unprefixed layout; empty when there is no such table, or it holds
+    /// only another program's migrations.
+    pub(super) async fn unprefixed_history(&self, known: &[String]) -> Vec<String> {
+        let mut applied = self
+            .applied(LEGACY_MIGRATIONS_TABLE)
+            .await
+            .unwrap_or_default();
+        applied.retain(|name| known.contains(name));
+        applied
     }
 }
 

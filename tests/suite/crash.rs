@@ -192,7 +192,7 @@ async fn killed_mid_rotation_every_chain_goes_on(backend: Backend) {
     let live = db
         .query_all(Statement::from_string(
             backend,
-            "SELECT session_id, COUNT(*) AS live FROM refresh_tokens WHERE used_at IS NULL GROUP BY session_id",
+            "SELECT session_id, COUNT(*) AS live FROM inkan_refresh_tokens WHERE used_at IS NULL GROUP BY session_id",
         ))
         .await
         .unwrap();
@@ -205,7 +205,7 @@ async fn killed_mid_rotation_every_chain_goes_on(backend: Backend) {
     let revoked = db
         .query_one(Statement::from_string(
             backend,
-            "SELECT COUNT(*) AS n FROM sessions WHERE revoked_at IS NOT NULL",
+            "SELECT COUNT(*) AS n FROM inkan_sessions WHERE revoked_at IS NOT NULL",
         ))
         .await
         .unwrap()

@@ -211,7 +211,7 @@ backend_tests! {
     async fn a_broken_ledger_is_storage_unavailable_and_verify_keeps_working(app: TestApp) {
         let mut client = app.client().await;
         let pair = client.issue(admin(issue_request("user-42"))).await.unwrap().into_inner();
-        app.ledger.connection().execute_unprepared("DROP TABLE refresh_tokens").await.unwrap();
+        app.ledger.connection().execute_unprepared("DROP TABLE inkan_refresh_tokens").await.unwrap();
 
         let refresh = RefreshRequest { refresh_token: pair.refresh_token.clone() };
         let msg = assert_refused(client.refresh(refresh).await, "STORAGE_UNAVAILABLE");

@@ -57,9 +57,9 @@ async fn lock_token_row(app: &TestApp, token: &str) -> sea_orm::DatabaseConnecti
     db.execute_unprepared("BEGIN").await.unwrap();
     let sql = match backend {
         DbBackend::Postgres => {
-            "SELECT token_hash FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE"
+            "SELECT token_hash FROM inkan_refresh_tokens WHERE token_hash = $1 FOR UPDATE"
         }
-        _ => "SELECT token_hash FROM refresh_tokens WHERE token_hash = ? FOR UPDATE",
+        _ => "SELECT token_hash FROM inkan_refresh_tokens WHERE token_hash = ? FOR UPDATE",
     };
     db.query_one(Statement::from_sql_and_values(
         backend,

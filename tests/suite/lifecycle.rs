@@ -47,7 +47,7 @@ async fn rotations(app: &TestApp) -> i64 {
     let row = db
         .query_one(Statement::from_string(
             db.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM refresh_tokens WHERE generation > 0",
+            "SELECT COUNT(*) AS n FROM inkan_refresh_tokens WHERE generation > 0",
         ))
         .await
         .unwrap()

@@ -92,11 +92,11 @@ async fn ended_sessions_are_purged_and_live_ones_stay(backend: Backend) {
         eventually(
             "ended sessions were purged",
             Duration::from_secs(20),
-            || async { rows(&app, "sessions").await == 3 },
+            || async { rows(&app, "inkan_sessions").await == 3 },
         )
         .await;
         // Their tokens went with them; each live session keeps its chain.
-        let tokens = rows(&app, "refresh_tokens").await;
+        let tokens = rows(&app, "inkan_refresh_tokens").await;
         assert!(
             tokens >= 3 && tokens <= 3 + ended as i64,
             "{tokens} refresh tokens left"

@@ -166,7 +166,7 @@ backend_tests! {
         // opened by reading the ledger would fail now.
         common::feed_polls().await;
         let db = sea_orm::Database::connect(app.database_url.as_str()).await.unwrap();
-        sea_orm::ConnectionTrait::execute_unprepared(&db, "DROP TABLE revocation_events")
+        sea_orm::ConnectionTrait::execute_unprepared(&db, "DROP TABLE inkan_revocation_events")
             .await
             .unwrap();
         db.close().await.unwrap();

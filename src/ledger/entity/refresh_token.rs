@@ -4,7 +4,7 @@ use sea_orm::entity::prelude::*;
 
 /// A row of `refresh_tokens`.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "refresh_tokens")]
+#[sea_orm(table_name = "inkan_refresh_tokens")]
 pub struct Model {
     /// SHA-256 of the token, lowercase hex. The token itself is never stored.
     #[sea_orm(primary_key, auto_increment = false)]

@@ -5,7 +5,7 @@ use sea_orm::entity::prelude::*;
 
 /// A row of `revocation_events`.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "revocation_events")]
+#[sea_orm(table_name = "inkan_revocation_events")]
 pub struct Model {
     /// A random UUID.
     #[sea_orm(primary_key, auto_increment = false)]

@@ -4,7 +4,7 @@ use sea_orm::entity::prelude::*;
 
 /// A row of `sessions`.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "sessions")]
+#[sea_orm(table_name = "inkan_sessions")]
 pub struct Model {
     /// The session id.
     #[sea_orm(primary_key, auto_increment = false)]

@@ -4,7 +4,7 @@ use sea_orm::entity::prelude::*;
 
 /// A row of `subject_cut_offs`.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "subject_cut_offs")]
+#[sea_orm(table_name = "inkan_subject_cut_offs")]
 pub struct Model {
     /// The subject cut off.
     #[sea_orm(primary_key, auto_increment = false)]
