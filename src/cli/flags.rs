@@ -8,7 +8,7 @@ use std::{net::SocketAddr, path::PathBuf};
 use clap::{Args, ValueEnum};
 use secrecy::SecretString;
 
-use crate::config::Settings;
+use crate::config::{unknown_env_vars, Settings};
 
 /// The configuration file.
 #[derive(Debug, Args)]
@@ -19,9 +19,19 @@ pub(super) struct ConfigFile {
 }
 
 impl ConfigFile {
-    /// The settings from the file (if any) and the `INKAN_*` environment.
+    /// The settings from the file (if any) and the `INKAN_*` environment;
+    /// warns, on standard error, of each `INKAN_*` variable that names no
+    /// setting (a misspelt one would otherwise be ignored in silence).
     pub(super) fn load(&self) -> Result<Settings, String> {
+        for warning in unknown_env_vars(std::env::vars_os()) {
+            eprintln!("warning: {warning}");
+        }
         Settings::load(self.config.as_deref()).map_err(|e| e.to_string())
+    }
+
+    /// Whether a config file is named (`--config` or `INKAN_CONFIG`).
+    pub(super) fn given(&self) -> bool {
+        self.config.is_some()
     }
 }
 

@@ -12,8 +12,12 @@
 //! - `limits.rs`: what callers may hold at once.
 //! - `retired_key.rs`: how long a retired key's tokens may still be alive.
 //! - `read_error.rs`: saying what is wrong with a setting without quoting it.
+//! - `file_paths.rs`: relative paths in the file name files beside it.
+//! - `env_names.rs`: `INKAN_*` variables that name no setting.
 
 mod defaults;
+mod env_names;
+mod file_paths;
 mod limits;
 mod read_error;
 mod retired_key;
@@ -21,6 +25,7 @@ mod settings;
 mod validate;
 
 pub use defaults::{DEV_DATABASE_FILE, DEV_DATABASE_URL};
+pub use env_names::unknown_env_vars;
 pub use limits::{
     Limits, CONNECTION_WINDOW_BYTES, HEALTH_MAX_REQUEST_BYTES, MAX_REQUEST_BYTES,
     REFLECTION_MAX_REQUEST_BYTES, STREAM_WINDOW_BYTES,
@@ -52,6 +57,8 @@ pub struct Config {
     pub keys: KeySource,
     /// The ledger's database; its `Debug` hides it.
     pub database_url: SecretString,
+    /// The `jwks_uri` of the discovery document, when not the issuer's.
+    pub public_jwks_url: Option<String>,
     /// Where gRPC is served.
     pub grpc_addr: SocketAddr,
     /// Where the JWKS and discovery document are served.
