@@ -69,6 +69,14 @@ pub struct KeyFileEntry {
     /// The audience a legacy key's access tokens must name in `aud`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audience: Option<String>,
+    /// The audiences a legacy key's access tokens without `aud` stand for:
+    /// Verify naming one of them accepts such a token, naming another
+    /// refuses it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_audience: Option<Vec<String>>,
+    /// The scopes a legacy key's access tokens without `scope` carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_scopes: Option<Vec<String>>,
     /// What a legacy key's tokens may be used as: `["access"]` when unset;
     /// `"refresh"` lets Refresh exchange its imported refresh tokens once.
     #[serde(default, rename = "use", skip_serializing_if = "Option::is_none")]
@@ -255,6 +263,8 @@ impl KeyFileEntry {
             max_remaining_without_iat: None,
             subject_claim: None,
             audience: None,
+            access_audience: None,
+            access_scopes: None,
             uses: None,
             session_audience: None,
             session_scopes: None,

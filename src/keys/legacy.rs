@@ -1,7 +1,8 @@
 //! A legacy key's terms, as the key-set file gives them: its sunset, issuer
 //! and `iat` bound; which claim holds the subject, which audience its
-//! access tokens must carry, whether its refresh tokens may be exchanged,
-//! and what the sessions they open carry. A key that is not legacy may
+//! access tokens must carry (and which ones they stand for when they name
+//! none), whether its refresh tokens may be exchanged, and what the
+//! sessions they open carry. A key that is not legacy may
 //! carry none of these fields.
 
 use std::time::Duration;
@@ -39,9 +40,9 @@ pub(super) fn terms(
     if !entry.legacy {
         return if has_legacy_fields(entry) {
             Err(problem(
-                "sunset, issuer, max_remaining_without_iat, subject_claim, audience, use, \
-                 session_audience and session_scopes belong to legacy keys only (set \
-                 \"legacy\": true)",
+                "sunset, issuer, max_remaining_without_iat, subject_claim, audience, \
+                 access_audience, access_scopes, use, session_audience and session_scopes \
+                 belong to legacy keys only (set \"legacy\": true)",
             ))
         } else {
             Ok((None, None))
@@ -87,6 +88,8 @@ fn has_legacy_fields(entry: &KeyFileEntry) -> bool {
         || entry.max_remaining_without_iat.is_some()
         || entry.subject_claim.is_some()
         || entry.audience.is_some()
+        || entry.access_audience.is_some()
+        || entry.access_scopes.is_some()
         || entry.uses.is_some()
         || entry.session_audience.is_some()
         || entry.session_scopes.is_some()
@@ -126,6 +129,8 @@ fn mapping(
             problem("audience must be 1 to 255 bytes without control characters or edge spaces")
         })?;
     }
+    let (access_audience, access_scopes) =
+        stand_ins(entry, uses.contains(&LegacyUse::Access)).map_err(problem)?;
     let grant = if refresh {
         let audience = entry.session_audience.clone().unwrap_or_default();
         if audience.is_empty() {
@@ -158,11 +163,51 @@ fn mapping(
     let terms = Legacy {
         subject_claim: entry.subject_claim.clone(),
         audience: entry.audience.clone(),
+        access_audience,
+        access_scopes,
         access: uses.contains(&LegacyUse::Access),
         refresh,
         ..Legacy::until(0)
     };
     Ok((terms, grant))
+}
+
+/// What a legacy key's access tokens that name no audience (or no scopes)
+/// stand for, checked: only for a key that verifies access tokens, within
+/// the bounds of a session's grant, and holding the audience the key
+/// requires when it names one (else every such token would be refused).
+fn stand_ins(
+    entry: &KeyFileEntry,
+    access: bool,
+) -> Result<(Vec<String>, Vec<String>), &'static str> {
+    use crate::ids::{Audience, Scope};
+    let audience = entry.access_audience.clone().unwrap_or_default();
+    let scopes = entry.access_scopes.clone().unwrap_or_default();
+    if (entry.access_audience.is_some() || entry.access_scopes.is_some()) && !access {
+        return Err(
+            "access_audience and access_scopes belong to a legacy key that verifies access \
+             tokens (\"use\" with \"access\")",
+        );
+    }
+    if entry.access_audience.is_some()
+        && (audience.is_empty()
+            || audience.len() > MAX_AUDIENCES
+            || audience.iter().any(|a| Audience::parse(a).is_err()))
+    {
+        return Err("access_audience must hold 1 to 16 audiences of 1 to 255 bytes each");
+    }
+    if scopes.len() > MAX_SCOPES || scopes.iter().any(|s| Scope::parse(s).is_err()) {
+        return Err("access_scopes must hold at most 64 scopes, each a word without spaces");
+    }
+    if let Some(required) = &entry.audience {
+        if !audience.is_empty() && !audience.contains(required) {
+            return Err(
+                "access_audience must include audience: a token without aud stands for \
+                 access_audience, and audience is required of every token",
+            );
+        }
+    }
+    Ok((audience, scopes))
 }
 
 #[cfg(test)]
@@ -243,6 +288,16 @@ mod tests {
         let verifying = refresh.verifying_keys();
         assert!(verifying.legacy()[0].terms().refresh);
 
+        // What its tokens without aud or scope stand for.
+        let standing = legacy(&|e| {
+            e.access_audience = Some(vec!["orders".into(), "billing".into()]);
+            e.access_scopes = Some(vec!["orders:read".into()]);
+        })
+        .unwrap();
+        let terms = standing.verifying_keys().legacy()[0].terms().clone();
+        assert_eq!(terms.access_audience, ["orders", "billing"]);
+        assert_eq!(terms.access_scopes, ["orders:read"]);
+
         for (edit, expected) in [
             (
                 &(|e: &mut KeyFileEntry| e.uses = Some(vec![LegacyUse::Refresh]))
@@ -260,6 +315,29 @@ mod tests {
             (
                 &|e: &mut KeyFileEntry| e.subject_claim = Some(String::new()),
                 "subject_claim",
+            ),
+            (
+                &|e: &mut KeyFileEntry| e.access_audience = Some(vec![]),
+                "access_audience must hold",
+            ),
+            (
+                &|e: &mut KeyFileEntry| e.access_scopes = Some(vec!["two words".into()]),
+                "access_scopes must hold",
+            ),
+            (
+                &|e: &mut KeyFileEntry| {
+                    e.audience = Some("api".into());
+                    e.access_audience = Some(vec!["orders".into()]);
+                },
+                "access_audience must include audience",
+            ),
+            (
+                &|e: &mut KeyFileEntry| {
+                    e.uses = Some(vec![LegacyUse::Refresh]);
+                    e.session_audience = Some(vec!["orders".into()]);
+                    e.access_audience = Some(vec!["orders".into()]);
+                },
+                "belong to a legacy key that verifies access tokens",
             ),
         ] {
             let err = legacy(edit).unwrap_err().to_string();

@@ -136,14 +136,18 @@ pub fn earliest_drop(file: &KeySetFile, token_lifetime: Duration) -> Option<(Str
 
 /// How a legacy key reads its tokens and what they may be used for,
 /// beyond its sunset, issuer and `iat` bound (see the key-set file's
-/// `subject_claim`, `audience`, `use`, `session_audience` and
-/// `session_scopes`).
+/// `subject_claim`, `audience`, `access_audience`, `access_scopes`, `use`,
+/// `session_audience` and `session_scopes`).
 #[derive(Debug, Default, Clone)]
 pub struct LegacyMapping {
     /// The claim that holds the subject (`sub` when `None`).
     pub subject_claim: Option<String>,
     /// The audience its access tokens must name.
     pub audience: Option<String>,
+    /// The audiences its access tokens without `aud` stand for.
+    pub access_audience: Vec<String>,
+    /// The scopes its access tokens without `scope` carry.
+    pub access_scopes: Vec<String>,
     /// Whether its refresh tokens may be exchanged (it verifies access
     /// tokens either way).
     pub refresh: bool,
@@ -190,6 +194,8 @@ pub fn add_legacy_mapped(
     let LegacyMapping {
         subject_claim,
         audience,
+        access_audience,
+        access_scopes,
         refresh,
         session_audience,
         session_scopes,
@@ -208,6 +214,8 @@ pub fn add_legacy_mapped(
             .map(|d| humantime::format_duration(d).to_string()),
         subject_claim,
         audience,
+        access_audience: some(access_audience),
+        access_scopes: some(access_scopes),
         uses: refresh.then(|| vec![super::LegacyUse::Access, super::LegacyUse::Refresh]),
         session_audience: some(session_audience),
         session_scopes: some(session_scopes),

@@ -1,14 +1,16 @@
 //! A former system's refresh tokens: imported by digest, and each exchanged
 //! once for an inkan session. The imported ledger is the authority, as the
 //! former system's own table was: a well-signed token that is not in it is
-//! refused, and one that is there but spent is reuse.
+//! refused, and one that is there but spent is reuse. An opaque token (a
+//! random string) has nothing but its row to vouch for it, so a row says
+//! which kind it holds, and a token is exchanged only as that kind.
 
-use std::collections::HashMap;
+mod import;
 
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 use tracing::{instrument, warn};
+
+pub use import::{ImportConflict, ImportSummary, LegacyImportRow};
 
 use super::{
     bounds::retrying,
@@ -18,42 +20,60 @@ use super::{
 };
 use crate::{ids::SessionId, metrics::LedgerCall, token::RefreshToken};
 
-/// One imported refresh token: its digest, whom it belongs to, when it
-/// expires, and the line of the export it came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LegacyImportRow {
-    /// SHA-256 of the token, lowercase hex.
-    pub token_hash: String,
-    /// The subject the former system issued it to.
-    pub subject: String,
-    /// Unix seconds.
-    pub expires_at: i64,
-    /// 1-based line of the export.
-    pub line: usize,
-}
-
-/// What an import did.
+/// What a former system's refresh token is, which says what vouches for it
+/// when it is exchanged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ImportSummary {
-    /// Tokens this run stored.
-    pub imported: u64,
-    /// Already in the ledger (an earlier run), or earlier in this export.
-    pub already_present: u64,
+pub enum LegacyTokenKind {
+    /// A JWT: a legacy key marked for refresh must verify it, and its
+    /// claims must agree with its row.
+    #[default]
+    Jwt,
+    /// A random string (a PHP app's `bin2hex(random_bytes(32))`): its row
+    /// alone says whom it belongs to and when it ends.
+    Opaque,
 }
 
-/// Why an import stored nothing, beyond a database fault.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ImportConflict {
-    /// A token is already held for another subject, in the ledger or earlier
-    /// in the export.
-    #[error(
-        "line {line}: this token is already in the ledger (or earlier in the export) for another \
-         subject; nothing was imported"
-    )]
-    OtherSubject {
-        /// The conflicting token's line in the export, 1-based.
-        line: usize,
-    },
+impl LegacyTokenKind {
+    /// The kind of `token` by its shape: three dot-separated parts make a
+    /// JWT (RFC 7519's compact form); anything else is opaque.
+    pub fn of_token(token: &str) -> Self {
+        if token.split('.').count() == 3 {
+            Self::Jwt
+        } else {
+            Self::Opaque
+        }
+    }
+
+    /// The name an export and the ledger give it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Jwt => "jwt",
+            Self::Opaque => "opaque",
+        }
+    }
+
+    /// Reads `jwt` or `opaque`, in any case.
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Jwt, Self::Opaque]
+            .into_iter()
+            .find(|kind| kind.as_str().eq_ignore_ascii_case(text))
+    }
+}
+
+/// An imported refresh token as the ledger holds it, before it is spent:
+/// what its row says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegacyRecord {
+    /// Whom it belongs to.
+    pub subject: String,
+    /// When it ends (Unix seconds).
+    pub expires_at: i64,
+    /// For an opaque token, the legacy key it is exchanged under.
+    pub legacy_key: Option<String>,
+    /// The client it was issued to, if the export said.
+    pub client_id: Option<String>,
+    /// The device it was issued on, if the export said.
+    pub device: Option<String>,
 }
 
 /// The session an exchange opened, as the ledger capped it.
@@ -64,10 +84,6 @@ pub struct Exchanged {
     /// When its first refresh token goes idle.
     pub refresh_expires_at: i64,
 }
-
-/// Rows read or written per statement of an import: far below every
-/// backend's limit on bound parameters.
-const IMPORT_CHUNK: usize = 500;
 
 /// What logging out with a former system's refresh token ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,79 +105,32 @@ enum Attempt {
 }
 
 impl Ledger {
-    /// Stores `rows` in one transaction: all of them, or (on a conflict or a
-    /// fault) none. A token already present for the same subject is counted,
-    /// not stored again, so a rerun of the same export changes nothing.
-    #[instrument(skip_all, fields(rows = rows.len()))]
-    pub async fn import_legacy_refresh_tokens(
+    /// The imported refresh token `token_hash` of `kind`, as its row says,
+    /// if the ledger holds one: what an exchange of it would start from.
+    #[instrument(skip_all)]
+    pub async fn legacy_refresh_token(
         &self,
-        rows: &[LegacyImportRow],
-        now: i64,
-    ) -> Result<Result<ImportSummary, ImportConflict>, LedgerError> {
-        retrying("import legacy refresh tokens", || {
-            self.try_import(rows, now)
-        })
-        .await
+        token_hash: &str,
+        kind: LegacyTokenKind,
+    ) -> Result<Option<LegacyRecord>, LedgerError> {
+        let row = legacy_refresh_token::Entity::find_by_id(token_hash.to_owned())
+            .one(&self.db)
+            .await?;
+        Ok(row
+            .filter(|row| row.kind == kind.as_str())
+            .map(|row| LegacyRecord {
+                subject: row.subject,
+                expires_at: row.expires_at,
+                legacy_key: row.legacy_key,
+                client_id: row.client_id,
+                device: row.device,
+            }))
     }
 
-    async fn try_import(
-        &self,
-        rows: &[LegacyImportRow],
-        now: i64,
-    ) -> Result<Result<ImportSummary, ImportConflict>, LedgerError> {
-        let txn = self.db.begin().await?;
-        let mut summary = ImportSummary::default();
-        // Digest -> subject of everything seen so far, in the ledger or in
-        // this export.
-        let mut known: HashMap<String, String> = HashMap::new();
-        for chunk in rows.chunks(IMPORT_CHUNK) {
-            let present: Vec<(String, String)> = legacy_refresh_token::Entity::find()
-                .select_only()
-                .column(legacy_refresh_token::Column::TokenHash)
-                .column(legacy_refresh_token::Column::Subject)
-                .filter(
-                    legacy_refresh_token::Column::TokenHash
-                        .is_in(chunk.iter().map(|r| r.token_hash.clone())),
-                )
-                .into_tuple()
-                .all(&txn)
-                .await?;
-            known.extend(present);
-            let mut fresh = Vec::new();
-            for row in chunk {
-                match known.get(&row.token_hash) {
-                    Some(subject) if *subject == row.subject => summary.already_present += 1,
-                    Some(_) => {
-                        txn.rollback().await?;
-                        return Ok(Err(ImportConflict::OtherSubject { line: row.line }));
-                    }
-                    None => {
-                        known.insert(row.token_hash.clone(), row.subject.clone());
-                        fresh.push(legacy_refresh_token::ActiveModel {
-                            token_hash: Set(row.token_hash.clone()),
-                            subject: Set(row.subject.clone()),
-                            expires_at: Set(row.expires_at),
-                            imported_at: Set(now),
-                            used_at: Set(None),
-                            session_id: Set(None),
-                        });
-                    }
-                }
-            }
-            summary.imported += fresh.len() as u64;
-            if !fresh.is_empty() {
-                legacy_refresh_token::Entity::insert_many(fresh)
-                    .exec_without_returning(&txn)
-                    .await?;
-            }
-        }
-        txn.commit().await?;
-        Ok(Ok(summary))
-    }
-
-    /// Spends the imported legacy refresh token `token_hash` of `subject`
-    /// and opens `new` with `first_token` in the same transaction, or says
-    /// why not: not imported (or imported for another subject), expired,
+    /// Spends the imported legacy refresh token `token_hash` of `kind` and
+    /// `subject` and opens `new` with `first_token` in the same transaction,
+    /// or says why not: not imported (or imported for another subject or as
+    /// another kind), expired,
     /// or spent already, which is reuse and revokes the session its
     /// exchange opened; or its subject was cut off after the token was
     /// issued (`issued_at`, `None` when the token does not say), read from
@@ -173,6 +142,7 @@ impl Ledger {
     pub async fn exchange_legacy_refresh_token(
         &self,
         token_hash: &str,
+        kind: LegacyTokenKind,
         issued_at: Option<i64>,
         new: NewSession<'_>,
         first_token: &RefreshToken,
@@ -182,7 +152,7 @@ impl Ledger {
             // takes the reuse path.
             for _ in 0..2 {
                 let attempt = retrying("exchange legacy refresh token", || {
-                    self.try_exchange(token_hash, issued_at, &new, first_token)
+                    self.try_exchange(token_hash, kind, issued_at, &new, first_token)
                 })
                 .await?;
                 match attempt {
@@ -198,6 +168,7 @@ impl Ledger {
     async fn try_exchange(
         &self,
         token_hash: &str,
+        kind: LegacyTokenKind,
         issued_at: Option<i64>,
         new: &NewSession<'_>,
         first_token: &RefreshToken,
@@ -208,8 +179,9 @@ impl Ledger {
         else {
             return Ok(Attempt::Done(Err(Refusal::NotImported)));
         };
-        // The export and the token must agree on whom it belongs to.
-        if row.subject != new.subject.as_str() {
+        // The export and the token must agree on whom it belongs to, and on
+        // what vouches for it.
+        if row.subject != new.subject.as_str() || row.kind != kind.as_str() {
             return Ok(Attempt::Done(Err(Refusal::NotImported)));
         }
         if row.used_at.is_some() {
@@ -273,14 +245,15 @@ impl Ledger {
         })))
     }
 
-    /// Ends the imported legacy refresh token `token_hash` (a logout with
-    /// it): one not yet exchanged is marked spent, with no session, so
+    /// Ends the imported legacy refresh token `token_hash` of `kind` (a
+    /// logout with it): one not yet exchanged is marked spent, with no session, so
     /// every later exchange is refused; one already exchanged names the
     /// session it opened, for the caller to end.
     #[instrument(skip_all)]
     pub async fn end_legacy_refresh_token(
         &self,
         token_hash: &str,
+        kind: LegacyTokenKind,
         now: i64,
     ) -> Result<LegacyLogout, LedgerError> {
         let ended = legacy_refresh_token::Entity::update_many()
@@ -289,6 +262,7 @@ impl Ledger {
                 sea_orm::sea_query::Expr::value(now),
             )
             .filter(legacy_refresh_token::Column::TokenHash.eq(token_hash))
+            .filter(legacy_refresh_token::Column::Kind.eq(kind.as_str()))
             .filter(legacy_refresh_token::Column::UsedAt.is_null())
             .exec(&self.db)
             .await?;
@@ -297,7 +271,8 @@ impl Ledger {
         }
         let row = legacy_refresh_token::Entity::find_by_id(token_hash.to_owned())
             .one(&self.db)
-            .await?;
+            .await?
+            .filter(|row| row.kind == kind.as_str());
         Ok(match row {
             None => LegacyLogout::NotImported,
             Some(row) => match row.session_id.as_deref() {

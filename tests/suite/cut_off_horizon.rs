@@ -40,6 +40,7 @@ async fn a_former_refresh_token_stays_cut_off_past_a_day(backend: Backend) {
             subject: subject.into(),
             expires_at: inkan::clock::now() + 30 * DAY,
             line,
+            ..Default::default()
         });
     app.ledger
         .import_legacy_refresh_tokens(&rows, inkan::clock::now())

@@ -21,6 +21,7 @@ fn row(token: &str, subject: &str, line: usize) -> LegacyImportRow {
         subject: subject.into(),
         expires_at: inkan::clock::now() + DAY,
         line,
+        ..Default::default()
     }
 }
 

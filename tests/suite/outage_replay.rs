@@ -209,12 +209,12 @@ async fn the_outage_replays_without_a_new_login(backend: Backend) {
     let first = stdout(&run_inkan(&import, path));
     assert_eq!(
         first.trim(),
-        "imported 2 legacy refresh tokens; 0 already present"
+        "imported 2 legacy refresh tokens; 0 already present (lines by kind: 2 jwt, 0 opaque)"
     );
     let again = stdout(&run_inkan(&import, path));
     assert_eq!(
         again.trim(),
-        "imported 0 legacy refresh tokens; 2 already present"
+        "imported 0 legacy refresh tokens; 2 already present (lines by kind: 2 jwt, 0 opaque)"
     );
     assert!(
         !first.contains("eyJ") && !again.contains("eyJ"),

@@ -30,6 +30,12 @@ pub struct Legacy {
     pub subject_claim: Option<String>,
     /// The audience its access tokens must name in `aud`, when set.
     pub audience: Option<String>,
+    /// The audiences an access token of it without `aud` stands for: the
+    /// former system named none, but its tokens were meant for these
+    /// services. Empty: such a token names no audience.
+    pub access_audience: Vec<String>,
+    /// The scopes an access token of it without `scope` carries.
+    pub access_scopes: Vec<String>,
     /// Whether it verifies the former system's access tokens (Verify).
     pub access: bool,
     /// Whether it verifies the former system's refresh tokens, which
@@ -47,6 +53,8 @@ impl Legacy {
             max_remaining_without_iat: None,
             subject_claim: None,
             audience: None,
+            access_audience: Vec::new(),
+            access_scopes: Vec::new(),
             access: true,
             refresh: false,
         }

@@ -67,9 +67,10 @@ pub(super) fn verify_legacy(
             kid: key.label().to_string(),
         };
         match decode_claims(token, |m, sig| key.verifies(m, sig), bad) {
-            Ok(claims) => {
+            Ok(mut claims) => {
                 refuse_other_kinds(header, &claims)?;
                 bound_lifetime(&claims, key.terms(), expect.now)?;
+                stand_in(&mut claims, key.terms());
                 let profile = Profile::Legacy {
                     label: key.label().clone(),
                     issuer: key.terms().issuer.as_deref(),
@@ -85,6 +86,20 @@ pub(super) fn verify_legacy(
     Err(VerifyError::SignatureInvalid {
         kid: "(none: no legacy key verifies it)".into(),
     })
+}
+
+/// Gives a token that names no audience (or no scopes) the ones its key
+/// says the former system's tokens stood for, so that Verify with one of
+/// those audiences accepts it and with any other refuses it, as it would an
+/// inkan token. A token's own `aud` and `scope` are kept as they are.
+fn stand_in(claims: &mut Map<String, Value>, terms: &Legacy) {
+    if !terms.access_audience.is_empty() && !claims.contains_key("aud") {
+        let audience = terms.access_audience.iter().cloned().map(Value::String);
+        claims.insert("aud".into(), Value::Array(audience.collect()));
+    }
+    if !terms.access_scopes.is_empty() && !claims.contains_key("scope") {
+        claims.insert("scope".into(), Value::String(terms.access_scopes.join(" ")));
+    }
 }
 
 /// Refuses a token whose `typ` header or type claim says it is something
@@ -369,6 +384,54 @@ mod tests {
         assert!(matches!(
             super::super::verify_access_token(&sub_only, &keys, &expect),
             Err(VerifyError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn a_token_without_aud_stands_for_its_keys_access_audience() {
+        let mapped = keys(Legacy {
+            subject_claim: Some("user_id".into()),
+            access_audience: vec!["orders".into(), "billing".into()],
+            access_scopes: vec!["orders:read".into()],
+            ..Legacy::until(NOW + 3600)
+        });
+        let verify = |token: &str, audience: Option<&str>| {
+            let mut expect = Expectations::new("https://inkan.test", NOW);
+            expect.audience = audience;
+            super::super::verify_access_token(token, &mapped, &expect)
+        };
+        let php = sign(SECRET, json!({"user_id": 42, "iat": NOW, "exp": NOW + 60}));
+        for audience in [None, Some("orders"), Some("billing")] {
+            let verified = verify(&php, audience).unwrap();
+            assert_eq!(verified.audience, ["orders", "billing"]);
+            assert_eq!(verified.scopes, ["orders:read"]);
+            assert_eq!(verified.claims.keys().collect::<Vec<_>>(), ["user_id"]);
+        }
+        assert!(matches!(
+            verify(&php, Some("payroll")),
+            Err(VerifyError::AudienceMismatch { .. })
+        ));
+        // A token that names its audience and scopes keeps them.
+        let own = sign(
+            SECRET,
+            json!({"user_id": 42, "aud": "payroll", "scope": "pay", "iat": NOW, "exp": NOW + 60}),
+        );
+        let verified = verify(&own, Some("payroll")).unwrap();
+        assert_eq!(verified.scopes, ["pay"]);
+        assert!(matches!(
+            verify(&own, Some("orders")),
+            Err(VerifyError::AudienceMismatch { .. })
+        ));
+        // Without access_audience, a token without aud names none.
+        let plain = keys(Legacy {
+            subject_claim: Some("user_id".into()),
+            ..Legacy::until(NOW + 3600)
+        });
+        let mut expect = Expectations::new("https://inkan.test", NOW);
+        expect.audience = Some("orders");
+        assert!(matches!(
+            super::super::verify_access_token(&php, &plain, &expect),
+            Err(VerifyError::AudienceMismatch { .. })
         ));
     }
 
