@@ -9,6 +9,17 @@
 #   INKAN_BENCH_SCALE=1 bench/run.sh   # also a ledger of 10 thousand, then
 #                                      # 1 million sessions (adds ~2 min)
 #   INKAN_BENCH_SOAK=10m bench/run.sh  # also a mixed soak, RSS sampled
+#   INKAN_BENCH_ONLY=write bench/run.sh
+#                                      # the write path only: Issue and
+#                                      # Refresh at 16 in flight on SQLite
+#                                      # and PostgreSQL, the peer, and the
+#                                      # ledger's criterion bench (~3 min)
+#   INKAN_BENCH_BINARIES=dir bench/run.sh
+#                                      # serve and drive with dir/inkan and
+#                                      # dir/inkan-bench instead of building
+#                                      # (to compare two builds in turn;
+#                                      # the criterion benches, this tree's,
+#                                      # are left out)
 #
 # PostgreSQL is used when INKAN_BENCH_DATABASE_URL (a server URL; the run
 # makes and drops its own database) or the local default answers; the peer
@@ -35,10 +46,16 @@ rm -f "$out"/*.json
 
 say() { printf '\n== %s\n' "$*" >&2; }
 
-say "building release binaries"
-cargo build --release --quiet -p inkan -p inkan-bench
-inkan="$target_dir/release/inkan"
-bench="$target_dir/release/inkan-bench"
+only=${INKAN_BENCH_ONLY:-}
+case "$only" in "" | write) ;; *) echo "INKAN_BENCH_ONLY takes only 'write'" >&2; exit 2 ;; esac
+binaries=${INKAN_BENCH_BINARIES:-}
+if [ -z "$binaries" ]; then
+  say "building release binaries"
+  cargo build --release --quiet -p inkan -p inkan-bench
+  binaries="$target_dir/release"
+fi
+inkan="$binaries/inkan"
+bench="$binaries/inkan-bench"
 port=52100
 
 # start NAME ALG DATABASE_URL: a production-shaped server (key file, an API
@@ -80,6 +97,12 @@ drive() {
     --json "$out/$label.json" "$@"
 }
 
+if [ "$only" = write ]; then
+  start sqlite-eddsa EdDSA "sqlite://$work/sqlite-eddsa.db?mode=rwc"
+  drive sqlite-eddsa --concurrency "$concurrency" --scenarios health,issue,refresh
+  stop
+else
+# Not indented: the SQL heredocs below must start their lines.
 start sqlite-eddsa EdDSA "sqlite://$work/sqlite-eddsa.db?mode=rwc"
 drive sqlite-eddsa-1 --concurrency 1 --connections 1 --scenarios health,issue,refresh,verify
 drive sqlite-eddsa --concurrency "$concurrency"
@@ -104,11 +127,11 @@ if [ -n "${INKAN_BENCH_SCALE:-}" ]; then
     "$inkan" migrate --database-url "sqlite://$db?mode=rwc" >/dev/null 2>&1
     sqlite3 "$db" <<SQL
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $size)
-INSERT INTO sessions SELECT printf('%08x-0000-4000-8000-%012x', i, i), 'fill-' || i,
+INSERT INTO inkan_sessions SELECT printf('%08x-0000-4000-8000-%012x', i, i), 'fill-' || i,
   'inkan-bench', 'fill', '["inkan-bench-api"]', 'read', '{}', unixepoch(), unixepoch(),
   unixepoch() + 30 * 86400, NULL, NULL FROM n;
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $size)
-INSERT INTO refresh_tokens SELECT printf('%064x', i), printf('%08x-0000-4000-8000-%012x', i, i),
+INSERT INTO inkan_refresh_tokens SELECT printf('%064x', i), printf('%08x-0000-4000-8000-%012x', i, i),
   NULL, 0, unixepoch(), unixepoch() + 14 * 86400, NULL, NULL, NULL FROM n;
 SQL
     label=sqlite-10k; [ "$size" = 1000000 ] && label=sqlite-1m
@@ -149,12 +172,17 @@ for alg in EdDSA ES256 RS256; do
   stop
 done
 EXTRA_CONFIG=
+fi # INKAN_BENCH_ONLY
 
 if pg_isready -q -d "$pg_server/postgres" 2>/dev/null; then
   psql -q "$pg_server/postgres" -c "DROP DATABASE IF EXISTS inkan_bench" -c "CREATE DATABASE inkan_bench"
   start postgres EdDSA "$pg_server/inkan_bench"
-  drive postgres-1 --database-process postgres --concurrency 1 --connections 1 --scenarios health,issue,refresh
-  drive postgres --database-process postgres --concurrency "$concurrency"
+  if [ "$only" = write ]; then
+    drive postgres --database-process postgres --concurrency "$concurrency" --scenarios health,issue,refresh
+  else
+    drive postgres-1 --database-process postgres --concurrency 1 --connections 1 --scenarios health,issue,refresh
+    drive postgres --database-process postgres --concurrency "$concurrency"
+  fi
   stop
   psql -q "$pg_server/postgres" -c "DROP DATABASE IF EXISTS inkan_bench"
   # benches/ledger.rs measures the ledger's own statements there too.
@@ -175,7 +203,15 @@ fi
 say "criterion baselines"
 # Only this run's figures: criterion keeps earlier runs' beside them.
 rm -rf "$target_dir/criterion"
-cargo bench --quiet --workspace --bench '*' -- --noplot >"$out/criterion.txt"
+if [ -n "${INKAN_BENCH_BINARIES:-}" ]; then
+  # The benches are this tree's, not the prebuilt binaries'.
+  say "prebuilt binaries: criterion's benches left out"
+  : >"$out/criterion.txt"
+elif [ "$only" = write ]; then
+  cargo bench --quiet -p inkan --bench ledger -- --noplot >"$out/criterion.txt"
+else
+  cargo bench --quiet --workspace --bench '*' -- --noplot >"$out/criterion.txt"
+fi
 
 python3 bench/report.py "$out" "$target_dir/criterion" >"$out/report.md"
 cat "$out/report.md"

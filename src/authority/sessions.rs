@@ -10,7 +10,7 @@ use super::{
 use crate::{
     callers::{Caller, Permission},
     ids::{ClientId, SessionId, Subject},
-    ledger::{NewSession, RotationPolicy, SessionRecord},
+    ledger::{NewSession, Refusal, RotationPolicy, SessionRecord},
     metrics::{RefreshOutcome, RevokedBy},
     token::{Grant, RefreshToken, REFRESH_TOKEN_PREFIX},
 };
@@ -96,9 +96,9 @@ impl Authority {
             ));
         }
         let Some(presented) = RefreshToken::parse(presented) else {
-            if presented.split('.').count() == 3 && !presented.starts_with(REFRESH_TOKEN_PREFIX) {
-                // A JWT: a former system's refresh token, exchanged once if
-                // a legacy key takes it and the imported ledger holds it.
+            if !presented.starts_with(REFRESH_TOKEN_PREFIX) {
+                // A former system's refresh token (a JWT, or an opaque
+                // string), exchanged once if the imported ledger holds it.
                 return self.refresh_legacy(presented).await;
             }
             return Err(AuthorityError::RefreshTokenMalformed(
@@ -116,6 +116,16 @@ impl Authority {
             .await?
         {
             Ok(rotation) => rotation,
+            // A session opened before its subject's cut-off is over, even
+            // if ending it failed half-way (the cut-off is written first,
+            // and kept for as long as such a session can live). The ledger
+            // refused the token unspent; end the session now.
+            Err(Refusal::CutOff { session }) => {
+                self.revoke_one(session, now, "opened before its subject's cut-off")
+                    .await?;
+                self.revocations.insert(session, now);
+                return Err(AuthorityError::SessionRevoked);
+            }
             Err(refusal) => return Err(self.refused(refusal, now)),
         };
         let session = rotation.session;
@@ -125,19 +135,6 @@ impl Authority {
             return Err(AuthorityError::SessionRevoked);
         }
         let subject = stored(Subject::parse(&session.subject))?;
-        // A session opened before its subject's cut-off is over, even if
-        // ending it failed half-way (the cut-off is written first, and kept
-        // for as long as such a session can live): end it now.
-        if self
-            .revocations
-            .subject_cut_off(&subject)
-            .is_some_and(|cut_off| session.created_at < cut_off)
-        {
-            self.revoke_one(session.id, now, "opened before its subject's cut-off")
-                .await?;
-            self.revocations.insert(session.id, now);
-            return Err(AuthorityError::SessionRevoked);
-        }
         let (access_token, access_expires_at) = self.sign_for_session(
             &subject,
             &stored(ClientId::parse(&session.client_id))?,
@@ -190,10 +187,10 @@ impl Authority {
                     ));
                 }
                 let Some(token) = RefreshToken::parse(&text) else {
-                    if text.split('.').count() != 3 || text.starts_with(REFRESH_TOKEN_PREFIX) {
+                    if text.starts_with(REFRESH_TOKEN_PREFIX) {
                         return Ok(0);
                     }
-                    // A former system's refresh JWT: the logout ends it.
+                    // A former system's refresh token: the logout ends it.
                     return match self.logout_legacy(&text, now).await? {
                         LegacyLogoutOutcome::Nothing => Ok(0),
                         LegacyLogoutOutcome::Ended => {

@@ -1,5 +1,5 @@
 //! Group commit: on SQLite and PostgreSQL, the writes of concurrent calls
-//! share one transaction, and so one commit and one sync.
+//! share one commit, and so one sync.
 //!
 //! Written one by one, each `Issue` and `Refresh` pays its own `BEGIN`,
 //! `COMMIT` and sync, and a statement for each row it touches: on SQLite
@@ -7,25 +7,16 @@
 //! two thread switches to the driver's worker thread and back, and on
 //! PostgreSQL a round trip and a backend's parse-and-execute. Here a
 //! writer task takes every write that queued up while the last commit ran
-//! (up to [`MAX_BATCH`]) and writes them in one transaction, in a few
-//! statements for the whole batch:
-//!
-//! - the new sessions and their first tokens as two multi-row `INSERT`s;
-//! - the refresh tokens presented for rotation spent by one `UPDATE`, the
-//!   compare-and-set of every one of them at once: a token is spent only
-//!   if it is unspent, unexpired and its session live and unexpired, and
-//!   the statement returns the tokens it spent (`RETURNING`). Then one
-//!   `SELECT` of their sessions, one `INSERT` of the successors, one
-//!   `UPDATE` of the sessions' last use and one dropping the parents'
-//!   seals. A token the `UPDATE` did not spend (unknown, spent before,
-//!   expired, revoked) is answered "not spent here", and its call takes
-//!   the path that reads the token and says why, after this commit.
-//!
-//! That single `UPDATE` is used on SQLite only: PostgreSQL's planner may
-//! run its liveness check through the sessions' `revoked_at` index, a
-//! scan that grows with the ledger. There each refresh reads its token
-//! first and sends its spend (a compare-and-set per call, `spend_in`) to
-//! the shared transaction.
+//! (up to [`MAX_BATCH`]) and writes them together: on PostgreSQL as a
+//! statement over arrays for the batch's new sessions and one for its
+//! rotations, a round trip each (`postgres.rs`); on SQLite as a few statements for the whole batch in
+//! one transaction (`sqlite.rs`). Either way the refresh tokens presented
+//! for rotation are spent by a compare-and-set of the whole batch, which
+//! spends a token only if it is unspent, unexpired, and its session live,
+//! unexpired and not opened before its subject's cut-off. A token it did
+//! not spend (unknown, spent before, expired, revoked, cut off) is
+//! answered "not spent here", and its call takes the path that reads the
+//! token and says why, after this commit.
 //!
 //! A call is answered only after the commit that holds its write, so an
 //! answered call's record is as durable as before.
@@ -41,30 +32,27 @@
 //! MySQL and MariaDB have no `UPDATE … RETURNING`, so there each call
 //! writes in a transaction of its own.
 
-use std::collections::{HashMap, HashSet};
+mod postgres;
+mod sqlite;
 
 use futures::FutureExt;
 use sea_orm::{
-    sea_query::{CaseStatement, Expr, Query},
     sqlx::{self, error::ErrorKind},
-    ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, QueryTrait, RuntimeErr, TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, RuntimeErr, TransactionTrait,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::debug;
 
 use super::{
     bounds::retrying,
-    db_clock::db_now,
     entity::{refresh_token, session},
-    rotation::{clear_parent_seals, spend_in, Spend, SpendOutcome},
+    rotation::{spend_in, Spend, SpendOutcome},
     LedgerError,
 };
 
-/// Most writes in one transaction. The multi-row `INSERT`s differ in text
-/// by their number of rows, and the driver keeps 100 prepared statements
-/// per connection: 32 of each leaves room for the rest.
+/// Most writes in one batch. On SQLite the multi-row `INSERT`s differ in
+/// text by their number of rows, and the driver keeps 100 prepared
+/// statements per connection: 32 of each leaves room for the rest.
 pub(super) const MAX_BATCH: usize = 32;
 /// Writes that may wait for the writer before callers wait to queue.
 const QUEUE: usize = 1024;
@@ -73,8 +61,8 @@ const QUEUE: usize = 1024;
 pub(super) enum Write {
     /// A new session and its first refresh token.
     Open {
-        session: session::ActiveModel,
-        token: refresh_token::ActiveModel,
+        session: session::Model,
+        token: refresh_token::Model,
     },
     /// Spending a refresh token the ledger has not read yet, in the common
     /// case: answered [`Written::Rotated`].
@@ -201,9 +189,33 @@ async fn run(db: DatabaseConnection, mut queue: mpsc::Receiver<Job>) {
     }
 }
 
+/// Writes `batch`. On PostgreSQL in up to three parts, each committed by
+/// itself: its opens and its rotations (a statement each) and its spends
+/// (rare: tokens a compare-and-set left alone, then found spendable; a
+/// transaction). A failed part is rerun on its own: a rerun of a part that
+/// committed would write its rows twice.
+async fn commit(db: &DatabaseConnection, batch: Vec<Job>) {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return commit_together(db, batch).await;
+    }
+    let (mut opens, mut rotations, mut spends) = (Vec::new(), Vec::new(), Vec::new());
+    for job in batch {
+        match job.write {
+            Write::Open { .. } => opens.push(job),
+            Write::Rotate(_) => rotations.push(job),
+            Write::Spend(_) => spends.push(job),
+        }
+    }
+    for part in [opens, rotations, spends] {
+        if !part.is_empty() {
+            commit_together(db, part).await;
+        }
+    }
+}
+
 /// Writes `batch` in one transaction, or, when that fails on one write's
 /// account, each write in its own; answers every job.
-async fn commit(db: &DatabaseConnection, batch: Vec<Job>) {
+async fn commit_together(db: &DatabaseConnection, batch: Vec<Job>) {
     let (writes, answers): (Vec<Write>, Vec<_>) =
         batch.into_iter().map(|job| (job.write, job.done)).unzip();
     let refs: Vec<&Write> = writes.iter().collect();
@@ -268,176 +280,56 @@ fn caused_by_one_write(err: &LedgerError) -> bool {
     )
 }
 
-/// Writes `writes` in one transaction; what each did, in order.
+/// Writes `writes` together; what each did, in order. On PostgreSQL,
+/// `writes` are all of one kind (see `commit`).
 async fn write_together(
     db: &DatabaseConnection,
     writes: &[&Write],
 ) -> Result<Vec<Written>, LedgerError> {
+    let postgres = db.get_database_backend() == DbBackend::Postgres;
+    match writes.first() {
+        Some(Write::Open { .. }) if postgres => {
+            postgres::open(db, writes).await?;
+            return Ok(answers(writes, Vec::new(), Vec::new()));
+        }
+        Some(Write::Rotate(_)) if postgres => {
+            let rotated = postgres::rotate(db, writes).await?;
+            return Ok(answers(writes, rotated, Vec::new()));
+        }
+        _ => {}
+    }
     let txn = db.begin().await?;
-    let mut sessions = Vec::new();
-    let mut tokens = Vec::new();
+    let rotated = if postgres {
+        Vec::new()
+    } else {
+        sqlite::write(&txn, writes).await?
+    };
+    let mut spent = Vec::new();
     for write in writes {
-        if let Write::Open { session, token } = write {
-            sessions.push(session.clone());
-            tokens.push(token.clone());
+        if let Write::Spend(spend) = write {
+            spent.push(spend_in(&txn, spend).await?);
         }
     }
-    // Every new session of the batch in one statement, and every first
-    // token in another. A session's row goes first: its tokens refer to it.
-    if !sessions.is_empty() {
-        session::Entity::insert_many(sessions)
-            .exec_without_returning(&txn)
-            .await?;
-        refresh_token::Entity::insert_many(tokens)
-            .exec_without_returning(&txn)
-            .await?;
-    }
-    let rotations: Vec<&Rotate> = writes
+    txn.commit().await?;
+    Ok(answers(writes, rotated, spent))
+}
+
+/// Each write's answer, in order, from what the rotations and the spends
+/// (each in the order of the writes) did.
+fn answers(
+    writes: &[&Write],
+    rotated: Vec<Option<Box<Rotated>>>,
+    spent: Vec<SpendOutcome>,
+) -> Vec<Written> {
+    let (mut rotated, mut spent) = (rotated.into_iter(), spent.into_iter());
+    writes
         .iter()
-        .filter_map(|write| match write {
-            Write::Rotate(rotate) => Some(rotate),
-            _ => None,
-        })
-        .collect();
-    let mut rotated = rotate_all(&txn, &rotations).await?.into_iter();
-    let mut written = Vec::with_capacity(writes.len());
-    for write in writes {
-        written.push(match write {
+        .map(|write| match write {
             Write::Open { .. } => Written::Opened,
             Write::Rotate(_) => Written::Rotated(rotated.next().flatten()),
-            Write::Spend(spend) => Written::Spend(spend_in(&txn, spend).await?),
-        });
-    }
-    txn.commit().await?;
-    Ok(written)
-}
-
-/// Spends every token of `rotations` that nothing stands in the way of, in
-/// a fixed number of statements; for each, what it spent, in order.
-async fn rotate_all(
-    txn: &DatabaseTransaction,
-    rotations: &[&Rotate],
-) -> Result<Vec<Option<Box<Rotated>>>, LedgerError> {
-    let mut outcome: Vec<Option<Box<Rotated>>> = rotations.iter().map(|_| None).collect();
-    // Of calls presenting one token in a batch, the first may spend it;
-    // the others find it spent (after this commit) and are retries.
-    let mut seen = HashSet::new();
-    let candidates: HashMap<&str, usize> = rotations
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| seen.insert(r.hash.as_str()))
-        .map(|(i, r)| (r.hash.as_str(), i))
-        .collect();
-    let Some(now) = rotations.iter().map(|r| r.now).max() else {
-        return Ok(outcome);
-    };
-    let spent = spend_batch(txn, rotations, &candidates, now).await?;
-    if spent.is_empty() {
-        return Ok(outcome);
-    }
-    let session_ids: HashSet<&str> = spent.iter().map(|t| t.session_id.as_str()).collect();
-    let sessions: HashMap<String, session::Model> = session::Entity::find()
-        .filter(session::Column::Id.is_in(session_ids.iter().copied()))
-        .all(txn)
-        .await?
-        .into_iter()
-        .map(|s| (s.id.clone(), s))
-        .collect();
-    let mut successors = Vec::with_capacity(spent.len());
-    let mut parents = Vec::new();
-    for token in &spent {
-        let (Some(&i), Some(session)) = (
-            candidates.get(token.token_hash.as_str()),
-            sessions.get(&token.session_id),
-        ) else {
-            return Err(LedgerError::Corrupt("spent token without its session"));
-        };
-        let rotation = rotations[i];
-        let refresh_expires_at = rotation
-            .now
-            .saturating_add(rotation.idle_ttl)
-            .min(session.expires_at);
-        successors.push(refresh_token::ActiveModel {
-            token_hash: Set(rotation.successor_hash.clone()),
-            session_id: Set(token.session_id.clone()),
-            parent_hash: Set(Some(token.token_hash.clone())),
-            generation: Set(token.generation.saturating_add(1)),
-            created_at: Set(rotation.now),
-            expires_at: Set(refresh_expires_at),
-            used_at: Set(None),
-            successor_hash: Set(None),
-            successor_seal: Set(None),
-        });
-        // The token spent here was its parent's sealed successor.
-        parents.extend(token.parent_hash.clone());
-        outcome[i] = Some(Box::new(Rotated {
-            session: session::Model {
-                last_used_at: now,
-                ..session.clone()
-            },
-            refresh_expires_at,
-        }));
-    }
-    refresh_token::Entity::insert_many(successors)
-        .exec_without_returning(txn)
-        .await?;
-    session::Entity::update_many()
-        .col_expr(session::Column::LastUsedAt, Expr::value(now))
-        .filter(session::Column::Id.is_in(session_ids))
-        .exec(txn)
-        .await?;
-    clear_parent_seals(txn, parents).await?;
-    Ok(outcome)
-}
-
-/// The compare-and-set of a whole batch: spends each candidate token that
-/// is unspent and unexpired and whose session is live and unexpired at
-/// `now` (the batch's latest time: a token this leaves alone is judged
-/// again by its own call's time), recording its successor and seal, and
-/// returns the tokens it spent.
-async fn spend_batch(
-    txn: &DatabaseTransaction,
-    rotations: &[&Rotate],
-    candidates: &HashMap<&str, usize>,
-    now: i64,
-) -> Result<Vec<refresh_token::Model>, LedgerError> {
-    let mut successor = CaseStatement::new();
-    let mut seal = CaseStatement::new();
-    for (hash, &i) in candidates {
-        let is_this = || refresh_token::Column::TokenHash.eq(*hash);
-        successor = successor.case(is_this(), Expr::value(rotations[i].successor_hash.as_str()));
-        seal = seal.case(is_this(), Expr::value(rotations[i].seal.clone()));
-    }
-    let live_session = Query::select()
-        .expr(Expr::value(1))
-        .from(session::Entity)
-        .and_where(
-            Expr::col((session::Entity, session::Column::Id))
-                .equals((refresh_token::Entity, refresh_token::Column::SessionId)),
-        )
-        .and_where(Expr::col((session::Entity, session::Column::RevokedAt)).is_null())
-        .and_where(Expr::col((session::Entity, session::Column::ExpiresAt)).gt(now))
-        .to_owned();
-    // The compare-and-set of the whole batch, returning what it spent
-    // (SQLite has `RETURNING` since 3.35; sqlx bundles a newer one).
-    let mut spend = refresh_token::Entity::update_many()
-        .col_expr(
-            refresh_token::Column::UsedAt,
-            db_now(txn.get_database_backend()),
-        )
-        .col_expr(refresh_token::Column::SuccessorHash, successor.into())
-        .col_expr(refresh_token::Column::SuccessorSeal, seal.into())
-        .filter(refresh_token::Column::TokenHash.is_in(candidates.keys().copied()))
-        .filter(refresh_token::Column::UsedAt.is_null())
-        .filter(refresh_token::Column::ExpiresAt.gt(now))
-        .filter(Expr::exists(live_session))
-        .into_query();
-    spend.returning_all();
-    let spent = refresh_token::Entity::find()
-        .from_raw_sql(txn.get_database_backend().build(&spend))
-        .all(txn)
-        .await?;
-    Ok(spent)
+            Write::Spend(_) => Written::Spend(spent.next().unwrap_or(SpendOutcome::LostRace)),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -452,10 +344,13 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(5), writer.ended())
             .await
             .expect("the supervisor hears that the writer ended");
-        let write = Write::Open {
-            session: session::ActiveModel::default(),
-            token: refresh_token::ActiveModel::default(),
-        };
+        let write = Write::Rotate(Rotate {
+            hash: String::new(),
+            successor_hash: String::new(),
+            seal: None,
+            now: 0,
+            idle_ttl: 0,
+        });
         assert!(
             writer.write(write).await.is_err(),
             "a write after the writer died fails at once instead of hanging"

@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use sea_orm::{
-    sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
-    DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryResult, QuerySelect,
+    sea_query::{Expr, Query, SimpleExpr},
+    ActiveValue::Set,
+    ColumnTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryResult, QuerySelect,
     TransactionTrait,
 };
 use tracing::{instrument, warn};
@@ -13,7 +14,7 @@ use tracing::{instrument, warn};
 use super::{
     bounds::retrying,
     db_clock::db_now,
-    entity::{refresh_token, session},
+    entity::{refresh_token, session, subject_cut_off},
     group_commit::{Rotate, Write, Written},
     Ledger, LedgerError, SessionRecord,
 };
@@ -82,6 +83,13 @@ pub enum Refusal {
         /// The session revoked for the reuse.
         session: SessionId,
     },
+    /// The session was opened before its subject's cut-off: it is over,
+    /// and the token was left unspent. The caller ends the session.
+    #[error("session has been revoked; log in again")]
+    CutOff {
+        /// The session to end.
+        session: SessionId,
+    },
 }
 
 impl Refusal {
@@ -90,22 +98,27 @@ impl Refusal {
         match self {
             Refusal::Unknown | Refusal::NotImported => Reason::RefreshTokenInvalid,
             Refusal::Expired | Refusal::SessionExpired => Reason::RefreshTokenExpired,
-            Refusal::SessionRevoked => Reason::SessionRevoked,
+            Refusal::SessionRevoked | Refusal::CutOff { .. } => Reason::SessionRevoked,
             Refusal::Reused { .. } => Reason::RefreshTokenReused,
         }
     }
 }
 
-/// A refresh token's row, read together with the database's clock in the
-/// same statement (so measuring time costs no extra round trip).
+/// A refresh token's row, read together with the database's clock and its
+/// subject's cut-off in the same statement (so neither costs an extra
+/// round trip).
 struct Spendable {
     token: refresh_token::Model,
     /// The database's time when the row was read, in Unix seconds.
     read_at: i64,
+    /// The session's subject's cut-off, if it has one.
+    cut_off: Option<i64>,
 }
 
 /// The alias the database's clock is read under.
 const DB_NOW: &str = "inkan_db_now";
+/// The alias the subject's cut-off is read under.
+const CUT_OFF: &str = "inkan_cut_off";
 
 impl FromQueryResult for Spendable {
     fn from_query_result(row: &QueryResult, pre: &str) -> Result<Self, DbErr> {
@@ -113,9 +126,29 @@ impl FromQueryResult for Spendable {
             token: refresh_token::Model::from_query_result(row, pre)?,
             // Selected beside the joined models, under no model's prefix.
             read_at: row.try_get("", DB_NOW)?,
+            cut_off: row.try_get("", CUT_OFF)?,
         })
     }
 }
+
+/// The cut-off of the joined session's subject, as a scalar subquery.
+fn subjects_cut_off() -> SimpleExpr {
+    let select = Query::select()
+        .column((subject_cut_off::Entity, subject_cut_off::Column::NotBefore))
+        .from(subject_cut_off::Entity)
+        .and_where(
+            Expr::col((subject_cut_off::Entity, subject_cut_off::Column::Subject))
+                .equals((session::Entity, session::Column::Subject)),
+        )
+        .to_owned();
+    SimpleExpr::SubQuery(None, Box::new(select.into_sub_query_statement()))
+}
+
+mod spend;
+#[cfg(test)]
+mod tests;
+
+pub(super) use spend::{clear_parent_seals, spend_in, Spend, SpendOutcome};
 
 /// The outcome of one attempt to spend a token.
 enum Attempt {
@@ -156,13 +189,10 @@ impl Ledger {
         policy: RotationPolicy,
     ) -> Result<Result<Rotation, Refusal>, LedgerError> {
         let hash = presented.hash();
-        // On SQLite the common case is spent in the shared commit without
-        // reading first. Not on PostgreSQL: its planner may join the
-        // sessions by their `revoked_at` index for the batch's liveness
-        // check (seen on a young table), a scan that grows with the
-        // ledger; there the token is read first, and its spend shares the
-        // commit (below).
-        if let (Some(writer), DbBackend::Sqlite) = (&self.writer, self.backend()) {
+        // The common case is spent in the shared commit without reading
+        // first (one statement per batch on PostgreSQL). A token it leaves
+        // alone is read below, to learn why.
+        if let Some(writer) = &self.writer {
             let rotate = Rotate {
                 hash: hash.as_str().to_owned(),
                 successor_hash: successor.hash().as_str().to_owned(),
@@ -207,14 +237,22 @@ impl Ledger {
         now: i64,
         policy: RotationPolicy,
     ) -> Result<Attempt, LedgerError> {
-        // The token, its session and the database's clock in one round trip.
-        let Some((Spendable { token, read_at }, session)) =
-            refresh_token::Entity::find_by_id(hash.as_str().to_owned())
-                .find_also_related(session::Entity)
-                .column_as(db_now(self.backend()), DB_NOW)
-                .into_model::<Spendable, session::Model>()
-                .one(&self.db)
-                .await?
+        // The token, its session, its subject's cut-off and the database's
+        // clock in one round trip.
+        let Some((
+            Spendable {
+                token,
+                read_at,
+                cut_off,
+            },
+            session,
+        )) = refresh_token::Entity::find_by_id(hash.as_str().to_owned())
+            .find_also_related(session::Entity)
+            .column_as(db_now(self.backend()), DB_NOW)
+            .column_as(subjects_cut_off(), CUT_OFF)
+            .into_model::<Spendable, session::Model>()
+            .one(&self.db)
+            .await?
         else {
             return Ok(Attempt::Done(Box::new(Err(Refusal::Unknown))));
         };
@@ -224,6 +262,13 @@ impl Ledger {
         let session = SessionRecord::try_from(session)?;
         if session.revoked_at.is_some() {
             return Ok(Attempt::Done(Box::new(Err(Refusal::SessionRevoked))));
+        }
+        // Before the replay path: a session its subject's cut-off ended is
+        // over, whether its token is spent or not, and nothing is written.
+        if cut_off.is_some_and(|cut_off| cut_off > session.created_at) {
+            return Ok(Attempt::Done(Box::new(Err(Refusal::CutOff {
+                session: session.id,
+            }))));
         }
         if let Some(used_at) = token.used_at {
             // Both times are the database's: no replica's clock is involved.
@@ -351,105 +396,4 @@ impl Ledger {
             session: session.id,
         }))
     }
-}
-
-/// A refresh token to spend for its successor, with everything the write
-/// needs already decided by the read before it.
-pub(super) struct Spend {
-    /// The presented token's hash.
-    hash: String,
-    session_id: String,
-    /// The presented token's parent, whose sealed successor it was.
-    parent_hash: Option<String>,
-    /// The successor, sealed with the presented token, for a retry.
-    seal: Option<String>,
-    successor: refresh_token::ActiveModel,
-    successor_hash: String,
-    now: i64,
-}
-
-/// What spending a token did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum SpendOutcome {
-    /// The token is spent and its successor stored.
-    Spent,
-    /// Another call spent the token first; nothing of the token's was
-    /// written (the session's last use may have been touched).
-    LostRace,
-    /// The session was revoked since it was read; nothing was written.
-    SessionRevoked,
-}
-
-/// Spends `spend` within `txn`. Only [`SpendOutcome::Spent`] leaves rows that
-/// matter, so a transaction shared with other calls' writes commits
-/// whatever this returns.
-pub(super) async fn spend_in(
-    txn: &DatabaseTransaction,
-    spend: &Spend,
-) -> Result<SpendOutcome, LedgerError> {
-    // The session first: revocation may have landed since the read, and
-    // the session must still be live when the new token becomes visible.
-    // Being a write, it also takes SQLite's write lock before anything is
-    // read.
-    let touched = session::Entity::update_many()
-        .col_expr(session::Column::LastUsedAt, Expr::value(spend.now))
-        .filter(session::Column::Id.eq(spend.session_id.as_str()))
-        .filter(session::Column::RevokedAt.is_null())
-        .exec(txn)
-        .await?;
-    if touched.rows_affected != 1 {
-        return Ok(SpendOutcome::SessionRevoked);
-    }
-    // The compare-and-set: only a still-unspent token is spent.
-    let spent = refresh_token::Entity::update_many()
-        // The grace window is measured from this moment, so it is taken
-        // from the one clock every replica shares.
-        .col_expr(
-            refresh_token::Column::UsedAt,
-            db_now(txn.get_database_backend()),
-        )
-        .col_expr(
-            refresh_token::Column::SuccessorHash,
-            Expr::value(spend.successor_hash.as_str()),
-        )
-        .col_expr(
-            refresh_token::Column::SuccessorSeal,
-            Expr::value(spend.seal.clone()),
-        )
-        .filter(refresh_token::Column::TokenHash.eq(spend.hash.as_str()))
-        .filter(refresh_token::Column::UsedAt.is_null())
-        .exec(txn)
-        .await?;
-    if spent.rows_affected != 1 {
-        return Ok(SpendOutcome::LostRace);
-    }
-    refresh_token::Entity::insert(spend.successor.clone())
-        .exec_without_returning(txn)
-        .await?;
-    clear_parent_seals(txn, spend.parent_hash.iter().cloned()).await?;
-    Ok(SpendOutcome::Spent)
-}
-
-/// Drops the sealed successors kept by `parents`, tokens whose successor
-/// has just been spent: no retry of them can succeed any more. Kept, a
-/// seal would let anyone with a copy of the ledger and an older token of
-/// the session open the seals one after another.
-pub(super) async fn clear_parent_seals(
-    txn: &DatabaseTransaction,
-    parents: impl IntoIterator<Item = String>,
-) -> Result<(), LedgerError> {
-    let parents: Vec<String> = parents.into_iter().collect();
-    if parents.is_empty() {
-        return Ok(());
-    }
-    refresh_token::Entity::update_many()
-        .col_expr(
-            refresh_token::Column::SuccessorSeal,
-            Expr::value(Option::<String>::None),
-        )
-        .filter(refresh_token::Column::TokenHash.is_in(parents))
-        .filter(refresh_token::Column::SuccessorSeal.is_not_null())
-        .exec(txn)
-        .await?;
-    Ok(())
 }

@@ -1,8 +1,8 @@
 //! Sessions: opening one at login, reading, revoking and purging them.
 
 use sea_orm::{
-    sea_query::Expr, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    sea_query::Expr, ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use tracing::instrument;
 
@@ -97,31 +97,31 @@ impl TryFrom<session::Model> for SessionRecord {
 pub(super) fn session_rows(
     new: &NewSession<'_>,
     first_token: &RefreshToken,
-) -> (session::ActiveModel, refresh_token::ActiveModel) {
-    let session = session::ActiveModel {
-        id: Set(new.id.to_string()),
-        subject: Set(new.subject.to_string()),
-        client_id: Set(new.client_id.to_string()),
-        device: Set(new.device.to_owned()),
-        audience: Set(serde_json::Value::from(new.grant.audience.clone()).to_string()),
-        scope: Set(new.grant.scopes.join(" ")),
-        claims: Set(serde_json::Value::Object(new.grant.claims.clone()).to_string()),
-        created_at: Set(new.now),
-        last_used_at: Set(new.now),
-        expires_at: Set(new.expires_at),
-        revoked_at: Set(None),
-        revoke_reason: Set(None),
+) -> (session::Model, refresh_token::Model) {
+    let session = session::Model {
+        id: new.id.to_string(),
+        subject: new.subject.to_string(),
+        client_id: new.client_id.to_string(),
+        device: new.device.to_owned(),
+        audience: serde_json::Value::from(new.grant.audience.clone()).to_string(),
+        scope: new.grant.scopes.join(" "),
+        claims: serde_json::Value::Object(new.grant.claims.clone()).to_string(),
+        created_at: new.now,
+        last_used_at: new.now,
+        expires_at: new.expires_at,
+        revoked_at: None,
+        revoke_reason: None,
     };
-    let token = refresh_token::ActiveModel {
-        token_hash: Set(first_token.hash().as_str().to_owned()),
-        session_id: Set(new.id.to_string()),
-        parent_hash: Set(None),
-        generation: Set(0),
-        created_at: Set(new.now),
-        expires_at: Set(new.refresh_expires_at),
-        used_at: Set(None),
-        successor_hash: Set(None),
-        successor_seal: Set(None),
+    let token = refresh_token::Model {
+        token_hash: first_token.hash().as_str().to_owned(),
+        session_id: new.id.to_string(),
+        parent_hash: None,
+        generation: 0,
+        created_at: new.now,
+        expires_at: new.refresh_expires_at,
+        used_at: None,
+        successor_hash: None,
+        successor_seal: None,
     };
     (session, token)
 }
@@ -133,10 +133,10 @@ pub(super) async fn insert_session(
     first_token: &RefreshToken,
 ) -> Result<(), LedgerError> {
     let (session, token) = session_rows(new, first_token);
-    session::Entity::insert(session)
+    session::Entity::insert(session.into_active_model().reset_all())
         .exec_without_returning(txn)
         .await?;
-    refresh_token::Entity::insert(token)
+    refresh_token::Entity::insert(token.into_active_model().reset_all())
         .exec_without_returning(txn)
         .await?;
     Ok(())
