@@ -169,10 +169,11 @@ def check_deployment(server):
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             if probe not in c:
                 problem(where, f"container {c['name']} has no {probe}")
-        live = ((c.get("livenessProbe") or {}).get("grpc") or {}).get("service")
-        if live != "inkan.v1.TokenService/Verify":
-            problem(where, "livenessProbe must check inkan.v1.TokenService/Verify (needs only the keys), "
-                    "so a database outage never restarts pods")
+        for probe in ("startupProbe", "livenessProbe"):
+            service = ((c.get(probe) or {}).get("grpc") or {}).get("service")
+            if service != "liveness":
+                problem(where, f"{probe} must check the `liveness` health name (needs only the keys), "
+                        "so a database outage, at start or later, never restarts pods")
         for m in c.get("volumeMounts") or []:
             if m.get("subPath"):
                 problem(where, f"volumeMount {m['name']} uses subPath: Secret updates (key rotation) never reach it")

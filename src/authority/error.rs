@@ -50,6 +50,10 @@ pub enum AuthorityError {
     /// The ledger failed or could not be reached.
     #[error("token storage is unavailable; retry shortly")]
     Storage(#[source] LedgerError),
+    /// The server is still waiting for its ledger at start-up: it cannot
+    /// vouch for any token before the revocations are loaded.
+    #[error("inkan is waiting for its database and is not serving yet; retry shortly")]
+    NotServing,
     /// The call spent its whole budget waiting on the ledger.
     #[error("token storage did not answer in time; retry shortly")]
     DeadlineExceeded(std::time::Duration),
@@ -81,9 +85,9 @@ impl AuthorityError {
             | AuthorityError::CallerUnknown
             | AuthorityError::CallerCertificateUnknown => Reason::CallerUnauthenticated,
             AuthorityError::CallerForbidden(_) => Reason::CallerForbidden,
-            AuthorityError::Storage(_) | AuthorityError::DeadlineExceeded(_) => {
-                Reason::StorageUnavailable
-            }
+            AuthorityError::Storage(_)
+            | AuthorityError::NotServing
+            | AuthorityError::DeadlineExceeded(_) => Reason::StorageUnavailable,
             AuthorityError::TooManyStreams { .. } => Reason::TooManyStreams,
             AuthorityError::Signing(_) => return None,
         })

@@ -26,6 +26,12 @@ pub mod health_names {
     pub const VERIFY: &str = "inkan.v1.TokenService/Verify";
     /// Issue, Refresh, Revoke, ListSessions: need the ledger.
     pub const LEDGER: &str = "inkan.v1.TokenService/Ledger";
+    /// The process itself: SERVING from the moment its keys are loaded and
+    /// self-tested until it shuts down, also while it waits for its
+    /// database at start (when every name above is NOT_SERVING), since a
+    /// restart would not bring the database. For liveness and start-up
+    /// probes.
+    pub const LIVENESS: &str = "liveness";
     /// Every name above.
-    pub const ALL: [&str; 4] = [SERVER, TOKEN_SERVICE, VERIFY, LEDGER];
+    pub const ALL: [&str; 5] = [SERVER, TOKEN_SERVICE, VERIFY, LEDGER, LIVENESS];
 }

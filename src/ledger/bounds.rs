@@ -13,15 +13,18 @@ use std::{future::Future, str::FromStr, time::Duration};
 use sea_orm::{
     sqlx::{
         self,
-        mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPoolOptions},
+        mysql::{MySqlConnectOptions, MySqlDatabaseError},
+        pool::PoolOptions,
+        postgres::PgConnectOptions,
         sqlite::{SqliteJournalMode, SqliteSynchronous},
         ConnectOptions as _, Executor,
     },
     ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr, SqlxMySqlConnector,
+    SqlxPostgresConnector,
 };
 use tracing::debug;
 
-use super::{sqlite_file, LedgerError};
+use super::{read_only, sqlite_file, LedgerError};
 
 /// Longest wait for a connection, new or pooled. A refused connection is
 /// retried by the pool until then (the database may be restarting).
@@ -50,16 +53,41 @@ pub(super) enum Purpose {
     Migrating,
 }
 
+/// When a pool opens its first connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Connect {
+    /// Now: opening fails if the database does not answer.
+    Now,
+    /// On first use (a database server; SQLite, a local file, still opens
+    /// now): for a server that waits for its database instead of exiting.
+    Lazily,
+}
+
 /// Opens a pool on `url` with the bounds `purpose` calls for.
 pub(super) async fn open(url: &str, purpose: Purpose) -> Result<DatabaseConnection, LedgerError> {
+    open_with(url, purpose, Connect::Now).await
+}
+
+/// [`open`], connecting when `connect` says.
+pub(super) async fn open_with(
+    url: &str,
+    purpose: Purpose,
+    connect: Connect,
+) -> Result<DatabaseConnection, LedgerError> {
     let bounded = purpose == Purpose::Serving;
-    if url.starts_with("mysql:") || url.starts_with("mariadb:") {
-        return open_mysql(url, bounded)
-            .await
-            .map_err(|source| LedgerError::Connect {
-                source,
-                network: None,
-            });
+    let lazy = connect == Connect::Lazily;
+    let server = if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+        Some(open_mysql(url, bounded, lazy).await)
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Some(open_postgres(url, bounded, lazy).await)
+    } else {
+        None
+    };
+    if let Some(opened) = server {
+        return opened.map_err(|source| LedgerError::Connect {
+            source,
+            network: None,
+        });
     }
     let (url, synchronous) = if url.starts_with("sqlite:") {
         take_synchronous(url)?
@@ -96,13 +124,6 @@ pub(super) async fn open(url: &str, purpose: Purpose) -> Result<DatabaseConnecti
                 // alone, in memory: not a temporary file opened, written
                 // and deleted for each.
                 .pragma("temp_store", "memory")
-        });
-    } else if bounded {
-        // Sent with the start-up message: no extra round trip, and no
-        // connection ever runs unbounded.
-        let statement_ms = STATEMENT_TIMEOUT.as_millis().to_string();
-        options.map_sqlx_postgres_opts(move |o| {
-            o.options([("statement_timeout", statement_ms.as_str())])
         });
     }
     // Several processes opening a new SQLite file at once (replicas, or
@@ -181,14 +202,46 @@ fn take_synchronous(url: &str) -> Result<(String, Durability), LedgerError> {
     Ok((url, durability))
 }
 
+/// A pool's options with the bounds and the hooks every server pool
+/// has: the acquire timeout, and dropping connections opened before the
+/// database was last met read-only (`read_only.rs`).
+fn pool_options<DB: sqlx::Database>() -> PoolOptions<DB> {
+    PoolOptions::new()
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .before_acquire(|_, meta| Box::pin(async move { Ok(read_only::keep(&meta)) }))
+        .after_release(|_, meta| Box::pin(async move { Ok(read_only::keep(&meta)) }))
+}
+
+/// PostgreSQL: inkan builds the pool (SeaORM does not expose sqlx's pool
+/// hooks) so it can drop connections that met a read-only server.
+async fn open_postgres(url: &str, bounded: bool, lazy: bool) -> Result<DatabaseConnection, DbErr> {
+    let conn_err = |e| DbErr::Conn(RuntimeErr::SqlxError(e));
+    let mut options = PgConnectOptions::from_str(url)
+        .map_err(conn_err)?
+        .disable_statement_logging();
+    if bounded {
+        // Sent with the start-up message: no extra round trip, and no
+        // connection ever runs unbounded.
+        let statement_ms = STATEMENT_TIMEOUT.as_millis().to_string();
+        options = options.options([("statement_timeout", statement_ms.as_str())]);
+    }
+    let pool = pool_options::<sqlx::Postgres>();
+    let pool = if lazy {
+        pool.connect_lazy_with(options)
+    } else {
+        pool.connect_with(options).await.map_err(conn_err)?
+    };
+    Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(pool))
+}
+
 /// MySQL/MariaDB: sqlx sets session variables only through a pool's
 /// `after_connect`, which SeaORM does not expose, so inkan builds the pool.
-async fn open_mysql(url: &str, bounded: bool) -> Result<DatabaseConnection, DbErr> {
+async fn open_mysql(url: &str, bounded: bool, lazy: bool) -> Result<DatabaseConnection, DbErr> {
     let conn_err = |e| DbErr::Conn(RuntimeErr::SqlxError(e));
     let options = MySqlConnectOptions::from_str(url)
         .map_err(conn_err)?
         .disable_statement_logging();
-    let mut pool = MySqlPoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
+    let mut pool = pool_options::<sqlx::MySql>();
     if bounded {
         pool = pool.after_connect(|conn, _| {
             Box::pin(async move {
@@ -213,16 +266,27 @@ async fn open_mysql(url: &str, bounded: bool) -> Result<DatabaseConnection, DbEr
             })
         });
     }
-    let pool = pool.connect_with(options).await.map_err(conn_err)?;
+    let pool = if lazy {
+        pool.connect_lazy_with(options)
+    } else {
+        pool.connect_with(options).await.map_err(conn_err)?
+    };
     Ok(SqlxMySqlConnector::from_sqlx_mysql_pool(pool))
 }
 
 impl LedgerError {
     /// Whether the database asked for the operation to be run again: a
     /// serialization failure or a deadlock (PostgreSQL and the distributed
-    /// engines: SQLSTATE 40001, 40P01; MySQL/MariaDB: 1213, 1205). The
-    /// transaction was rolled back, so running it again is safe.
+    /// engines: SQLSTATE 40001, 40P01; MySQL/MariaDB: 1213, 1205), or a
+    /// write refused by a read-only node, whose connection is dropped (see
+    /// `read_only.rs`) so the next attempt takes a new one. The transaction
+    /// was rolled back, so running it again is safe.
     pub(super) fn is_transient(&self) -> bool {
+        if let LedgerError::Database(err) = self {
+            if read_only::is_read_only(err) {
+                return true;
+            }
+        }
         let LedgerError::Database(
             DbErr::Exec(RuntimeErr::SqlxError(err)) | DbErr::Query(RuntimeErr::SqlxError(err)),
         ) = self
@@ -251,7 +315,16 @@ where
 {
     let mut attempt = 1;
     loop {
-        match operation().await {
+        let outcome = operation().await;
+        if let Err(LedgerError::Database(err)) = &outcome {
+            // Every write passes here, however its error was built: the
+            // pool drops the connections that may lead to a read-only node
+            // before the next attempt takes one.
+            if read_only::is_read_only(err) {
+                read_only::seen();
+            }
+        }
+        match outcome {
             Err(err) if attempt < ATTEMPTS && err.is_transient() => {
                 debug!(what, attempt, error = ?err, "the database asked for a retry");
                 // Spread the retries of colliding transactions apart.

@@ -16,6 +16,8 @@ pub mod entity;
 mod group_commit;
 mod legacy;
 mod migration_lock;
+mod ownership;
+mod read_only;
 mod revocation_log;
 mod rotation;
 mod schema;
@@ -26,11 +28,14 @@ mod sqlite_file;
 use std::{future::Future, sync::Arc, time::Duration, time::Instant};
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::metrics::{LedgerCall, Metrics, PoolState};
 
-pub use legacy::{Exchanged, ImportConflict, ImportSummary, LegacyImportRow, LegacyLogout};
+pub use legacy::{
+    Exchanged, ImportConflict, ImportSummary, LegacyImportRow, LegacyLogout, LegacyRecord,
+    LegacyTokenKind,
+};
 pub use revocation_log::{LogRead, RevocationEvent, Revoked};
 pub use rotation::{Refusal, Rotation, RotationPolicy};
 pub use schema::SchemaState;
@@ -42,7 +47,7 @@ pub use sessions::{NewSession, SessionRecord};
 pub enum LedgerError {
     /// The database or its driver failed.
     #[error("ledger database error")]
-    Database(#[from] DbErr),
+    Database(#[source] DbErr),
     /// A stored value does not parse; holds what was being read.
     #[error("ledger holds a record it cannot read: {0}")]
     Corrupt(&'static str),
@@ -72,6 +77,16 @@ pub enum LedgerError {
     /// process took it over; this one stopped migrating.
     #[error("lost the migration lock to another process; this one stopped migrating")]
     MigrationLockLost,
+    /// A table or index the ledger would create already exists, and no
+    /// inkan migration history accounts for it: another program's.
+    #[error(
+        "the database already holds `{name}`, which inkan did not create (no inkan migration history records it); \
+         inkan owns every name starting with `inkan_`: rename or drop that one, or give inkan a database (or schema) of its own"
+    )]
+    ForeignTable {
+        /// The table's (or index's) name.
+        name: String,
+    },
     /// The SQLite database file could not be created.
     #[error("cannot create the SQLite ledger file {}: {source}", path.display())]
     File {
@@ -80,6 +95,18 @@ pub enum LedgerError {
         /// Why creating it failed.
         source: std::io::Error,
     },
+}
+
+impl From<DbErr> for LedgerError {
+    /// Every database error becomes a `LedgerError` here, so this is where
+    /// a write refused by a read-only node is noticed, and the pool told to
+    /// drop the connections that may lead there (`read_only.rs`).
+    fn from(err: DbErr) -> Self {
+        if read_only::is_read_only(&err) {
+            read_only::seen();
+        }
+        LedgerError::Database(err)
+    }
 }
 
 /// What a TCP connection to the database server in `url` meets, when it
@@ -155,7 +182,19 @@ impl Ledger {
     /// `postgres://...`, `mysql://...`). A SQLite file it creates is readable
     /// by its owner only.
     pub async fn connect(url: &str) -> Result<Self, LedgerError> {
-        match bounds::open(url, bounds::Purpose::Serving).await {
+        Self::open(url, bounds::Connect::Now).await
+    }
+
+    /// [`Ledger::connect`] without connecting to a database server yet:
+    /// only a malformed URL (or an unusable SQLite file) fails here, and the
+    /// first call connects. For `serve`, which waits for its database
+    /// instead of exiting.
+    pub async fn connect_lazily(url: &str) -> Result<Self, LedgerError> {
+        Self::open(url, bounds::Connect::Lazily).await
+    }
+
+    async fn open(url: &str, connect: bounds::Connect) -> Result<Self, LedgerError> {
+        match bounds::open_with(url, bounds::Purpose::Serving, connect).await {
             Ok(db) => Ok(Self {
                 writer: matches!(
                     db.get_database_backend(),
@@ -222,6 +261,17 @@ impl Ledger {
         PoolState {
             idle,
             in_use: size.saturating_sub(idle),
+        }
+    }
+
+    /// What a plain TCP connection to the database server meets, when it
+    /// fails ("Connection refused"): the pool itself only reports that it
+    /// timed out. `None` for SQLite or a port that answers. Never holds
+    /// the URL's credentials.
+    pub async fn network_failure(&self) -> Option<String> {
+        match &self.url {
+            Some(url) => probe(url.expose_secret()).await,
+            None => None,
         }
     }
 

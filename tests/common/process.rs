@@ -87,10 +87,16 @@ type Log = Arc<Mutex<Vec<Value>>>;
 
 /// Starts `inkan serve --config <config>`, with none of the developer's
 /// `INKAN_*` or `RUST_LOG` variables, and waits for its "serving" event
-/// (the config must say `log_format = "json"`): the process, its gRPC and
-/// metrics addresses, and its log, kept from then on as it is written.
+/// (the config must say `log_format = "json"`): the process, its gRPC, HTTP
+/// and metrics addresses, and its log, kept from then on as it is written.
 /// Blocks reading the log: async tests call it on a blocking thread.
-fn spawn_serving(config: &Path) -> (Child, SocketAddr, SocketAddr, Log) {
+fn spawn_serving(config: &Path) -> (Child, Addresses, Log) {
+    spawn_until(config, "serving")
+}
+
+/// [`spawn_serving`], waiting for the event whose message is `message`
+/// (which must carry the `grpc`, `http` and `metrics` addresses) instead.
+fn spawn_until(config: &Path, message: &str) -> (Child, Addresses, Log) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_inkan"));
     command
         .args(["serve", "--config", config.to_str().unwrap()])
@@ -104,7 +110,7 @@ fn spawn_serving(config: &Path) -> (Child, SocketAddr, SocketAddr, Log) {
     let mut child = command.spawn().expect("start inkan serve");
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let log = Log::default();
-    let (grpc, metrics) = loop {
+    let addresses = loop {
         let Some(Ok(line)) = lines.next() else {
             let _ = child.kill();
             let _ = child.wait();
@@ -114,9 +120,13 @@ fn spawn_serving(config: &Path) -> (Child, SocketAddr, SocketAddr, Log) {
             );
         };
         let event: Value = serde_json::from_str(&line).unwrap_or(Value::String(line));
-        if event["message"] == "serving" {
+        if event["message"] == message {
             let addr = |name: &str| event[name].as_str().unwrap().parse().unwrap();
-            break (addr("grpc"), addr("metrics"));
+            break Addresses {
+                grpc: addr("grpc"),
+                http: addr("http"),
+                metrics: addr("metrics"),
+            };
         }
         log.lock().unwrap().push(event);
     };
@@ -128,15 +138,22 @@ fn spawn_serving(config: &Path) -> (Child, SocketAddr, SocketAddr, Log) {
             kept.lock().unwrap().push(event);
         }
     });
-    (child, grpc, metrics, log)
+    (child, addresses, log)
+}
+
+/// The addresses a server logged it serves on.
+struct Addresses {
+    grpc: SocketAddr,
+    http: SocketAddr,
+    metrics: SocketAddr,
 }
 
 /// `inkan serve` as its own process, for a test that stops it itself
 /// (SIGTERM, SIGKILL): the child and the gRPC address it logged. See
 /// [`spawn_serving`].
 pub(crate) fn serve_process(config: &Path) -> (Child, SocketAddr) {
-    let (child, grpc, _, _) = spawn_serving(config);
-    (child, grpc)
+    let (child, addresses, _) = spawn_serving(config);
+    (child, addresses.grpc)
 }
 
 /// `inkan serve` as its own process, with every line it logs kept, and
@@ -144,6 +161,7 @@ pub(crate) fn serve_process(config: &Path) -> (Child, SocketAddr) {
 pub(crate) struct Served {
     pub(crate) child: Child,
     pub(crate) grpc: SocketAddr,
+    pub(crate) http: SocketAddr,
     pub(crate) metrics: SocketAddr,
     log: Log,
 }
@@ -151,11 +169,24 @@ pub(crate) struct Served {
 impl Served {
     /// Starts serving with `config`, as [`spawn_serving`] says.
     pub(crate) fn start(config: &Path) -> Self {
-        let (child, grpc, metrics, log) = spawn_serving(config);
+        let (child, addresses, log) = spawn_serving(config);
+        Self::new(child, addresses, log)
+    }
+
+    /// Starts serving with `config` and returns once the server logs that
+    /// it waits for its ledger (its ports are bound, it is not ready).
+    pub(crate) fn start_waiting(config: &Path) -> Self {
+        let (child, addresses, log) =
+            spawn_until(config, "waiting for the ledger; not ready until it answers");
+        Self::new(child, addresses, log)
+    }
+
+    fn new(child: Child, addresses: Addresses, log: Log) -> Self {
         Self {
             child,
-            grpc,
-            metrics,
+            grpc: addresses.grpc,
+            http: addresses.http,
+            metrics: addresses.metrics,
             log,
         }
     }
