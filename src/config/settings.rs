@@ -19,11 +19,12 @@ use crate::{callers::CallerConfig, tls::TlsSettings};
 /// of [`Settings`] but the `[tls]` and `[[callers]]` tables (a test holds
 /// the list to the struct). `dev` is not one of them: dev mode comes only
 /// from `serve --dev`.
-const ENV_SETTINGS: &[&str] = &[
+pub(super) const ENV_SETTINGS: &[&str] = &[
     "keys_file",
     "database_url",
     "database_url_file",
     "issuer",
+    "public_jwks_url",
     "grpc_addr",
     "http_addr",
     "metrics_addr",
@@ -70,6 +71,11 @@ pub struct Settings {
     pub database_url_file: Option<PathBuf>,
     /// The `iss` of every token (`INKAN_ISSUER`, `--issuer`).
     pub issuer: Option<String>,
+    /// The JWKS URL the discovery document names as `jwks_uri`
+    /// (`INKAN_PUBLIC_JWKS_URL`), for consumers that reach inkan at another
+    /// address than the issuer's; the issuer followed by
+    /// `/.well-known/jwks.json` when unset.
+    pub public_jwks_url: Option<String>,
     /// Where gRPC (`TokenService`, health, reflection) is served
     /// (`--grpc-addr`).
     pub grpc_addr: Option<SocketAddr>,
@@ -221,9 +227,15 @@ impl Settings {
             ));
         }
         figment = figment.merge(Env::prefixed("INKAN_").only(ENV_SETTINGS));
-        figment
+        let mut settings: Settings = figment
             .extract()
-            .map_err(|e| ConfigError::Read(read_error::describe(e)))
+            .map_err(|e| ConfigError::Read(read_error::describe(e)))?;
+        if let Some(dir) = file.and_then(std::path::Path::parent) {
+            super::file_paths::resolve_from_file(&mut settings, dir, |name| {
+                std::env::var_os(format!("INKAN_{}", name.to_ascii_uppercase())).is_some()
+            });
+        }
+        Ok(settings)
     }
 
     /// The ledger's database URL: `database_url`, or the content of

@@ -111,6 +111,7 @@ impl Settings {
             dev,
             keys,
             database_url,
+            public_jwks_url: self.public_jwks_url()?,
             grpc_addr: addresses.grpc,
             http_addr: addresses.http,
             metrics_addr: addresses.metrics,
@@ -154,7 +155,7 @@ impl Settings {
             (None, true) => Ok(KeySource::Ephemeral),
             (None, false) => Err(invalid(
                 "no key set: set keys_file in the config file, INKAN_KEYS_FILE or --keys \
-                 (create one with `inkan keys generate --alg EdDSA --keys keys.json`)",
+                 (create one with `inkan keys generate --keys keys.json`)",
             )),
         }
     }
@@ -186,6 +187,22 @@ impl Settings {
         };
         validate_issuer(&issuer)?;
         Ok(issuer)
+    }
+
+    /// Where consumers fetch the JWKS, when that is not under the issuer:
+    /// an http(s) URL, named in the discovery document as it is written.
+    fn public_jwks_url(&self) -> Result<Option<String>, ConfigError> {
+        let Some(url) = &self.public_jwks_url else {
+            return Ok(None);
+        };
+        if !is_http_url(url, 2048) {
+            return Err(ConfigError::Invalid(format!(
+                "public_jwks_url {:?} is not an http(s) URL; set it to the JWKS URL consumers \
+                 reach inkan at, or leave it unset for the issuer's",
+                url.chars().take(80).collect::<String>()
+            )));
+        }
+        Ok(Some(url.clone()))
     }
 
     /// The lifetimes and tolerances tokens are issued and checked with, and
@@ -347,12 +364,17 @@ pub(super) fn positive(
     Ok(value)
 }
 
+/// Whether `url` is an http(s) URL of at most `max` bytes, with no
+/// whitespace or control character.
+fn is_http_url(url: &str, max: usize) -> bool {
+    (url.starts_with("https://") || url.starts_with("http://"))
+        && url.len() > "https://".len()
+        && url.len() <= max
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
 fn validate_issuer(issuer: &str) -> Result<(), ConfigError> {
-    let ok = (issuer.starts_with("https://") || issuer.starts_with("http://"))
-        && issuer.len() > "https://".len()
-        && issuer.len() <= 255
-        && !issuer.chars().any(|c| c.is_whitespace() || c.is_control());
-    if ok {
+    if is_http_url(issuer, 255) {
         Ok(())
     } else {
         Err(ConfigError::Invalid(format!(

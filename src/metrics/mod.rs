@@ -8,9 +8,11 @@
 //! - `keys`: legacy uses, reloads and the active kid;
 //! - `ledger`: the pool and the latency of the ledger calls that matter,
 //!   and how far the revocation cache lags behind the ledger;
-//! - `tls`: certificate reloads and expiry.
+//! - `tls`: certificate reloads and expiry;
+//! - `gateway`: introspection and forward-auth checks over HTTP.
 
 mod build;
+mod gateway;
 mod keys;
 mod ledger;
 mod rpc;
@@ -19,6 +21,7 @@ mod tls;
 
 use prometheus::{Encoder, Registry, TextEncoder};
 
+pub use gateway::{CheckEndpoint, GatewayMetrics};
 pub use keys::KeyMetrics;
 pub use ledger::{LedgerCall, LedgerMetrics, PoolState};
 pub use rpc::{Method, Outcome, RpcMetrics, INTERNAL, OK};
@@ -36,6 +39,7 @@ pub struct Metrics {
     keys: KeyMetrics,
     ledger: LedgerMetrics,
     tls: TlsMetrics,
+    gateway: GatewayMetrics,
 }
 
 impl Metrics {
@@ -48,6 +52,7 @@ impl Metrics {
             keys: KeyMetrics::new(&registry),
             ledger: LedgerMetrics::new(&registry),
             tls: TlsMetrics::new(&registry),
+            gateway: GatewayMetrics::new(&registry),
             registry,
         }
     }
@@ -80,6 +85,11 @@ impl Metrics {
     /// TLS reloads and certificate expiry.
     pub fn tls(&self) -> &TlsMetrics {
         &self.tls
+    }
+
+    /// Introspection and forward-auth checks.
+    pub fn gateway(&self) -> &GatewayMetrics {
+        &self.gateway
     }
 
     /// Counts a token accepted through the legacy key `label`.
@@ -133,6 +143,7 @@ mod tests {
             .ledger()
             .call(LedgerCall::Rotate, Duration::from_millis(3));
         metrics.ledger().pool(PoolState { idle: 1, in_use: 0 });
+        metrics.gateway().answered(CheckEndpoint::ForwardAuth, OK);
         let text = metrics.render();
         for name in [
             "inkan_rpc_calls_total",
@@ -153,6 +164,7 @@ mod tests {
             "inkan_revocation_feed_lag_seconds",
             "inkan_tls_reloads_total",
             "inkan_tls_certificate_expiry_timestamp_seconds",
+            "inkan_http_token_checks_total",
         ] {
             assert!(
                 text.contains(&format!("# HELP {name} ")),

@@ -3,13 +3,16 @@
 //!
 //! [`Server::build`] does everything that can fail at start-up (connecting,
 //! migrating, loading and self-testing the keys, binding the ports), so a
-//! bad configuration stops the process before it serves anything.
+//! bad configuration stops the process before it serves anything. A
+//! database that does not answer yet is not a bad configuration: the
+//! server then runs not ready and waits for it (`wait.rs`).
 //! [`Server::run`] serves until the shutdown future resolves, like
 //! mini-redis's `server::run(listener, shutdown)`: tests own both.
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use tokio::{net::TcpListener, sync::watch};
+use tonic::service::interceptor::InterceptedService;
 use tonic_health::{
     pb::health_server::{Health, HealthServer},
     server::HealthReporter,
@@ -21,6 +24,7 @@ mod background;
 mod periodic;
 mod prepare;
 mod supervisor;
+mod wait;
 
 pub use prepare::{prepare, Prepared, Purpose};
 pub use supervisor::{error_chain, Supervisor, TaskEnded, TaskResult};
@@ -33,7 +37,7 @@ use crate::{
         HEALTH_MAX_REQUEST_BYTES, REFLECTION_MAX_REQUEST_BYTES, STREAM_WINDOW_BYTES,
     },
     grpc::{health_names, TokenServiceImpl},
-    keys::{load_key_file, KeyAlgorithm, KeySet},
+    keys::{load_key_file, KeySet},
     net::{ConnectionLimits, Gate, TrackCallsLayer},
     proto::{self, v1::token_service_server::TokenServiceServer},
     revocations::RevocationFeed,
@@ -134,6 +138,8 @@ struct Running {
     callers: Arc<CallerRegistry>,
     revocations: Arc<RevocationFeed>,
     reflection: bool,
+    /// The discovery document's `jwks_uri`, when not the issuer's.
+    public_jwks_url: Option<String>,
     http_header_timeout: Duration,
     drain_period: Duration,
     shutdown_timeout: Duration,
@@ -142,6 +148,14 @@ struct Running {
     limits: Limits,
     /// TLS material in service and where it is reloaded from.
     tls: Option<(TlsConfig, Arc<TlsState>)>,
+    /// Whether the ledger's part of start-up migrates.
+    migrate_on_start: bool,
+    /// Why the ledger was not ready when the server was built, if it was
+    /// not: [`Server::run`] waits for it (see `wait.rs`).
+    waiting: Option<prepare::LedgerNotReady>,
+    /// Closed while the ledger is not ready: the token service answers
+    /// every call `STORAGE_UNAVAILABLE` until then.
+    gate: wait::Gate,
 }
 
 /// A key set as loaded at start-up, and what the operator should hear
@@ -163,7 +177,8 @@ pub fn load_keys(source: &KeySource) -> Result<LoadedKeys, StartupError> {
     let path = match source {
         KeySource::File(path) => path,
         KeySource::Ephemeral => {
-            let set = KeySet::ephemeral(KeyAlgorithm::EdDSA).map_err(StartupError::DevKey)?;
+            let set =
+                KeySet::ephemeral(crate::keys::DEFAULT_ALGORITHM).map_err(StartupError::DevKey)?;
             return Ok(LoadedKeys {
                 set,
                 warnings: Vec::new(),
@@ -189,11 +204,24 @@ impl Server {
         if config.dev {
             announce_dev_mode();
         }
-        let prepared = prepare(&config, Purpose::Serve).await?;
+        let prepared = prepare::start(&config, Purpose::Serve).await?;
         for warning in &prepared.warnings {
             warn!("{warning}");
         }
-        announce(&config, &prepared);
+        // One attempt now: a database that answers gives a server that
+        // serves from its first call. One that does not is waited for.
+        let waiting = match prepare::settle_ledger(
+            &prepared.authority,
+            &prepared.revocations,
+            config.migrate_on_start,
+        )
+        .await
+        {
+            Ok(_) => None,
+            Err(not_ready) if not_ready.may_pass() => Some(not_ready),
+            Err(fatal) => return Err(fatal.into_startup()),
+        };
+        announce(&config, &prepared, waiting.is_none());
         let bind = |addr: SocketAddr| async move {
             TcpListener::bind(addr)
                 .await
@@ -207,6 +235,7 @@ impl Server {
                 callers: Arc::new(config.callers),
                 revocations: prepared.revocations,
                 reflection: config.reflection,
+                public_jwks_url: config.public_jwks_url,
                 http_header_timeout: config.http_header_timeout,
                 drain_period: config.drain_period,
                 shutdown_timeout: config.shutdown_timeout,
@@ -215,6 +244,9 @@ impl Server {
                 tls: prepared
                     .tls
                     .map(|(tls, material)| (tls, Arc::new(TlsState::new(material)))),
+                migrate_on_start: config.migrate_on_start,
+                gate: wait::Gate::new(waiting.is_none()),
+                waiting,
             },
             listeners: Listeners {
                 grpc: bind(config.grpc_addr).await?,
@@ -281,15 +313,55 @@ impl Server {
         let stop = Stop::new();
         let mut tasks = Supervisor::new();
         let addrs = (self.grpc_addr(), self.http_addr(), self.metrics_addr());
-        let Server { state, listeners } = self;
+        let Server {
+            mut state,
+            listeners,
+        } = self;
+        let waiting = state.waiting.take();
         let servers = state.servers(listeners, health, &stop)?;
+        // Alive from here on: the keys are loaded and self-tested, and
+        // what is missing (the ledger) a restart would not bring.
+        report(&reporter, &[health_names::LIVENESS], ServingStatus::Serving).await;
+        tokio::pin!(shutdown);
+        if let Some(not_ready) = waiting {
+            for (name, server) in servers {
+                tasks.spawn(name, server);
+            }
+            info!(grpc = %addrs.0, http = %addrs.1, metrics = %addrs.2,
+                "waiting for the ledger; not ready until it answers");
+            if let Err(outcome) = state.settle(not_ready, &mut tasks, &mut shutdown).await {
+                report(&reporter, &health_names::ALL, ServingStatus::NotServing).await;
+                return state.shut_down(outcome, tasks, stop).await;
+            }
+            state.become_ready(&reporter).await?;
+        } else {
+            // SERVING is set before any connection is served, so the first
+            // probe to get an answer already sees it.
+            state.become_ready(&reporter).await?;
+            for (name, server) in servers {
+                tasks.spawn(name, server);
+            }
+        }
+        state.spawn_background(&mut tasks, &reporter, &stop);
+        info!(grpc = %addrs.0, http = %addrs.1, metrics = %addrs.2,
+            tls = state.tls.is_some(), "serving");
+        let outcome = tasks.watch(&mut shutdown).await;
+        report(&reporter, &health_names::ALL, ServingStatus::NotServing).await;
+        state.shut_down(outcome, tasks, stop).await
+    }
+}
+
+impl Running {
+    /// Self-tests the keys as now published, opens the gate and reports
+    /// the server SERVING (the ledger's own status follows from its health
+    /// task).
+    async fn become_ready(&self, reporter: &HealthReporter) -> Result<(), ServeError> {
         // The keys were self-tested at start-up; test again right before
-        // reporting SERVING, through the keys as now published. SERVING is
-        // set before any connection is served, so the first probe to get
-        // an answer already sees it.
-        state.authority.self_test().map_err(ServeError::SelfTest)?;
+        // reporting SERVING, through the keys as now published.
+        self.authority.self_test().map_err(ServeError::SelfTest)?;
+        self.gate.open();
         report(
-            &reporter,
+            reporter,
             &[
                 health_names::SERVER,
                 health_names::TOKEN_SERVICE,
@@ -298,19 +370,9 @@ impl Server {
             ServingStatus::Serving,
         )
         .await;
-        for (name, server) in servers {
-            tasks.spawn(name, server);
-        }
-        state.spawn_background(&mut tasks, &reporter, &stop);
-        info!(grpc = %addrs.0, http = %addrs.1, metrics = %addrs.2,
-            tls = state.tls.is_some(), "serving");
-        let outcome = tasks.watch(shutdown).await;
-        report(&reporter, &health_names::ALL, ServingStatus::NotServing).await;
-        state.shut_down(outcome, tasks, stop).await
+        Ok(())
     }
-}
 
-impl Running {
     /// The gRPC, health-only, HTTP and metrics servers, each a future that
     /// serves until `stop`, named for the supervisor. None has accepted a
     /// connection yet.
@@ -342,7 +404,15 @@ impl Running {
                 "HTTP server",
                 listeners.http,
                 self.tls_for(Port::Http),
-                crate::http::router(self.authority.clone()),
+                crate::http::router(
+                    self.authority.clone(),
+                    {
+                        let gate = self.gate.clone();
+                        Arc::new(move || gate.is_open())
+                    },
+                    self.callers.clone(),
+                    self.public_jwks_url.clone(),
+                ),
             ),
             (
                 "metrics server",
@@ -383,14 +453,17 @@ impl Running {
             .build_v1alpha()
             .map_err(|e| ServeError::Setup(e.to_string()))?
             .max_decoding_message_size(REFLECTION_MAX_REQUEST_BYTES);
-        let token_service = TokenServiceServer::new(TokenServiceImpl::new(
-            self.authority.clone(),
-            self.callers.clone(),
-            self.revocations.clone(),
-            stop.receiver(),
-            limits,
-        ))
-        .max_decoding_message_size(limits.max_request_bytes);
+        let token_service = InterceptedService::new(
+            TokenServiceServer::new(TokenServiceImpl::new(
+                self.authority.clone(),
+                self.callers.clone(),
+                self.revocations.clone(),
+                stop.receiver(),
+                limits,
+            ))
+            .max_decoding_message_size(limits.max_request_bytes),
+            self.gate.interceptor(),
+        );
         let serving = grpc_builder(&limits)
             .add_service(health)
             .add_optional_service(self.reflection.then_some(reflection_v1))
@@ -622,13 +695,14 @@ fn announce_dev_mode() {
 }
 
 /// Logs what was loaded: each key by kid and fingerprint, the TLS files,
-/// and the revocations known.
-fn announce(config: &Config, prepared: &Prepared) {
+/// and the revocations known (when `loaded`: the ledger answered).
+fn announce(config: &Config, prepared: &prepare::Started, loaded: bool) {
     let keys = prepared.authority.keys().current();
     if config.keys == KeySource::Ephemeral {
         warn!(
             kid = %keys.set().active().kid(),
-            "DEV MODE: signing with an ephemeral EdDSA key that exists only in this process; \
+            alg = %keys.set().active().alg(),
+            "DEV MODE: signing with an ephemeral key that exists only in this process; \
              every token dies with it (pass --keys FILE to keep them)"
         );
     }
@@ -643,10 +717,12 @@ fn announce(config: &Config, prepared: &Prepared) {
             "TLS on the gRPC and HTTP ports"
         );
     }
-    info!(
-        revocations = prepared.revocations.known(),
-        "revocations loaded"
-    );
+    if loaded {
+        info!(
+            revocations = prepared.revocations.known(),
+            "revocations loaded"
+        );
+    }
     if config.dev {
         warn!(issuer = %config.policy.issuer, "DEV MODE: issuer derived from the HTTP address");
     }

@@ -179,6 +179,8 @@ pub(crate) struct Options {
     /// The server's clock, for a test that moves time on (the system
     /// clock when `None`).
     pub(crate) clock: Option<inkan::clock::Clock>,
+    /// The discovery document's `jwks_uri` (the issuer's when `None`).
+    pub(crate) public_jwks_url: Option<String>,
 }
 
 impl Default for Options {
@@ -198,6 +200,7 @@ impl Default for Options {
             callers: Vec::new(),
             tls: None,
             clock: None,
+            public_jwks_url: None,
         }
     }
 }
@@ -378,6 +381,7 @@ impl TestApp {
             callers,
             verify_requires_permission: options.verify_requires_permission,
             tls: options.tls.clone(),
+            public_jwks_url: options.public_jwks_url.clone(),
             ..Settings::default()
         };
         let mut config = settings.validate().expect("valid test config");

@@ -251,3 +251,25 @@ fn unset_settings_take_the_documented_defaults() {
     assert_eq!(dev.metrics_addr.to_string(), "127.0.0.1:9090");
     assert_eq!(dev.log_format, LogFormat::Pretty);
 }
+
+#[test]
+fn a_public_jwks_url_is_an_http_url_and_unset_by_default() {
+    assert_eq!(production().validate().unwrap().public_jwks_url, None);
+    let config = Settings {
+        public_jwks_url: Some("https://keys.example.com/.well-known/jwks.json".into()),
+        ..production()
+    }
+    .validate()
+    .unwrap();
+    assert_eq!(
+        config.public_jwks_url.as_deref(),
+        Some("https://keys.example.com/.well-known/jwks.json")
+    );
+    for url in ["keys.example.com/jwks", "https://", "https://a b/jwks"] {
+        let msg = refusal(Settings {
+            public_jwks_url: Some(url.into()),
+            ..production()
+        });
+        assert!(msg.starts_with("public_jwks_url "), "{url}: {msg}");
+    }
+}
