@@ -6,8 +6,9 @@
 //! `google.rpc.ErrorInfo` reason and action.
 //!
 //! A missing header, another scheme, a value that is not visible ASCII and
-//! several `authorization` headers are all `TOKEN_MALFORMED`: a request
-//! must say exactly one thing about who it is.
+//! several `authorization` headers are all `TOKEN_MALFORMED` (see
+//! [`crate::bearer`]). For services built on tonic interceptors,
+//! [`crate::Interceptor`] does the same without the layer.
 
 use std::{
     collections::HashMap,
@@ -18,15 +19,12 @@ use std::{
 };
 
 use http::header::AUTHORIZATION;
-use inkan_core::{Reason, VerifiedAccessToken};
+use inkan_core::VerifiedAccessToken;
 use tonic::{body::Body, Status};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::{
-    status::{failure_status, refusal_status},
-    Requirements, Verifier,
-};
+use crate::{bearer::bearer_token, status::refusal_status, Requirements, Verifier};
 
 /// Requirements by route (for gRPC, the method path such as
 /// `/orders.v1.Orders/Cancel`), and those of every other route.
@@ -40,10 +38,9 @@ struct Policy {
 /// sees it.
 ///
 /// ```no_run
-/// use inkan_client::{AuthLayer, Requirements, Verifier};
-/// use inkan_core::ids::Scope;
+/// use inkan_client::{AuthLayer, Requirements, Scope, Verifier};
 ///
-/// # fn layer(verifier: Verifier) -> Result<AuthLayer, inkan_core::ids::InvalidId> {
+/// # fn layer(verifier: Verifier) -> Result<AuthLayer, inkan_client::InvalidId> {
 /// let layer = AuthLayer::new(verifier)
 ///     .require(Requirements::new().audience("orders"))
 ///     .route(
@@ -108,29 +105,6 @@ pub struct Authenticated<S> {
     policy: Arc<Policy>,
 }
 
-/// The bearer token of a request: exactly one `authorization` header, of
-/// visible ASCII, scheme `Bearer` in any case, then the token.
-fn bearer_token(headers: &http::HeaderMap) -> Result<&str, Status> {
-    let malformed = |message: &str| failure_status(Reason::TokenMalformed, message);
-    let mut values = headers.get_all(AUTHORIZATION).iter();
-    let (Some(value), None) = (values.next(), values.next()) else {
-        return Err(malformed(
-            "send exactly one authorization header: Bearer and an access token",
-        ));
-    };
-    let text = value
-        .to_str()
-        .map_err(|_| malformed("the authorization header is not visible ASCII"))?;
-    match text.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() => {
-            Ok(token)
-        }
-        _ => Err(malformed(
-            "the authorization header is not Bearer and an access token",
-        )),
-    }
-}
-
 impl<S> Authenticated<S> {
     /// The claims of the request's token, or the refusal to answer with.
     /// Takes the parts it reads, not the request: a body need not be Sync.
@@ -140,7 +114,12 @@ impl<S> Authenticated<S> {
         headers: &http::HeaderMap,
         path: &str,
     ) -> Result<VerifiedAccessToken, Status> {
-        let token = bearer_token(headers)?;
+        let token = bearer_token(
+            headers
+                .get_all(AUTHORIZATION)
+                .iter()
+                .map(|value| value.to_str().ok()),
+        )?;
         let required = policy.routes.get(path).unwrap_or(&policy.default);
         verifier
             .verify(token, required)
@@ -184,59 +163,5 @@ where
                 Err(status) => Ok(status.into_http()),
             }
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::status::Failure;
-    use http::HeaderValue;
-
-    fn headers(values: &[&[u8]]) -> http::HeaderMap {
-        let mut map = http::HeaderMap::new();
-        for v in values {
-            map.append(AUTHORIZATION, HeaderValue::from_bytes(v).unwrap());
-        }
-        map
-    }
-
-    #[test]
-    fn the_scheme_is_matched_in_any_case() {
-        for value in ["Bearer abc", "bearer abc", "BEARER abc"] {
-            assert_eq!(bearer_token(&headers(&[value.as_bytes()])).unwrap(), "abc");
-        }
-    }
-
-    #[test]
-    fn anything_but_one_bearer_header_is_malformed() {
-        let huge = format!("Bearer {}", "a".repeat(1 << 20));
-        let cases: [&[&[u8]]; 10] = [
-            &[],
-            &[b"Bearer"],
-            &[b"Bearer "],
-            &[b"Basic dXNlcjpwYXNz"],
-            &[b"Bearerabc"],
-            &[b"Bearer a", b"Bearer b"],
-            &["Bearer \u{e9}t\u{e9}".as_bytes()],
-            &[b"Bearer \xff\xfe"],
-            &[b"Bearer\tabc"],
-            &[huge.as_bytes()],
-        ];
-        for (i, case) in cases.iter().enumerate() {
-            let map = headers(case);
-            let got = bearer_token(&map);
-            if i == cases.len() - 1 {
-                // A huge token gets past the header check; the verifier
-                // refuses it before decoding anything (8 KiB).
-                assert!(got.is_ok());
-                continue;
-            }
-            let status = got.expect_err("refused");
-            assert_eq!(status.code(), tonic::Code::Unauthenticated);
-            let failure = Failure::of(&status).unwrap();
-            assert_eq!(failure.reason, Some(Reason::TokenMalformed), "case {i}");
-            assert_eq!(failure.action, Some(inkan_core::Action::Reauthenticate));
-        }
     }
 }

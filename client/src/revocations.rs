@@ -134,8 +134,9 @@ impl RevocationCheck for RevocationSet {
 /// Follows `WatchRevocations` into a [`RevocationSet`].
 pub(crate) struct Follower {
     pub(crate) client: TokenServiceClient<Channel>,
-    /// Marked sensitive, so no Debug of the request prints it.
-    pub(crate) api_key: AsciiMetadataValue,
+    /// Marked sensitive, so no Debug of the request prints it. `None` when
+    /// the channel's client certificate names the caller.
+    pub(crate) api_key: Option<AsciiMetadataValue>,
     pub(crate) set: Arc<RevocationSet>,
     pub(crate) metrics: Metrics,
     /// `true` while connected and caught up.
@@ -152,9 +153,11 @@ impl Follower {
             let mut request = tonic::Request::new(WatchRevocationsRequest {
                 since: cursor.clone(),
             });
-            request
-                .metadata_mut()
-                .insert(API_KEY_HEADER, self.api_key.clone());
+            if let Some(api_key) = &self.api_key {
+                request
+                    .metadata_mut()
+                    .insert(API_KEY_HEADER, api_key.clone());
+            }
             match self.client.watch_revocations(request).await {
                 Ok(response) => {
                     let mut stream = response.into_inner();

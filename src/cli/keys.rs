@@ -8,7 +8,7 @@ use std::{
 };
 
 use super::{
-    flags::{print_json, Output},
+    flags::{print_json, ConfigFile, KeysFlag, Output},
     KeysCommand,
 };
 use crate::{
@@ -21,7 +21,20 @@ use crate::{
 
 pub(super) fn run(command: KeysCommand) -> Result<(), String> {
     match command {
-        KeysCommand::Generate { alg, keys_file } => generate(alg, keys_file),
+        KeysCommand::Generate {
+            alg,
+            keys_file,
+            file,
+        } => {
+            // A config file is read only when one is named: without one,
+            // the key set is printed, whatever INKAN_KEYS_FILE says.
+            let keys_file = match keys_file {
+                Some(path) => Some(path),
+                None if file.given() => file.load()?.keys_file,
+                None => None,
+            };
+            generate(alg, keys_file)
+        }
         KeysCommand::Rotate {
             file: config,
             keys,
@@ -35,7 +48,8 @@ pub(super) fn run(command: KeysCommand) -> Result<(), String> {
             rotate(&settings, alg, force, drop_retired, token_lifetime)
         }
         KeysCommand::AddLegacy {
-            keys_file,
+            file,
+            keys,
             secret_file,
             sunset,
             label,
@@ -43,6 +57,8 @@ pub(super) fn run(command: KeysCommand) -> Result<(), String> {
             max_remaining_without_iat,
             subject_claim,
             audience,
+            access_audience,
+            access_scopes,
             refresh,
             session_audience,
             session_scopes,
@@ -50,6 +66,8 @@ pub(super) fn run(command: KeysCommand) -> Result<(), String> {
             let mapping = rotation::LegacyMapping {
                 subject_claim,
                 audience,
+                access_audience,
+                access_scopes,
                 refresh,
                 session_audience,
                 session_scopes,
@@ -61,10 +79,10 @@ pub(super) fn run(command: KeysCommand) -> Result<(), String> {
                 max_remaining_without_iat,
                 mapping,
             };
-            add_legacy(&keys_file, &secret_file, legacy)
+            add_legacy(&key_set_file(file, keys)?, &secret_file, legacy)
         }
-        KeysCommand::Show { keys_file, output } => {
-            let views = views(&load(&keys_file)?);
+        KeysCommand::Show { file, keys, output } => {
+            let views = views(&load(&key_set_file(file, keys)?)?);
             match output.output {
                 Output::Text => views.iter().for_each(|v| println!("{}", v.line())),
                 Output::Json => print_json(&serde_json::json!({ "keys": views })),
@@ -94,6 +112,17 @@ fn warn_of(warnings: &[String]) {
     for warning in warnings {
         eprintln!("warning: {warning}");
     }
+}
+
+const NO_KEY_SET: &str =
+    "no key set: pass --keys FILE, set INKAN_KEYS_FILE, or give a --config with keys_file";
+
+/// The key-set file a command works on: `--keys`, else the `keys_file` of
+/// the config file and environment, as `serve` reads it.
+fn key_set_file(file: ConfigFile, keys: KeysFlag) -> Result<PathBuf, String> {
+    let mut settings = file.load()?;
+    keys.apply(&mut settings);
+    settings.keys_file.ok_or_else(|| NO_KEY_SET.to_owned())
 }
 
 /// `keys generate`: a new set of one active key, written to a file that
@@ -131,9 +160,7 @@ fn rotate(
     drop_retired: bool,
     token_lifetime: Option<Duration>,
 ) -> Result<(), String> {
-    let keys_file = settings.keys_file.clone().ok_or(
-        "no key set: pass --keys FILE, set INKAN_KEYS_FILE, or give a --config with keys_file",
-    )?;
+    let keys_file = settings.keys_file.clone().ok_or(NO_KEY_SET)?;
     let mut file = read_to_rewrite(&keys_file)?;
     let now = SystemTime::now();
     if drop_retired {

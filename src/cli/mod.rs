@@ -14,11 +14,11 @@ mod flags;
 mod inspect;
 mod keys;
 mod legacy;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
     callers::Permission,
-    config::{Config, LogFormat},
+    config::{Config, LogFormat, Settings},
     keys::KeyAlgorithm,
     ledger::Ledger,
     server::{error_chain, prepare, Purpose, Server},
@@ -86,15 +86,22 @@ enum LegacyCommand {
     /// nothing; rerunning it with the same export changes nothing.
     ImportRefreshTokens {
         /// The export: CSV with a header row, or JSON lines, each record
-        /// with token (or sha256), subject and expires_at; `-` reads
-        /// standard input.
+        /// with token (or sha256), subject and expires_at, and optionally
+        /// kind (jwt or opaque), client_id and device; `-` reads standard
+        /// input.
         export: PathBuf,
         /// How the export is written [default: by its extension, .csv or
         /// .jsonl].
         #[arg(long, value_enum)]
         format: Option<legacy::ExportFormat>,
+        /// The legacy key (marked for refresh) whose sunset and session
+        /// grant opaque tokens are exchanged under [default: the only one].
+        #[arg(long, value_name = "LABEL")]
+        legacy_key: Option<String>,
         #[command(flatten)]
         file: ConfigFile,
+        #[command(flatten)]
+        keys: KeysFlag,
         #[command(flatten)]
         database: DatabaseFlag,
     },
@@ -118,18 +125,25 @@ enum CallersCommand {
     },
 }
 
+// Parsed once per process and moved once: the size of its largest
+// variant costs nothing worth boxing fields for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
     /// Create a key set with one new active key.
     Generate {
-        /// EdDSA (recommended), ES256, RS256, or HS256 (a shared secret,
-        /// never published: only when every verifier can hold it); any case.
-        #[arg(long, default_value = "EdDSA")]
+        /// ES256 (the default: every common verifier accepts it), EdDSA,
+        /// RS256, or HS256 (a shared secret, never published: only when
+        /// every verifier can hold it); any case.
+        #[arg(long, default_value_t = crate::keys::DEFAULT_ALGORITHM)]
         alg: KeyAlgorithm,
         /// Where to write the key set (mode 0600; never overwrites a file).
-        /// Without it, the key set is printed to standard output.
+        /// Without it, the keys_file of --config, if given; otherwise the
+        /// key set is printed to standard output.
         #[arg(long = "keys", alias = "out", value_name = "FILE")]
         keys_file: Option<PathBuf>,
+        #[command(flatten)]
+        file: ConfigFile,
     },
     /// One safe rotation step: add a `next` key; run again (10 minutes later,
     /// twice the JWKS max-age) to promote it to active and retire the old
@@ -164,9 +178,12 @@ enum KeysCommand {
     /// Add a former system's HS256 secret as a legacy key: it verifies tokens
     /// without a kid, until its sunset.
     AddLegacy {
-        /// Key-set file to add the legacy key to.
-        #[arg(long = "keys", env = "INKAN_KEYS_FILE", value_name = "FILE")]
-        keys_file: PathBuf,
+        // The key-set file to add the legacy key to: --keys, or the
+        // keys_file of --config / INKAN_KEYS_FILE.
+        #[command(flatten)]
+        file: ConfigFile,
+        #[command(flatten)]
+        keys: KeysFlag,
         /// File holding the secret's raw bytes (a trailing newline is dropped).
         #[arg(long, value_name = "FILE")]
         secret_file: PathBuf,
@@ -193,6 +210,15 @@ enum KeysCommand {
         /// The audience the former system's access tokens must name in `aud`.
         #[arg(long, value_name = "AUDIENCE")]
         audience: Option<String>,
+        /// An audience the former system's access tokens without `aud` stand
+        /// for: Verify naming it accepts them, naming another refuses them;
+        /// repeat for several.
+        #[arg(long = "access-audience", value_name = "AUDIENCE")]
+        access_audience: Vec<String>,
+        /// A scope the former system's access tokens without `scope` carry;
+        /// repeat for several.
+        #[arg(long = "access-scope", value_name = "SCOPE")]
+        access_scopes: Vec<String>,
         /// Also exchange the former system's refresh tokens (those imported
         /// with `inkan legacy import-refresh-tokens`) once each for an inkan
         /// session; needs --session-audience.
@@ -208,9 +234,12 @@ enum KeysCommand {
     },
     /// List kids, algorithms, states and fingerprints; never key material.
     Show {
-        /// Key-set file to show.
-        #[arg(long = "keys", env = "INKAN_KEYS_FILE", value_name = "FILE")]
-        keys_file: PathBuf,
+        // The key-set file to show: --keys, or the keys_file of --config /
+        // INKAN_KEYS_FILE.
+        #[command(flatten)]
+        file: ConfigFile,
+        #[command(flatten)]
+        keys: KeysFlag,
         #[command(flatten)]
         output: OutputFlag,
     },
@@ -243,10 +272,7 @@ pub fn main() -> ExitCode {
         // Help and version go to standard output as clap writes them.
         Err(err) if !err.use_stderr() => err.exit(),
         Err(err) => {
-            // clap's first line says what is wrong; the rest is usage.
-            let rendered = err.render().to_string();
-            let first = rendered.lines().next().unwrap_or_default();
-            eprintln!("{first} (see --help)");
+            eprintln!("{} (see --help)", one_line(&err.render().to_string()));
             return ExitCode::from(2);
         }
     };
@@ -259,6 +285,25 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => fail(message),
     }
+}
+
+/// clap's message on one line: what is wrong, with what it lists (the
+/// missing arguments, on the lines after "not provided:") and its tips,
+/// without the usage that follows.
+fn one_line(rendered: &str) -> String {
+    let mut line = String::new();
+    for part in rendered
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+    {
+        if !line.is_empty() {
+            line.push_str(if line.ends_with(':') { " " } else { "; " });
+        }
+        line.push_str(part);
+    }
+    line
 }
 
 fn fail(message: String) -> ExitCode {
@@ -280,10 +325,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Migrate { file, database } => {
             let mut settings = file.load()?;
             database.apply(&mut settings);
-            let url = settings
-                .database_url()
-                .map_err(|e| e.to_string())?
-                .ok_or("no ledger database: set database_url (or database_url_file) in the config file, INKAN_DATABASE_URL or --database-url")?;
+            let url = ledger_url(&settings)?;
             let _log =
                 telemetry::init(settings.log_format.unwrap_or(LogFormat::default_for(false)));
             let ledger = Ledger::connect(url.expose_secret()).await.map_err(|e| {
@@ -300,22 +342,40 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Check { server, output } => {
-            let config = server.settings()?.validate().map_err(|e| e.to_string())?;
-            check(config, output.output).await
+            let outcome = match server
+                .settings()
+                .and_then(|s| s.validate().map_err(|e| e.to_string()))
+            {
+                Ok(config) => check(config, output.output).await,
+                Err(message) => Err(message),
+            };
+            // A script reading the JSON learns that the check failed, and
+            // why, from standard output too.
+            if let (Err(message), Output::Json) = (&outcome, output.output) {
+                print_json(&serde_json::json!({ "valid": false, "error": message }));
+            }
+            outcome
         }
         Command::Keys(command) => keys::run(command),
         Command::Callers(command) => callers::run(command),
         Command::Legacy(LegacyCommand::ImportRefreshTokens {
             export,
             format,
+            legacy_key,
             file,
+            keys,
             database,
         }) => {
             let mut settings = file.load()?;
+            keys.apply(&mut settings);
             database.apply(&mut settings);
+            // The ledger as migrate, check and serve find it, the file
+            // database_url_file names included.
+            settings.database_url = Some(ledger_url(&settings)?);
+            settings.database_url_file = None;
             let _log =
                 telemetry::init(settings.log_format.unwrap_or(LogFormat::default_for(false)));
-            legacy::import(&export, format, settings).await
+            legacy::import(&export, format, legacy_key.as_deref(), settings).await
         }
         Command::Token(TokenCommand::Inspect {
             token,
@@ -331,6 +391,19 @@ async fn run(cli: Cli) -> Result<(), String> {
             inspect::run(&token, settings, output.output)
         }
     }
+}
+
+/// The ledger's database URL, read as `check` and `serve` read it:
+/// `database_url`, or the content of the file `database_url_file` names.
+fn ledger_url(settings: &Settings) -> Result<SecretString, String> {
+    settings
+        .database_url()
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| {
+            "no ledger database: set database_url (or database_url_file) in the config file, \
+         INKAN_DATABASE_URL or --database-url"
+                .to_owned()
+        })
 }
 
 async fn serve(config: Config) -> Result<(), String> {

@@ -42,6 +42,13 @@ pub use signing_key::SigningKey;
 pub use store::{KeyStore, PublishedKeys};
 pub use verify_cache::{VerifyCache, VERIFY_CACHE_BYTES};
 
+/// The algorithm of `inkan keys generate` and of dev mode's key: ES256,
+/// because it is the one every common verifier accepts: Node's
+/// `jsonwebtoken` with `jwks-rsa` refuses Ed25519 keys, and RS256
+/// signatures are four times larger. CI checks this choice against the
+/// libraries of the compatibility matrix (`.ci/stages/consumers.sh`).
+pub const DEFAULT_ALGORITHM: KeyAlgorithm = KeyAlgorithm::ES256;
+
 /// jsonwebtoken derives JWKs and thumbprints through its process-wide
 /// crypto provider, which it cannot pick by itself when both backends are
 /// compiled in (a build with both features): inkan then names aws-lc-rs,

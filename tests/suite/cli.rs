@@ -64,6 +64,22 @@ fn generated_key_sets_are_private_files_with_one_active_key() {
 }
 
 #[test]
+fn keys_generate_defaults_to_the_algorithm_every_verifier_accepts() {
+    // ES256: Node's jwks-rsa refuses Ed25519 keys (the consumers stage in
+    // CI checks every library of the matrix against it).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.json");
+    let out = inkan(
+        &["keys", "generate", "--keys", path.to_str().unwrap()],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let set: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(set["keys"][0]["alg"], "ES256");
+}
+
+#[test]
 fn serving_without_keys_issuer_or_database_is_refused_with_the_setting_named() {
     let dir = tempfile::tempdir().unwrap();
     let out = inkan(&["serve"], dir.path());

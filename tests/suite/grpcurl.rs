@@ -101,6 +101,14 @@ async fn grpcurl_lists_issues_and_verifies_with_no_proto_files() {
     let pair: serde_json::Value = serde_json::from_str(&issued).unwrap();
     assert_eq!(pair["tokenType"], "Bearer");
     let access = pair["accessToken"].as_str().unwrap();
+    // Dev mode signs with the default algorithm, the one every common
+    // verifier accepts.
+    let header = access.split('.').next().unwrap();
+    let header: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, header).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["alg"], "ES256", "{header}");
 
     let request = serde_json::json!({"access_token": access, "audience": "orders"}).to_string();
     let (ok, verified) = grpcurl(&[

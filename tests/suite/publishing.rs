@@ -90,8 +90,8 @@ backend_tests! {
         let backend = db.get_database_backend();
         let mut dump = String::new();
         for (table, columns) in [
-            ("sessions", "id, subject, client_id, device, audience, scope, claims"),
-            ("refresh_tokens", "token_hash, session_id, parent_hash, successor_hash, successor_seal"),
+            ("inkan_sessions", "id, subject, client_id, device, audience, scope, claims"),
+            ("inkan_refresh_tokens", "token_hash, session_id, parent_hash, successor_hash, successor_seal"),
         ] {
             let rows = db
                 .query_all(Statement::from_string(backend, format!("SELECT {columns} FROM {table}")))

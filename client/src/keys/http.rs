@@ -4,19 +4,23 @@
 //! before signing with it), sooner after a failure, and on demand for an
 //! unknown kid.
 //!
-//! It speaks plain HTTP through hyper-util's client (already under tonic);
-//! over an untrusted network, follow `WatchKeys` on a TLS channel instead.
+//! It speaks HTTP/1.1 through hyper-util's client (already under tonic),
+//! and HTTPS through rustls with ring (the provider tonic's TLS uses here
+//! too): trusting the Mozilla roots, or only the certificate authorities
+//! the service names (a cluster's internal CA).
 
 use std::{sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use http::{header::CACHE_CONTROL, HeaderMap, StatusCode, Uri};
 use http_body_util::{BodyExt, Empty, Limited};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::{
     client::legacy::{connect::HttpConnector, Client},
     rt::TokioExecutor,
 };
 use inkan_core::keys::MAX_JWKS_BYTES;
+use rustls::{pki_types::CertificateDer, ClientConfig, RootCertStore};
 use tracing::warn;
 
 use super::{FetchError, Fetched, Fetcher, KeyStore};
@@ -29,19 +33,63 @@ const DEFAULT_MAX_AGE: Duration = Duration::from_secs(300);
 const MIN_POLL: Duration = Duration::from_secs(1);
 const MAX_POLL: Duration = Duration::from_secs(3600);
 
+/// Which certificate authorities an `https://` JWKS URL is trusted under.
+#[derive(Clone, Debug, Default)]
+pub(crate) enum Trust {
+    /// The Mozilla root program's (webpki-roots), for a public name.
+    #[default]
+    PublicRoots,
+    /// Only these (DER), for a deployment with its own CA.
+    Only(Vec<CertificateDer<'static>>),
+}
+
+/// Why a JWKS client could not be made.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TrustError {
+    /// A certificate authority the service named is not one rustls takes.
+    #[error("a JWKS CA certificate was refused")]
+    Certificate,
+    /// rustls has no protocol version in common with ring's defaults.
+    #[error("no TLS configuration could be made")]
+    Config,
+}
+
 /// A JWKS URL and the client that fetches it.
 #[derive(Clone, Debug)]
 pub(crate) struct HttpJwks {
-    client: Client<HttpConnector, Empty<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
     uri: Uri,
 }
 
 impl HttpJwks {
-    pub(crate) fn new(uri: Uri) -> Self {
-        Self {
-            client: Client::builder(TokioExecutor::new()).build_http(),
-            uri,
+    /// A client for `uri`, `http://` or `https://` (trusting `trust`).
+    pub(crate) fn new(uri: Uri, trust: &Trust) -> Result<Self, TrustError> {
+        let mut roots = RootCertStore::empty();
+        match trust {
+            Trust::PublicRoots => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+            Trust::Only(cas) => {
+                for ca in cas {
+                    roots.add(ca.clone()).map_err(|_| TrustError::Certificate)?;
+                }
+            }
         }
+        // The provider is named, not taken from the process default: a
+        // service whose build also links aws-lc-rs's would otherwise panic.
+        let tls =
+            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .map_err(|_| TrustError::Config)?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Ok(Self {
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            uri,
+        })
     }
 
     pub(crate) async fn fetch(&self) -> Result<Fetched, FetchError> {

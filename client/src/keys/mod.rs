@@ -192,6 +192,15 @@ impl Refetch {
         }
     }
 
+    /// Whether a refetch could start now: none running and none within the
+    /// interval. Lets a caller that cannot wait skip starting a task that
+    /// would only find the refetch rate-limited.
+    pub(crate) fn is_due(&self) -> bool {
+        self.last
+            .try_lock()
+            .is_ok_and(|last| last.is_none_or(|at| at.elapsed() >= self.interval))
+    }
+
     /// Called after a token named a kid missing from the keys of
     /// generation `seen`. Returns whether a newer key set is now in service
     /// (fetched here, or by anyone since), so the token is worth one more try.

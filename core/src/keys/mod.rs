@@ -15,6 +15,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// What a [`LegacyKey`] is made from, so a consumer needs no jsonwebtoken
+/// of its own (at a version that might not match) to build one.
+pub use jsonwebtoken::DecodingKey;
 pub use jwks::{JwksError, MAX_JWKS_BYTES};
 pub use prepared::{SignFailed, Signer, SignerError, CRYPTO_BACKEND};
 pub use verifying::{Legacy, LegacyKey, VerifyingKey, VerifyingKeys};
@@ -22,9 +25,11 @@ pub use verifying::{Legacy, LegacyKey, VerifyingKey, VerifyingKeys};
 /// The signature algorithms inkan signs and verifies with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum KeyAlgorithm {
-    /// Ed25519 signatures: the recommended default.
+    /// Ed25519 signatures (not accepted by every common verifier: Node
+    /// `jwks-rsa` refuses its keys).
     EdDSA,
-    /// ECDSA on P-256 with SHA-256.
+    /// ECDSA on P-256 with SHA-256: `inkan keys generate`'s default, the
+    /// one every common verifier accepts.
     ES256,
     /// RSASSA-PKCS1-v1_5 with SHA-256, keys of at least 2048 bits.
     RS256,

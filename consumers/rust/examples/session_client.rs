@@ -6,7 +6,7 @@
 //!
 //! ```sh
 //! INKAN_ACCESS_TOKEN_TTL=5s INKAN_LEEWAY=0s cargo run -- serve --dev
-//! cargo run --example session_client
+//! cargo run --manifest-path consumers/rust/Cargo.toml --example session_client
 //! ```
 //!
 //! The "protected call" here is inkan's own Verify; a real backend calls
@@ -38,9 +38,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .await?
         .into_inner();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
     let expires_in = pair
         .access_token_expires_at
-        .map_or(0, |t| t.seconds - inkan_core::clock::now());
+        .map_or(0, |t| t.seconds - i64::try_from(now).unwrap_or(i64::MAX));
     let session = Session::builder(client.clone(), pair)
         // Wait for a refusal instead of refreshing ahead, to show one.
         .refresh_before_expiry(None)

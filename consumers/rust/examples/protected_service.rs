@@ -5,7 +5,7 @@
 //! With `cargo run -- serve --dev` running:
 //!
 //! ```sh
-//! cargo run --example protected_service
+//! cargo run --manifest-path consumers/rust/Cargo.toml --example protected_service
 //! grpcurl -plaintext -H "authorization: Bearer $AT" 127.0.0.1:50061 grpc.health.v1.Health/Check
 //! ```
 //!
@@ -14,8 +14,7 @@
 
 use std::time::Duration;
 
-use inkan_client::{AuthLayer, Requirements, VerifiedAccessToken, Verifier};
-use inkan_core::ids::Scope;
+use inkan_client::{AuthLayer, Requirements, Scope, VerifiedAccessToken, Verifier};
 use tonic::{service::InterceptorLayer, transport::Channel, Request, Status};
 
 #[tokio::main]
