@@ -7,8 +7,11 @@
 //! as client id, its API key as secret, each form-encoded first), which is
 //! what mod_auth_openidc sends by default, or as a bearer token.
 //!
-//! The HTTP port asks for no client certificate, so a caller configured
-//! only by certificate cannot use these endpoints.
+//! Over TLS with a client CA configured, the HTTP port also asks for a
+//! client certificate (never requires one: the JWKS is public), and a
+//! request with no API key is its certificate's caller, matched as on gRPC
+//! by [`CallerRegistry::identify_with`]. As on gRPC, a presented API key
+//! decides and the certificate beside it is not consulted.
 
 use axum::http::{header, HeaderMap};
 use base64::{engine::general_purpose::STANDARD, Engine};
@@ -17,7 +20,7 @@ use percent_encoding::percent_decode_str;
 
 use crate::{
     authority::AuthorityError,
-    callers::{Caller, CallerRegistry},
+    callers::{Caller, CallerRegistry, ClientCertificate},
 };
 
 /// Where a request may carry its caller's credentials.
@@ -30,12 +33,14 @@ pub(super) enum Accept {
     ClientCredentials,
 }
 
-/// The caller the request's credentials name; anonymous when it carries
-/// none. Credentials that name no caller, or are malformed, are refused,
-/// never taken for anonymous.
+/// The caller the request's credentials name: its API key's owner, else
+/// the caller `certificate` (the connection's verified client certificate)
+/// names; anonymous when it carries neither. Credentials that name no
+/// caller, or are malformed, are refused, never taken for anonymous.
 pub(super) fn identify(
     callers: &CallerRegistry,
     headers: &HeaderMap,
+    certificate: Option<&ClientCertificate>,
     accept: Accept,
 ) -> Result<Caller, AuthorityError> {
     if let Some(value) = headers.get(API_KEY_HEADER) {
@@ -46,7 +51,11 @@ pub(super) fn identify(
     }
     let authorization = match (accept, headers.get(header::AUTHORIZATION)) {
         (Accept::ClientCredentials, Some(value)) => value.to_str().ok(),
-        _ => return unknown_as(callers.identify(None)),
+        _ => {
+            return callers
+                .identify_with(None, certificate)
+                .map_err(|_| AuthorityError::CallerCertificateUnknown)
+        }
     };
     let Some((scheme, credentials)) = authorization.and_then(|v| v.trim().split_once(' ')) else {
         return Err(AuthorityError::CallerUnknown);
@@ -90,16 +99,31 @@ fn form_decode(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::callers::{api_key_sha256, CallerConfig, Permission};
+    use crate::callers::{api_key_sha256, CallerConfig, Permission, San};
 
     fn registry() -> CallerRegistry {
-        CallerRegistry::from_config(&[CallerConfig {
-            name: "edge gateway".into(),
-            api_key_sha256: Some(api_key_sha256("inkan_key+1")),
-            permissions: vec![Permission::Verify],
-            ..CallerConfig::default()
-        }])
+        CallerRegistry::from_config(&[
+            CallerConfig {
+                name: "edge gateway".into(),
+                api_key_sha256: Some(api_key_sha256("inkan_key+1")),
+                permissions: vec![Permission::Verify],
+                ..CallerConfig::default()
+            },
+            CallerConfig {
+                name: "reports".into(),
+                certificate_san: Some("reports.internal".into()),
+                permissions: vec![Permission::Verify],
+                ..CallerConfig::default()
+            },
+        ])
         .unwrap()
+    }
+
+    fn certificate(subject: &str, dns: &str) -> ClientCertificate {
+        ClientCertificate {
+            subject: subject.into(),
+            sans: vec![San::Dns(dns.into())],
+        }
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
@@ -111,7 +135,15 @@ mod tests {
     }
 
     fn who(pairs: &[(&'static str, &str)], accept: Accept) -> Result<String, String> {
-        identify(&registry(), &headers(pairs), accept)
+        who_with(pairs, None, accept)
+    }
+
+    fn who_with(
+        pairs: &[(&'static str, &str)],
+        certificate: Option<&ClientCertificate>,
+        accept: Accept,
+    ) -> Result<String, String> {
+        identify(&registry(), &headers(pairs), certificate, accept)
             .map(|c| {
                 if c.is_authenticated() {
                     c.name().to_owned()
@@ -169,6 +201,50 @@ mod tests {
             )
             .as_deref(),
             Ok("anonymous")
+        );
+    }
+
+    #[test]
+    fn without_an_api_key_the_certificate_names_the_caller_and_a_key_decides_over_it() {
+        let reports = certificate("CN=reports-pod", "reports.internal");
+        let stranger = certificate("CN=stranger", "stranger.internal");
+        let basic = format!("Basic {}", STANDARD.encode("edge+gateway:inkan_key%2B1"));
+        for accept in [Accept::ApiKeyHeader, Accept::ClientCredentials] {
+            assert_eq!(
+                who_with(&[], Some(&reports), accept).as_deref(),
+                Ok("reports")
+            );
+            assert_eq!(
+                who_with(&[], Some(&stranger), accept),
+                Err("Some(CallerUnauthenticated)".to_owned()),
+                "a certificate naming nobody is refused, not anonymous"
+            );
+            assert_eq!(
+                who_with(&[("x-api-key", "inkan_key+1")], Some(&reports), accept).as_deref(),
+                Ok("edge gateway")
+            );
+            assert!(who_with(&[("x-api-key", "guess")], Some(&reports), accept).is_err());
+        }
+        // Client credentials in Authorization are an API key too.
+        assert_eq!(
+            who_with(
+                &[("authorization", basic.as_str())],
+                Some(&reports),
+                Accept::ClientCredentials
+            )
+            .as_deref(),
+            Ok("edge gateway")
+        );
+        // Forward-auth's Authorization is the user's token: the
+        // certificate still names the gateway.
+        assert_eq!(
+            who_with(
+                &[("authorization", "Bearer some.user.token")],
+                Some(&reports),
+                Accept::ApiKeyHeader
+            )
+            .as_deref(),
+            Ok("reports")
         );
     }
 }

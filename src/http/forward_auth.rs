@@ -1,7 +1,8 @@
 //! Forward-auth, `/auth/verify`: a gateway (nginx `auth_request`, Traefik
 //! `forwardAuth`, Envoy `ext_authz` over HTTP) passes on the user's
-//! `Authorization: Bearer` header, with its own API key in `x-api-key`, and
-//! lets the request through only on 200. Any method is answered, since
+//! `Authorization: Bearer` header, with its own API key in `x-api-key` (or,
+//! over mutual TLS, its client certificate), and lets the request through
+//! only on 200. Any method is answered, since
 //! nginx's subrequest keeps the original request's.
 //!
 //! The query names what the service behind the gateway expects:
@@ -28,7 +29,7 @@ use axum::{
     extract::{rejection::QueryRejection, Query, State},
     http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
-    Json,
+    Extension, Json,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -42,6 +43,7 @@ use crate::{
     authority::{AuthorityError, MAX_SCOPES},
     ids::{Audience, Scope},
     metrics::CheckEndpoint,
+    net::ConnectionInfo,
     reason::Reason,
     token::VerifiedAccessToken,
 };
@@ -73,6 +75,7 @@ pub(super) struct Expected {
 pub(super) async fn forward_auth(
     State(public): State<Arc<Public>>,
     headers: HeaderMap,
+    connection: Option<Extension<ConnectionInfo>>,
     expected: Result<Query<Expected>, QueryRejection>,
 ) -> Response {
     let mut check = Check::start(CheckEndpoint::ForwardAuth);
@@ -84,7 +87,10 @@ pub(super) async fn forward_auth(
         }
         // The gateway first: whoever is not a caller learns nothing of
         // tokens.
-        let caller = identify(&public.callers, &headers, Accept::ApiKeyHeader)?;
+        let certificate = connection
+            .as_ref()
+            .and_then(|Extension(info)| info.client_certificate.as_deref());
+        let caller = identify(&public.callers, &headers, certificate, Accept::ApiKeyHeader)?;
         check.caller(&caller);
         authority.may_verify(&caller)?;
         let Query(expected) = expected.map_err(|_| {

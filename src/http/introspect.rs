@@ -3,8 +3,9 @@
 //! `token=…` as `application/x-www-form-urlencoded` and learns whether the
 //! token is active, by the Verify path: signature, claims and revocations.
 //!
-//! - The caller authenticates first (see `caller.rs`): without credentials
-//!   that name a caller, 401 with a Basic challenge; a caller that may not
+//! - The caller authenticates first (see `caller.rs`: an API key, or the
+//!   connection's client certificate): without credentials that name a
+//!   caller, 401 with a Basic challenge; a caller that may not
 //!   verify, 403. Nobody else learns anything about a token.
 //! - `audience`, when posted, is the audience the token must carry, as in
 //!   Verify; without it, the audience is the resource server's to check
@@ -33,8 +34,8 @@ use super::{
     no_store, Public,
 };
 use crate::{
-    authority::AuthorityError, ids::Audience, metrics::CheckEndpoint, reason::Reason,
-    token::VerifiedAccessToken,
+    authority::AuthorityError, ids::Audience, metrics::CheckEndpoint, net::ConnectionInfo,
+    reason::Reason, token::VerifiedAccessToken,
 };
 
 /// Where introspection is served.
@@ -73,9 +74,14 @@ pub(super) async fn introspect(State(public): State<Arc<Public>>, request: Reque
             return Err(Refusal::Authority(AuthorityError::NotServing));
         }
         // Who is asking, before a byte of the body is read.
+        let certificate = request
+            .extensions()
+            .get::<ConnectionInfo>()
+            .and_then(|info| info.client_certificate.as_deref());
         let caller = identify(
             &public.callers,
             request.headers(),
+            certificate,
             Accept::ClientCredentials,
         )
         .map_err(Refusal::Authority)?;

@@ -2,21 +2,26 @@
 //! sets no header-read timeout, so a client that sends half a request line
 //! holds a connection (and a task) open for as long as it likes. Here each
 //! connection must send a whole request head within `header_timeout`, both
-//! when it opens and between keep-alive requests, or it is closed.
+//! when it opens and between keep-alive requests, or it is closed. Each
+//! request carries its connection's [`ConnectionInfo`] as an extension, as
+//! on gRPC, so a caller can be known by the client certificate the TLS
+//! handshake verified.
 
 use std::{future::Future, time::Duration};
 
 use axum::Router;
 use futures::{Stream, StreamExt};
-use hyper::server::conn::http1;
+use hyper::{body::Incoming, server::conn::http1, Request};
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
     server::graceful::GracefulShutdown,
     service::TowerToHyperService,
 };
+use tonic::transport::server::Connected;
+use tower::ServiceExt;
 use tracing::debug;
 
-use crate::tls::Connection;
+use crate::{net::ConnectionInfo, tls::Connection};
 
 /// Serves `router` on the connections of `incoming` (see
 /// [`crate::tls::connections`]) until `stop` resolves, then stops
@@ -44,7 +49,14 @@ pub async fn serve(
                 Some(Err(_)) | None => continue,
             },
         };
-        let service = TowerToHyperService::new(router.clone());
+        let info: ConnectionInfo = stream.connect_info();
+        let service = router
+            .clone()
+            .map_request(move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(info.clone());
+                request
+            });
+        let service = TowerToHyperService::new(service);
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(err) = connection.await {

@@ -36,7 +36,8 @@ use crate::{
 pub enum Port {
     /// gRPC: client certificates asked for when a client CA is set.
     Grpc,
-    /// HTTP: server certificate only.
+    /// HTTP: client certificates asked for, never required, when a client
+    /// CA is set (the JWKS and discovery are public).
     Http,
 }
 

@@ -166,8 +166,10 @@ impl TlsFiles {
 }
 
 /// Checked material, ready to serve: one rustls configuration for gRPC
-/// (asking for client certificates when a client CA is configured, ALPN
-/// `h2`) and one for HTTP (no client certificates, ALPN `http/1.1`).
+/// (asking for client certificates when a client CA is configured, and
+/// requiring them when so configured; ALPN `h2`) and one for HTTP (asking
+/// for them when a client CA is configured, never requiring them; ALPN
+/// `http/1.1`).
 #[derive(Debug)]
 pub struct TlsMaterial {
     /// The gRPC port's configuration.
@@ -198,7 +200,11 @@ impl TlsMaterial {
         let provider = provider();
         let (certified, not_after) = certified_key(files, bytes, now, &provider)?;
         let certified = Arc::new(certified);
-        let client_verifier = client_verifier(config, bytes, &provider)?;
+        // Required on gRPC only: the HTTP port serves the JWKS and discovery
+        // to anyone, so there a certificate is asked for, never required.
+        let required = config.client_certificates == Some(ClientCertificates::Required);
+        let grpc_verifier = client_verifier(config, bytes, &provider, required)?;
+        let http_verifier = client_verifier(config, bytes, &provider, false)?;
         let server_config = |verifier: Arc<dyn ClientCertVerifier>, alpn: &[u8]| {
             let mut config = ServerConfig::builder_with_provider(provider.clone())
                 .with_safe_default_protocol_versions()
@@ -209,8 +215,8 @@ impl TlsMaterial {
             Ok::<_, TlsError>(Arc::new(config))
         };
         Ok(Self {
-            grpc: server_config(client_verifier, b"h2")?,
-            http: server_config(Arc::new(NoClientAuth), b"http/1.1")?,
+            grpc: server_config(grpc_verifier, b"h2")?,
+            http: server_config(http_verifier, b"http/1.1")?,
             not_after,
             digest: bytes.digest(),
             warnings: bytes.warnings.clone(),
@@ -312,14 +318,16 @@ fn certified_key(
     }
 }
 
-/// Who may present a client certificate on the gRPC port: anyone signed
-/// by the client CA (required, or optional), or nobody when no CA is set.
+/// Who may present a client certificate: anyone signed by the client CA
+/// (and, when `required`, only they may connect), or nobody when no CA is
+/// set.
 fn client_verifier(
     config: &TlsConfig,
     bytes: &TlsBytes,
     provider: &Arc<CryptoProvider>,
+    required: bool,
 ) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
-    let (Some(path), Some(ca), Some(mode)) = (
+    let (Some(path), Some(ca), Some(_)) = (
         &config.files.client_ca,
         &bytes.client_ca,
         config.client_certificates,
@@ -337,9 +345,10 @@ fn client_verifier(
         return Err(TlsError::invalid(path, "holds no PEM certificate"));
     }
     let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
-    let builder = match mode {
-        ClientCertificates::Optional => builder.allow_unauthenticated(),
-        ClientCertificates::Required => builder,
+    let builder = if required {
+        builder
+    } else {
+        builder.allow_unauthenticated()
     };
     builder
         .build()

@@ -52,7 +52,8 @@ pub enum ClientCertificates {
     /// or none, and then authenticate with an API key or not at all.
     Optional,
     /// Every gRPC client must present a certificate the client CA signed;
-    /// the handshake fails otherwise.
+    /// the handshake fails otherwise. The HTTP port still only asks for
+    /// one: its JWKS and discovery are for anyone.
     Required,
 }
 
@@ -65,7 +66,8 @@ pub struct TlsSettings {
     /// The certificate's private key, PEM (PKCS#8, PKCS#1 or SEC1).
     pub key_file: PathBuf,
     /// CA certificates (PEM) that sign client certificates: turns on
-    /// mutual TLS on the gRPC port.
+    /// mutual TLS on the gRPC port, and on the HTTP port for introspection
+    /// and forward-auth.
     #[serde(default)]
     pub client_ca_file: Option<PathBuf>,
     /// `optional` (default) or `required`; needs `client_ca_file`.
@@ -81,8 +83,8 @@ pub struct TlsSettings {
 pub struct TlsConfig {
     /// The files read and reloaded.
     pub files: TlsFiles,
-    /// Whether gRPC clients must present a certificate; `None` without a
-    /// client CA (no client certificates asked for).
+    /// Whether gRPC clients must present a certificate (HTTP clients never
+    /// must); `None` without a client CA (no client certificates asked for).
     pub client_certificates: Option<ClientCertificates>,
     /// How often the files are checked for changes.
     pub reload_interval: Duration,

@@ -29,6 +29,7 @@ mod db_absent;
 mod dev_mode;
 mod failures;
 mod gateways;
+mod gateways_mtls;
 mod grace_clock;
 mod group_commit;
 mod grpcurl;
