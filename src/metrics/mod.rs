@@ -9,9 +9,11 @@
 //! - `ledger`: the pool and the latency of the ledger calls that matter,
 //!   and how far the revocation cache lags behind the ledger;
 //! - `tls`: certificate reloads and expiry;
-//! - `gateway`: introspection and forward-auth checks over HTTP.
+//! - `gateway`: introspection and forward-auth checks over HTTP;
+//! - `connections`: what the per-port connection gates closed or refused.
 
 mod build;
+mod connections;
 mod gateway;
 mod keys;
 mod ledger;
@@ -21,6 +23,7 @@ mod tls;
 
 use prometheus::{Encoder, Registry, TextEncoder};
 
+pub use connections::{ConnectionMetrics, GateCounters};
 pub use gateway::{CheckEndpoint, GatewayMetrics};
 pub use keys::KeyMetrics;
 pub use ledger::{LedgerCall, LedgerMetrics, PoolState};
@@ -40,6 +43,7 @@ pub struct Metrics {
     ledger: LedgerMetrics,
     tls: TlsMetrics,
     gateway: GatewayMetrics,
+    connections: ConnectionMetrics,
 }
 
 impl Metrics {
@@ -53,6 +57,7 @@ impl Metrics {
             ledger: LedgerMetrics::new(&registry),
             tls: TlsMetrics::new(&registry),
             gateway: GatewayMetrics::new(&registry),
+            connections: ConnectionMetrics::new(&registry),
             registry,
         }
     }
@@ -85,6 +90,11 @@ impl Metrics {
     /// TLS reloads and certificate expiry.
     pub fn tls(&self) -> &TlsMetrics {
         &self.tls
+    }
+
+    /// The connection gates' counters.
+    pub fn connections(&self) -> &ConnectionMetrics {
+        &self.connections
     }
 
     /// Introspection and forward-auth checks.

@@ -37,6 +37,8 @@ use tokio::{
     time::{Instant, Sleep},
 };
 
+use crate::metrics::GateCounters;
+
 /// The limits one port applies to its connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionLimits {
@@ -135,20 +137,18 @@ impl Drop for CallGuard {
 pub struct Gate {
     limits: ConnectionLimits,
     open: Mutex<Vec<Weak<Activity>>>,
-    /// Connections refused because every slot was busy.
-    refused: AtomicU64,
-    /// Idle connections closed to make room.
-    evicted: AtomicU64,
+    /// Connections refused because every slot was busy, and idle ones
+    /// closed to make room: the port's Prometheus counters.
+    counters: GateCounters,
 }
 
 impl Gate {
-    /// A gate applying `limits`.
-    pub fn new(limits: ConnectionLimits) -> Arc<Self> {
+    /// A gate applying `limits`, counting what it closes in `counters`.
+    pub fn new(limits: ConnectionLimits, counters: GateCounters) -> Arc<Self> {
         Arc::new(Self {
             limits,
             open: Mutex::new(Vec::new()),
-            refused: AtomicU64::new(0),
-            evicted: AtomicU64::new(0),
+            counters,
         })
     }
 
@@ -171,10 +171,10 @@ impl Gate {
                 match idlest {
                     Some(idle) => {
                         idle.close();
-                        self.evicted.fetch_add(1, Ordering::Relaxed);
+                        self.counters.evicted.inc();
                     }
                     None => {
-                        self.refused.fetch_add(1, Ordering::Relaxed);
+                        self.counters.refused.inc();
                         return None;
                     }
                 }
@@ -205,12 +205,12 @@ impl Gate {
 
     /// Connections refused because every one held was busy.
     pub fn refused(&self) -> u64 {
-        self.refused.load(Ordering::Relaxed)
+        self.counters.refused.get()
     }
 
     /// Idle connections closed to make room for new ones.
     pub fn evicted(&self) -> u64 {
-        self.evicted.load(Ordering::Relaxed)
+        self.counters.evicted.get()
     }
 }
 
@@ -337,7 +337,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_silent_connection_is_closed_after_the_preface_timeout() {
-        let gate = Gate::new(limits(4));
+        let gate = Gate::new(limits(4), GateCounters::detached());
         let (_client, server) = duplex(64);
         let mut guarded = gate.admit(server).unwrap();
         let mut buf = [0u8; 8];
@@ -349,7 +349,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_connection_with_a_call_open_is_never_idle() {
-        let gate = Gate::new(limits(4));
+        let gate = Gate::new(limits(4), GateCounters::detached());
         let (mut client, server) = duplex(64);
         let mut guarded = gate.admit(server).unwrap();
         client.write_all(b"hi").await.unwrap();
@@ -375,7 +375,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_full_port_makes_room_by_closing_the_idlest_connection() {
-        let gate = Gate::new(limits(2));
+        let gate = Gate::new(limits(2), GateCounters::detached());
         let (_a, a) = duplex(64);
         let (_b, b) = duplex(64);
         let mut first = gate.admit(a).unwrap();
@@ -392,7 +392,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_full_port_of_busy_connections_refuses_a_new_one() {
-        let gate = Gate::new(limits(1));
+        let gate = Gate::new(limits(1), GateCounters::detached());
         let (_a, a) = duplex(64);
         let only = gate.admit(a).unwrap();
         let _busy = only.activity().begin();

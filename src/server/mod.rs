@@ -399,9 +399,10 @@ impl Running {
         ));
         // Metrics stay plain: scraped from inside the cluster, on a port
         // of their own.
-        for (name, listener, tls, router) in [
+        for (name, port, listener, tls, router) in [
             (
                 "HTTP server",
+                "http",
                 listeners.http,
                 self.tls_for(Port::Http),
                 crate::http::router(
@@ -416,6 +417,7 @@ impl Running {
             ),
             (
                 "metrics server",
+                "metrics",
                 listeners.metrics,
                 None,
                 crate::http::metrics_router(self.authority.clone()),
@@ -423,7 +425,12 @@ impl Running {
         ] {
             // The HTTP ports bound their connections too; between requests
             // hyper's header timeout closes an idle one.
-            let incoming = connections(listener, self.gate(None), tls, self.http_header_timeout);
+            let incoming = connections(
+                listener,
+                self.gate(port, None),
+                tls,
+                self.http_header_timeout,
+            );
             let (header_timeout, stopped) = (self.http_header_timeout, stop.signal());
             servers.push((
                 name,
@@ -490,19 +497,23 @@ impl Running {
         // request head.
         connections(
             listener,
-            self.gate(Some(self.limits.idle_timeout)),
+            self.gate("grpc", Some(self.limits.idle_timeout)),
             tls,
             self.http_header_timeout,
         )
     }
 
     /// A port's connection gate; `idle` where calls are tracked (gRPC).
-    fn gate(&self, idle: Option<Duration>) -> Arc<Gate> {
-        Gate::new(ConnectionLimits {
-            max_connections: self.limits.max_connections,
-            preface_timeout: self.limits.preface_timeout,
-            idle_timeout: idle,
-        })
+    /// What it closes is counted under `port`.
+    fn gate(&self, port: &str, idle: Option<Duration>) -> Arc<Gate> {
+        Gate::new(
+            ConnectionLimits {
+                max_connections: self.limits.max_connections,
+                preface_timeout: self.limits.preface_timeout,
+                idle_timeout: idle,
+            },
+            self.authority.metrics().connections().port(port),
+        )
     }
 
     /// The TLS material in force for `port`, when TLS is on.

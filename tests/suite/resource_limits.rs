@@ -15,10 +15,23 @@ use inkan::proto::v1::{token_service_client::TokenServiceClient, WatchKeysReques
 use tokio::{io::AsyncReadExt, net::TcpStream};
 use tonic::{transport::Channel, Code};
 
-use crate::common::{failure, issue_request, serve_process, server_config};
+use crate::common::{failure, issue_request, serve_process, server_config, Served};
 
 /// A server process with the default limits unless `extra` sets others.
 fn serve(extra: &str) -> (Child, SocketAddr, tempfile::TempDir) {
+    let (config, dir) = config(extra);
+    let (child, addr) = serve_process(&config);
+    (child, addr, dir)
+}
+
+/// [`serve`], as a [`Served`] whose metrics and log can be read.
+fn served(extra: &str) -> (Served, tempfile::TempDir) {
+    let (config, dir) = config(extra);
+    (Served::start(&config), dir)
+}
+
+/// A config on a SQLite ledger of its own, with `extra` settings.
+fn config(extra: &str) -> (std::path::PathBuf, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!(
         "sqlite://{}?mode=rwc",
@@ -29,8 +42,7 @@ fn serve(extra: &str) -> (Child, SocketAddr, tempfile::TempDir) {
         &url,
         &format!("migrate_on_start = true\n{extra}"),
     );
-    let (child, addr) = serve_process(&config);
-    (child, addr, dir)
+    (config, dir)
 }
 
 /// The process's resident memory, in MiB.
@@ -188,15 +200,24 @@ async fn closed_within(stream: &mut TcpStream, deadline: Duration) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_and_idle_connections_are_closed_and_never_lock_callers_out() {
-    let (mut server, addr, _dir) =
-        serve("max_connections = 8\nhttp_header_timeout = \"1s\"\nidle_timeout = \"2s\"");
+    let (server, _dir) =
+        served("max_connections = 8\nhttp_header_timeout = \"1s\"\nidle_timeout = \"2s\"");
+    let addr = server.grpc;
     // Every slot taken by a connection that never says a word.
     let mut silent = Vec::new();
     for _ in 0..8 {
         silent.push(TcpStream::connect(addr).await.unwrap());
     }
-    // A caller still gets in: the idlest connection makes room.
+    // A caller still gets in: the idlest connection makes room, and the
+    // operator sees it happen.
     still_serves(addr).await;
+    let evicted = server
+        .metric("inkan_connections_closed_total{port=\"grpc\",why=\"evicted_idle\"}")
+        .await;
+    assert!(
+        evicted.is_some_and(|n| n >= 1.0),
+        "an eviction is counted: {evicted:?}"
+    );
     for stream in &mut silent {
         assert!(
             closed_within(stream, Duration::from_secs(5)).await,
@@ -232,6 +253,5 @@ async fn silent_and_idle_connections_are_closed_and_never_lock_callers_out() {
         .issue(issue_request("on-a-busy-connection"))
         .await
         .expect("a connection carrying a stream outlives the idle timeout");
-    server.kill().unwrap();
-    server.wait().unwrap();
+    drop(server);
 }
