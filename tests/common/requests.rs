@@ -154,3 +154,71 @@ pub(crate) async fn http_get(
         .collect();
     (status, headers, body.to_owned())
 }
+
+/// An HTTP/1.1 answer as the tests read it: status code, headers (names
+/// lowercased), body.
+pub(crate) struct HttpAnswer {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
+}
+
+impl HttpAnswer {
+    /// The header `name` (lowercase), if sent.
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON.
+    pub(crate) fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("not JSON: {}", self.body))
+    }
+}
+
+/// Sends one HTTP/1.1 request (`head` is the method and path) with
+/// `headers` and `body` over `stream`, plain or TLS, and reads the answer
+/// to the end (`Connection: close`). Bodies here are small and sent
+/// whole, never chunked.
+pub(crate) async fn http_exchange<S>(
+    mut stream: S,
+    host: &str,
+    head: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> HttpAnswer
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut request = format!(
+        "{head} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await.unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {raw}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    HttpAnswer {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
+}

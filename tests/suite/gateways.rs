@@ -11,35 +11,14 @@ use std::{net::SocketAddr, time::Duration};
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use common::{
-    admin, eventually, http_get, issue_request, metrics_showing, Options, TestApp, ADMIN_KEY,
-    ISSUER, VERIFIER_KEY,
+    admin, eventually, http_exchange, http_get, issue_request, metrics_showing,
+    HttpAnswer as Answer, Options, TestApp, ADMIN_KEY, ISSUER, VERIFIER_KEY,
 };
 use inkan::{
     callers::{api_key_sha256, CallerConfig, Permission},
     proto::v1::{revoke_request::Target, RevokeRequest, TokenPair},
 };
 use serde_json::{json, Value};
-
-/// A response as the tests read it: status code, headers (names
-/// lowercased), body.
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("not JSON: {}", self.body))
-    }
-}
 
 /// One HTTP/1.1 request with `headers` and `body`, on a fresh connection.
 async fn send(
@@ -49,41 +28,15 @@ async fn send(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Answer {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    let raw = String::from_utf8(raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    // Bodies here are small and sent whole, never chunked.
-    Answer {
-        status,
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    http_exchange(
+        stream,
+        &addr.to_string(),
+        &format!("{method} {path}"),
         headers,
-        body: body.to_owned(),
-    }
+        body,
+    )
+    .await
 }
 
 const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");

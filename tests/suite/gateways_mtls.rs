@@ -7,36 +7,13 @@ use std::sync::Arc;
 
 use inkan::{callers::Permission, tls::ClientCertificates};
 use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer, ServerName};
-use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::{
-    common::{Backend, Options, TestApp, VERIFIER_KEY},
+    common::{http_exchange, Backend, HttpAnswer as Answer, Options, TestApp, VERIFIER_KEY},
     tls::{cert_caller, issue_as, spiffe, Ca, Leaf, Mount},
 };
 
 const GATEWAY_SAN: &str = "spiffe://cluster/ns/edge/sa/gateway";
-
-/// A response as the tests read it: status code, headers (names
-/// lowercased), body.
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("not JSON: {}", self.body))
-    }
-}
 
 /// One HTTP/1.1 request over a fresh TLS connection to the HTTP port,
 /// trusting `ca` and presenting `leaf` (or no certificate).
@@ -69,39 +46,11 @@ async fn https(
     };
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = tokio::net::TcpStream::connect(app.http_addr).await.unwrap();
-    let mut stream = connector
+    let stream = connector
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
         .await
         .expect("the HTTP port's handshake, with or without a certificate");
-    let mut request = format!(
-        "{head} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in extra_headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).await.unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|line| line.split(' ').nth(1))
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("no status line: {raw}"));
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    // Bodies here are small and sent whole, never chunked.
-    Answer {
-        status,
-        headers,
-        body: body.to_owned(),
-    }
+    http_exchange(stream, "localhost", head, extra_headers, body).await
 }
 
 async fn introspect(
