@@ -37,8 +37,8 @@ mod sqlite;
 
 use futures::FutureExt;
 use sea_orm::{
-    sqlx::{self, error::ErrorKind},
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, RuntimeErr, TransactionTrait,
+    sqlx::{self, error::ErrorKind, postgres::PgPool},
+    DatabaseConnection, DbErr, RuntimeErr, TransactionTrait,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::debug;
@@ -133,9 +133,15 @@ impl std::fmt::Debug for GroupCommit {
 }
 
 impl GroupCommit {
-    /// Starts the writer task on `db`.
-    pub(super) fn start(db: DatabaseConnection) -> Self {
-        Self::spawn(move |queue| run(db, queue))
+    /// Starts the writer task on `db`. On PostgreSQL, `writer` is the
+    /// writer's own pool (`bounds::Purpose::Writing`) that opens and
+    /// rotations go through; the rare spends use `db`.
+    pub(super) fn start(db: DatabaseConnection, writer: Option<PgPool>) -> Self {
+        let sink = Sink {
+            db,
+            postgres: writer.map(postgres::Writer::new),
+        };
+        Self::spawn(move |queue| run(sink, queue))
     }
 
     /// Runs `writer` over the queue of jobs as the writer task.
@@ -176,13 +182,22 @@ impl GroupCommit {
     }
 }
 
-async fn run(db: DatabaseConnection, mut queue: mpsc::Receiver<Job>) {
+/// What the writer task writes with.
+struct Sink {
+    /// The ledger's pool: SQLite's one connection, or PostgreSQL's shared
+    /// pool for the spends' transactions.
+    db: DatabaseConnection,
+    /// PostgreSQL: the writer's own connection, for opens and rotations.
+    postgres: Option<postgres::Writer>,
+}
+
+async fn run(sink: Sink, mut queue: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         // A bug that panics fails the calls of its batch (their answers
         // are dropped: they report the ledger unavailable), not every
         // write after it.
-        let committing = std::panic::AssertUnwindSafe(commit(&db, std::mem::take(&mut batch)));
+        let committing = std::panic::AssertUnwindSafe(commit(&sink, std::mem::take(&mut batch)));
         if committing.catch_unwind().await.is_err() {
             tracing::error!("the ledger's writer panicked; the calls of that batch failed");
         }
@@ -194,9 +209,9 @@ async fn run(db: DatabaseConnection, mut queue: mpsc::Receiver<Job>) {
 /// (rare: tokens a compare-and-set left alone, then found spendable; a
 /// transaction). A failed part is rerun on its own: a rerun of a part that
 /// committed would write its rows twice.
-async fn commit(db: &DatabaseConnection, batch: Vec<Job>) {
-    if db.get_database_backend() != DbBackend::Postgres {
-        return commit_together(db, batch).await;
+async fn commit(sink: &Sink, batch: Vec<Job>) {
+    if sink.postgres.is_none() {
+        return commit_together(sink, batch).await;
     }
     let (mut opens, mut rotations, mut spends) = (Vec::new(), Vec::new(), Vec::new());
     for job in batch {
@@ -208,20 +223,20 @@ async fn commit(db: &DatabaseConnection, batch: Vec<Job>) {
     }
     for part in [opens, rotations, spends] {
         if !part.is_empty() {
-            commit_together(db, part).await;
+            commit_together(sink, part).await;
         }
     }
 }
 
 /// Writes `batch` in one transaction, or, when that fails on one write's
 /// account, each write in its own; answers every job.
-async fn commit_together(db: &DatabaseConnection, batch: Vec<Job>) {
+async fn commit_together(sink: &Sink, batch: Vec<Job>) {
     let (writes, answers): (Vec<Write>, Vec<_>) =
         batch.into_iter().map(|job| (job.write, job.done)).unzip();
     let refs: Vec<&Write> = writes.iter().collect();
     // A serialization failure or deadlock rolled the whole batch back:
     // it is run again as if it never happened.
-    let err = match retrying("group commit", || write_together(db, &refs)).await {
+    let err = match retrying("group commit", || write_together(sink, &refs)).await {
         Ok(written) => {
             for (answer, written) in answers.into_iter().zip(written) {
                 let _ = answer.send(Ok(written));
@@ -249,7 +264,7 @@ async fn commit_together(db: &DatabaseConnection, batch: Vec<Job>) {
     debug!(writes = writes.len(), error = ?err, "a shared transaction failed; writing its writes one by one");
     for (write, answer) in writes.iter().zip(answers) {
         let alone = [write];
-        let outcome = retrying("group commit", || write_together(db, &alone))
+        let outcome = retrying("group commit", || write_together(sink, &alone))
             .await
             .and_then(|written| {
                 written
@@ -282,24 +297,20 @@ fn caused_by_one_write(err: &LedgerError) -> bool {
 
 /// Writes `writes` together; what each did, in order. On PostgreSQL,
 /// `writes` are all of one kind (see `commit`).
-async fn write_together(
-    db: &DatabaseConnection,
-    writes: &[&Write],
-) -> Result<Vec<Written>, LedgerError> {
-    let postgres = db.get_database_backend() == DbBackend::Postgres;
-    match writes.first() {
-        Some(Write::Open { .. }) if postgres => {
-            postgres::open(db, writes).await?;
+async fn write_together(sink: &Sink, writes: &[&Write]) -> Result<Vec<Written>, LedgerError> {
+    match (writes.first(), &sink.postgres) {
+        (Some(Write::Open { .. }), Some(writer)) => {
+            postgres::open(writer, writes).await?;
             return Ok(answers(writes, Vec::new(), Vec::new()));
         }
-        Some(Write::Rotate(_)) if postgres => {
-            let rotated = postgres::rotate(db, writes).await?;
+        (Some(Write::Rotate(_)), Some(writer)) => {
+            let rotated = postgres::rotate(writer, writes).await?;
             return Ok(answers(writes, rotated, Vec::new()));
         }
         _ => {}
     }
-    let txn = db.begin().await?;
-    let rotated = if postgres {
+    let txn = sink.db.begin().await?;
+    let rotated = if sink.postgres.is_some() {
         Vec::new()
     } else {
         sqlite::write(&txn, writes).await?

@@ -194,13 +194,21 @@ impl Ledger {
     }
 
     async fn open(url: &str, connect: bounds::Connect) -> Result<Self, LedgerError> {
-        match bounds::open_with(url, bounds::Purpose::Serving, connect).await {
-            Ok(db) => Ok(Self {
+        let opened = match bounds::open_with(url, bounds::Purpose::Serving, connect).await {
+            Ok(db) if db.get_database_backend() == DbBackend::Postgres => {
+                bounds::open_with(url, bounds::Purpose::Writing, connect)
+                    .await
+                    .map(|writer| (db, Some(writer.get_postgres_connection_pool().clone())))
+            }
+            other => other.map(|db| (db, None)),
+        };
+        match opened {
+            Ok((db, postgres_writer)) => Ok(Self {
                 writer: matches!(
                     db.get_database_backend(),
                     DbBackend::Sqlite | DbBackend::Postgres
                 )
-                .then(|| group_commit::GroupCommit::start(db.clone())),
+                .then(|| group_commit::GroupCommit::start(db.clone(), postgres_writer)),
                 db,
                 url: (!url.starts_with("sqlite:")).then(|| Arc::new(SecretString::from(url))),
                 metrics: None,

@@ -146,7 +146,7 @@ fn subjects_cut_off() -> SimpleExpr {
 
 mod spend;
 #[cfg(test)]
-mod tests;
+pub(in crate::ledger) mod tests;
 
 pub(super) use spend::{clear_parent_seals, spend_in, Spend, SpendOutcome};
 

@@ -26,13 +26,26 @@
 //! Being one statement, each commits on its own: no `BEGIN` and `COMMIT`
 //! round trips. A token the rotation did not spend is answered "not spent
 //! here", and its call reads the token to learn why.
+//!
+//! Both run on the writer's own connection ([`Writer`]), held from batch
+//! to batch, where they are prepared once and planned once
+//! (`bounds::WRITER_SETTINGS`): a batch is one round trip.
 
-use std::sync::OnceLock;
+use std::{
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
 
 use sea_orm::{
-    sqlx::{self, postgres::PgRow, Row},
-    DatabaseConnection, DbBackend, DbErr, EntityName, RuntimeErr,
+    sqlx::{
+        self,
+        pool::PoolConnection,
+        postgres::{PgPool, PgRow},
+        Connection as _, Postgres, Row,
+    },
+    DbBackend, DbErr, EntityName, RuntimeErr,
 };
+use tokio::sync::Mutex;
 
 use super::{Rotate, Rotated, Write};
 use crate::ledger::{
@@ -117,6 +130,60 @@ FROM spent JOIN live ON live.id = spent.session_id"
     })
 }
 
+/// How long the writer's connection may sit unused before it is checked
+/// with a round trip before the next batch: a database or a proxy may
+/// have closed it meanwhile. Under load it is never checked.
+const RECHECK_AFTER: Duration = Duration::from_secs(1);
+
+/// The writer's connection to PostgreSQL. Taken from a pool of one, the
+/// writer's own, and held while it works: a pool checks a connection
+/// with a round trip when it is taken and again when it is given back,
+/// two of the three round trips a batch would otherwise cost. A batch
+/// that fails gives its connection back, and the pool tests it (a broken
+/// one, or one that met a read-only node, is closed: see `read_only.rs`).
+pub(super) struct Writer {
+    pool: PgPool,
+    held: Mutex<Option<Held>>,
+}
+
+struct Held {
+    conn: PoolConnection<Postgres>,
+    used: Instant,
+}
+
+impl Writer {
+    /// A writer on `pool`, which should hold one connection with the
+    /// writer's settings (`bounds::Purpose::Writing`).
+    pub(super) fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            held: Mutex::new(None),
+        }
+    }
+
+    /// The connection to write on: the one held, if it was used recently
+    /// or still answers, or else a new one from the pool.
+    async fn take(&self, held: &mut Option<Held>) -> Result<PoolConnection<Postgres>, LedgerError> {
+        if let Some(Held { mut conn, used }) = held.take() {
+            if used.elapsed() < RECHECK_AFTER || conn.ping().await.is_ok() {
+                return Ok(conn);
+            }
+        }
+        self.pool.acquire().await.map_err(database)
+    }
+
+    /// Keeps `conn` for the next batch if `worked`; otherwise gives it back
+    /// to the pool, which tests it.
+    fn keep(held: &mut Option<Held>, conn: PoolConnection<Postgres>, worked: bool) {
+        if worked {
+            *held = Some(Held {
+                conn,
+                used: Instant::now(),
+            });
+        }
+    }
+}
+
 /// The arrays of the new sessions (`$1`-`$11` of [`open_text`]).
 #[derive(Default)]
 struct Opens {
@@ -146,7 +213,7 @@ struct Rotations {
 
 /// Opens the sessions of the [`Write::Open`]s of `writes`, in one
 /// statement that commits by itself.
-pub(super) async fn open(db: &DatabaseConnection, writes: &[&Write]) -> Result<(), LedgerError> {
+pub(super) async fn open(writer: &Writer, writes: &[&Write]) -> Result<(), LedgerError> {
     let mut opens = Opens::default();
     for write in writes {
         if let Write::Open { session, token } = write {
@@ -163,7 +230,9 @@ pub(super) async fn open(db: &DatabaseConnection, writes: &[&Write]) -> Result<(
             opens.token_expires_at.push(token.expires_at);
         }
     }
-    sqlx::query(open_text())
+    let mut held = writer.held.lock().await;
+    let mut conn = writer.take(&mut held).await?;
+    let done = sqlx::query(open_text())
         .bind(opens.id)
         .bind(opens.subject)
         .bind(opens.client_id)
@@ -175,16 +244,17 @@ pub(super) async fn open(db: &DatabaseConnection, writes: &[&Write]) -> Result<(
         .bind(opens.expires_at)
         .bind(opens.token_hash)
         .bind(opens.token_expires_at)
-        .execute(db.get_postgres_connection_pool())
-        .await
-        .map_err(database)?;
+        .execute(&mut *conn)
+        .await;
+    Writer::keep(&mut held, conn, done.is_ok());
+    done.map_err(database)?;
     Ok(())
 }
 
 /// Rotates the refresh tokens of the [`Write::Rotate`]s of `writes`, in one
 /// statement that commits by itself. For each, in order, what it spent.
 pub(super) async fn rotate(
-    db: &DatabaseConnection,
+    writer: &Writer,
     writes: &[&Write],
 ) -> Result<Vec<Option<Box<Rotated>>>, LedgerError> {
     let mut asked = Rotations::default();
@@ -205,22 +275,19 @@ pub(super) async fn rotate(
         }
     }
     let mut outcome: Vec<Option<Box<Rotated>>> = asked.hash.iter().map(|_| None).collect();
-    // Unprepared, so that PostgreSQL plans it for these arrays every time.
-    // Prepared, it settles after five runs on a generic plan, which on a
-    // young table (never analyzed, assumed ten pages) scans the tables
-    // instead of their primary keys, and keeps it until the next ANALYZE.
-    // The cost is the planning, a fraction of a millisecond per batch, and
-    // a second round trip (the statement's description) before it runs.
+    let mut held = writer.held.lock().await;
+    let mut conn = writer.take(&mut held).await?;
     let rows = sqlx::query(rotate_text())
         .bind(asked.hash)
         .bind(asked.successor)
         .bind(asked.seal)
         .bind(asked.now)
         .bind(asked.cap)
-        .persistent(false)
-        .fetch_all(db.get_postgres_connection_pool())
-        .await
-        .map_err(database)?;
+        .fetch_all(&mut *conn)
+        .await;
+    Writer::keep(&mut held, conn, rows.is_ok());
+    drop(held);
+    let rows = rows.map_err(database)?;
     let corrupt = |_| LedgerError::Corrupt("group commit answer");
     for row in rows {
         let n: i64 = row.try_get("inkan_n").map_err(corrupt)?;
@@ -259,3 +326,6 @@ fn session_of(row: &PgRow) -> Result<session::Model, sqlx::Error> {
         revoke_reason: row.try_get("revoke_reason")?,
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -16,7 +16,7 @@ use crate::{
 };
 
 /// A fresh database on the server `server` names; its URL.
-async fn fresh_database(server: &str) -> String {
+pub(in crate::ledger) async fn fresh_database(server: &str) -> String {
     let name = format!("inkan_u_{}", uuid::Uuid::new_v4().simple());
     let admin = Database::connect(server)
         .await
@@ -50,7 +50,11 @@ async fn ledgers(dir: &std::path::Path) -> Vec<Ledger> {
     ledgers
 }
 
-async fn open(ledger: &Ledger, subject: &Subject, now: i64) -> (SessionId, RefreshToken) {
+pub(in crate::ledger) async fn open(
+    ledger: &Ledger,
+    subject: &Subject,
+    now: i64,
+) -> (SessionId, RefreshToken) {
     let client = ClientId::parse("web").unwrap();
     let grant = Grant {
         audience: vec!["orders".into()],
