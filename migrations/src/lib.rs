@@ -22,6 +22,7 @@ mod m20261201_000001_legacy_refresh_tokens;
 mod m20261203_000001_legacy_opaque_refresh;
 mod m20261203_000002_table_prefix;
 mod m20261203_000003_lean_write_path;
+mod m20261203_000004_refresh_seals;
 
 pub use m20261203_000002_table_prefix::{adopt_unprefixed_ledger, unprefixed_tables, PREFIX};
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_legacy_opaque_refresh::Migration),
             Box::new(m20261203_000002_table_prefix::Migration),
             Box::new(m20261203_000003_lean_write_path::Migration),
+            Box::new(m20261203_000004_refresh_seals::Migration),
         ]
     }
 

@@ -14,7 +14,7 @@ use tracing::{instrument, warn};
 use super::{
     bounds::retrying,
     db_clock::db_now,
-    entity::{refresh_token, session, subject_cut_off},
+    entity::{refresh_seal, refresh_token, session, subject_cut_off},
     group_commit::{Rotate, Write, Written},
     Ledger, LedgerError, SessionRecord,
 };
@@ -148,7 +148,7 @@ mod spend;
 #[cfg(test)]
 pub(in crate::ledger) mod tests;
 
-pub(super) use spend::{clear_parent_seals, spend_in, Spend, SpendOutcome};
+pub(super) use spend::{clear_parent_seals, keep_seals, spend_in, Spend, SpendOutcome};
 
 /// The outcome of one attempt to spend a token.
 enum Attempt {
@@ -303,7 +303,6 @@ impl Ledger {
                 expires_at: Set(refresh_expires_at),
                 used_at: Set(None),
                 successor_hash: Set(None),
-                successor_seal: Set(None),
             },
             successor_hash: successor_hash.as_str().to_owned(),
             now,
@@ -361,13 +360,20 @@ impl Ledger {
         let grace = policy.grace_secs();
         let within_grace = grace > 0 && elapsed.saturating_abs() < grace;
         if within_grace {
-            if let (Some(next_hash), Some(seal)) = (&token.successor_hash, &token.successor_seal) {
+            let seal = match &token.successor_hash {
+                Some(_) => refresh_seal::Entity::find_by_id(token.token_hash.clone())
+                    .one(&self.db)
+                    .await?
+                    .map(|sealed| sealed.seal),
+                None => None,
+            };
+            if let (Some(next_hash), Some(seal)) = (&token.successor_hash, seal) {
                 let next = refresh_token::Entity::find_by_id(next_hash.clone())
                     .one(&self.db)
                     .await?;
                 let live = next.filter(|n| n.used_at.is_none() && n.expires_at > now);
                 let opened =
-                    presented.open_successor(seal, &TokenHash::from_stored(next_hash.clone()));
+                    presented.open_successor(&seal, &TokenHash::from_stored(next_hash.clone()));
                 if let (Some(next), Some(successor)) = (live, opened) {
                     // The session may have been revoked since it was read:
                     // hand out the successor only if it is still live now.

@@ -121,7 +121,6 @@ pub(super) fn session_rows(
         expires_at: new.refresh_expires_at,
         used_at: None,
         successor_hash: None,
-        successor_seal: None,
     };
     (session, token)
 }

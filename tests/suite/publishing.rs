@@ -91,7 +91,8 @@ backend_tests! {
         let mut dump = String::new();
         for (table, columns) in [
             ("inkan_sessions", "id, subject, client_id, device, audience, scope, claims"),
-            ("inkan_refresh_tokens", "token_hash, session_id, parent_hash, successor_hash, successor_seal"),
+            ("inkan_refresh_tokens", "token_hash, session_id, parent_hash, successor_hash"),
+            ("inkan_refresh_seals", "token_hash, seal"),
         ] {
             let rows = db
                 .query_all(Statement::from_string(backend, format!("SELECT {columns} FROM {table}")))

@@ -9,7 +9,7 @@ mod unprefixed_ledger;
 
 use std::{collections::BTreeSet, path::Path};
 
-use inkan::proto::v1::ListSessionsRequest;
+use inkan::{proto::v1::ListSessionsRequest, token::RefreshToken};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 use sea_orm_migration::MigratorTrait;
 
@@ -168,9 +168,11 @@ async fn a_foreign_inkan_table_is_refused_by_name_and_nothing_is_left(backend: B
 }
 
 /// A ledger as an inkan of the unprefixed layout made it, holding a
-/// session of `user-1` (returned), next to an application that records its
-/// own SeaORM migrations in the same `seaql_migrations`.
-async fn unprefixed_ledger(db: &DatabaseConnection) -> String {
+/// session of `user-1` (returned, with a refresh token spent a moment ago
+/// and its successor sealed in the token's row, as that layout kept
+/// seals), next to an application that records its own SeaORM migrations
+/// in the same `seaql_migrations`.
+async fn unprefixed_ledger(db: &DatabaseConnection) -> (String, RefreshToken, RefreshToken) {
     unprefixed_ledger::UnprefixedMigrator::up(db, None)
         .await
         .unwrap();
@@ -199,12 +201,29 @@ async fn unprefixed_ledger(db: &DatabaseConnection) -> String {
         ),
     )
     .await;
+    let (spent, successor) = (RefreshToken::generate(), RefreshToken::generate());
+    execute(
+        db,
+        &format!(
+            "INSERT INTO refresh_tokens (token_hash, session_id, generation, created_at, expires_at, \
+             used_at, successor_hash, successor_seal) \
+             VALUES ('{}', '{session}', 0, {now}, {}, {now}, '{}', '{}'), \
+                    ('{}', '{session}', 1, {now}, {}, NULL, NULL, NULL)",
+            spent.hash().as_str(),
+            now + 86_400,
+            successor.hash().as_str(),
+            spent.seal_successor(&successor),
+            successor.hash().as_str(),
+            now + 86_400,
+        ),
+    )
+    .await;
     execute(
         db,
         "INSERT INTO seaql_migrations (version, applied_at) VALUES ('m20240101_000001_app_posts', 0)",
     )
     .await;
-    session
+    (session, spent, successor)
 }
 
 async fn an_unprefixed_ledger_is_upgraded_in_place(backend: Backend) {
@@ -220,7 +239,7 @@ async fn an_unprefixed_ledger_is_upgraded_in_place(backend: Backend) {
 
     let url = fresh_database(backend, dir.path()).await;
     let db = Database::connect(&url).await.unwrap();
-    let session = unprefixed_ledger(&db).await;
+    let (session, spent, successor) = unprefixed_ledger(&db).await;
     let config = server_config(dir.path(), &url, "");
 
     let (checked, err) = inkan("check", &config, dir.path());
@@ -278,15 +297,28 @@ async fn an_unprefixed_ledger_is_upgraded_in_place(backend: Backend) {
     let (checked, err) = inkan("check", &config, dir.path());
     assert!(checked, "{err}");
 
-    // The upgraded ledger serves what it held.
+    // The upgraded ledger serves what it held: the session, and the seal,
+    // now in a table of its own, which gives the client that retries its
+    // spent token within the grace window the same successor.
     let app = TestApp::spawn_with(
         backend,
         Options {
             database_url: Some(url.clone()),
+            reuse_grace: std::time::Duration::from_secs(60),
             ..Options::default()
         },
     )
     .await;
+    let retried = app
+        .client()
+        .await
+        .refresh(inkan::proto::v1::RefreshRequest {
+            refresh_token: spent.expose().to_owned(),
+        })
+        .await
+        .expect("a retry within the grace window after the upgrade")
+        .into_inner();
+    assert_eq!(retried.refresh_token, successor.expose());
     let listed = app
         .client()
         .await

@@ -22,10 +22,9 @@ pub struct Model {
     /// Set once, by the one rotation that spent this token, from the
     /// database's clock (the grace window is measured against it).
     pub used_at: Option<i64>,
-    /// The hash of the token that rotation issued in its place.
+    /// The hash of the token that rotation issued in its place (the
+    /// successor itself, sealed, is in `refresh_seals` for a while).
     pub successor_hash: Option<String>,
-    /// The successor, sealed under this token (see `RefreshToken::seal_successor`).
-    pub successor_seal: Option<String>,
 }
 
 /// The table's relations.

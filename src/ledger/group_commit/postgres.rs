@@ -12,9 +12,11 @@
 //!    seen, as it is by `spend_in`'s session update;
 //! 2. `spent`: the compare-and-set, `used_at IS NULL`, on the token row
 //!    itself (re-checked on the newest row version when another statement
-//!    spent it first), recording the successor's hash and seal;
-//! 3. `successors`: the new tokens; `unsealed`: the spent tokens' parents'
-//!    seals dropped (no retry of the parent can succeed any more).
+//!    spent it first), recording the successor's hash: no indexed column
+//!    changes, so the update is HOT when the page has room;
+//! 3. `successors`: the new tokens; `sealed`: their seals, for a retry;
+//!    `unsealed`: the spent tokens' parents' seals deleted (no retry of
+//!    the parent can succeed any more).
 //!
 //! Every row is reached by its primary key (`= ANY(...)`, and no other
 //! indexed column compared): joined freely, on a young table the planner
@@ -50,7 +52,7 @@ use tokio::sync::Mutex;
 use super::{Rotate, Rotated, Write};
 use crate::ledger::{
     db_clock::db_now_sql,
-    entity::{refresh_token, session, subject_cut_off},
+    entity::{refresh_seal, refresh_token, session, subject_cut_off},
     LedgerError,
 };
 
@@ -88,6 +90,7 @@ fn rotate_text() -> &'static str {
         let sessions = session::Entity.table_name();
         let tokens = refresh_token::Entity.table_name();
         let cut_offs = subject_cut_off::Entity.table_name();
+        let seals = refresh_seal::Entity.table_name();
         let now = db_now_sql(DbBackend::Postgres);
         format!(
             "WITH asked AS (
@@ -107,22 +110,23 @@ fn rotate_text() -> &'static str {
   RETURNING s.*
 ), spent AS (
   UPDATE {tokens} t
-  SET used_at = {now}, successor_hash = f.successor_hash, successor_seal = f.seal
+  SET used_at = {now}, successor_hash = f.successor_hash
   FROM found f JOIN live s ON s.id = f.session_id
   WHERE t.token_hash = ANY(ARRAY(SELECT token_hash FROM found)) AND t.token_hash = f.token_hash
     AND t.used_at IS NULL AND s.expires_at > f.now
-  RETURNING f.n, t.token_hash, t.session_id, t.parent_hash, t.generation,
+  RETURNING f.n, t.token_hash, t.session_id, t.parent_hash, t.generation, t.used_at, f.seal,
             f.successor_hash AS successor, f.now, LEAST(f.cap, s.expires_at) AS refresh_expires_at
 ), successors AS (
   INSERT INTO {tokens} (token_hash, session_id, parent_hash, generation, created_at, expires_at)
   SELECT successor, session_id, token_hash, LEAST(generation::bigint + 1, 2147483647)::integer,
          now, refresh_expires_at
   FROM spent
+), sealed AS (
+  INSERT INTO {seals} (token_hash, sealed_at, seal)
+  SELECT token_hash, used_at, seal FROM spent WHERE seal IS NOT NULL
 ), unsealed AS (
-  UPDATE {tokens} p SET successor_seal = NULL
-  FROM spent
+  DELETE FROM {seals} p
   WHERE p.token_hash = ANY(ARRAY(SELECT parent_hash FROM spent))
-    AND p.token_hash = spent.parent_hash AND p.successor_seal IS NOT NULL
 )
 SELECT spent.n AS inkan_n, spent.refresh_expires_at AS inkan_refresh_expires_at, live.*
 FROM spent JOIN live ON live.id = spent.session_id"

@@ -10,8 +10,8 @@
 //!   opened before its subject's cut-off, and the statement returns the
 //!   tokens it spent (`RETURNING`, SQLite 3.35 on; sqlx bundles a newer
 //!   one). Then one `UPDATE … RETURNING` of their sessions' last use (the
-//!   sessions the answers need), one `INSERT` of the successors and one
-//!   `UPDATE` dropping the parents' seals.
+//!   sessions the answers need), one `INSERT` of the successors, one of
+//!   their seals, and one `DELETE` of the parents' seals.
 
 use std::collections::{HashMap, HashSet};
 
@@ -25,7 +25,7 @@ use super::{Rotate, Rotated, Write};
 use crate::ledger::{
     db_clock::db_now,
     entity::{refresh_token, session, subject_cut_off},
-    rotation::clear_parent_seals,
+    rotation::{clear_parent_seals, keep_seals},
     LedgerError,
 };
 
@@ -99,6 +99,7 @@ async fn rotate_all(
         .map(|s| (s.id.clone(), s))
         .collect();
     let mut successors = Vec::with_capacity(spent.len());
+    let mut seals = Vec::new();
     let mut parents = Vec::new();
     for token in &spent {
         let (Some(&i), Some(session)) = (
@@ -122,10 +123,15 @@ async fn rotate_all(
                 expires_at: refresh_expires_at,
                 used_at: None,
                 successor_hash: None,
-                successor_seal: None,
             }
             .into_active_model()
             .reset_all(),
+        );
+        seals.extend(
+            rotation
+                .seal
+                .clone()
+                .map(|seal| (token.token_hash.clone(), seal)),
         );
         // The token spent here was its parent's sealed successor.
         parents.extend(token.parent_hash.clone());
@@ -137,6 +143,7 @@ async fn rotate_all(
     refresh_token::Entity::insert_many(successors)
         .exec_without_returning(txn)
         .await?;
+    keep_seals(txn, seals).await?;
     clear_parent_seals(txn, parents).await?;
     Ok(outcome)
 }
@@ -144,8 +151,8 @@ async fn rotate_all(
 /// The compare-and-set of a whole batch: spends each candidate token that
 /// is unspent and unexpired and whose session is live, unexpired and not
 /// cut off at `now` (the batch's latest time: a token this leaves alone is
-/// judged again by its own call's time), recording its successor and seal,
-/// and returns the tokens it spent.
+/// judged again by its own call's time), recording its successor, and
+/// returns the tokens it spent.
 async fn spend_batch(
     txn: &DatabaseTransaction,
     rotations: &[&Rotate],
@@ -153,11 +160,9 @@ async fn spend_batch(
     now: i64,
 ) -> Result<Vec<refresh_token::Model>, LedgerError> {
     let mut successor = CaseStatement::new();
-    let mut seal = CaseStatement::new();
     for (hash, &i) in candidates {
-        let is_this = || refresh_token::Column::TokenHash.eq(*hash);
-        successor = successor.case(is_this(), Expr::value(rotations[i].successor_hash.as_str()));
-        seal = seal.case(is_this(), Expr::value(rotations[i].seal.clone()));
+        let is_this = refresh_token::Column::TokenHash.eq(*hash);
+        successor = successor.case(is_this, Expr::value(rotations[i].successor_hash.as_str()));
     }
     // A session opened before its subject's cut-off is over: its token is
     // refused here, unspent, and its call ends the session.
@@ -190,7 +195,6 @@ async fn spend_batch(
             db_now(txn.get_database_backend()),
         )
         .col_expr(refresh_token::Column::SuccessorHash, successor.into())
-        .col_expr(refresh_token::Column::SuccessorSeal, seal.into())
         .filter(refresh_token::Column::TokenHash.is_in(candidates.keys().copied()))
         .filter(refresh_token::Column::UsedAt.is_null())
         .filter(refresh_token::Column::ExpiresAt.gt(now))

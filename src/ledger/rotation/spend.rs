@@ -9,7 +9,7 @@ use sea_orm::{
 
 use crate::ledger::{
     db_clock::db_now,
-    entity::{refresh_token, session, subject_cut_off},
+    entity::{refresh_seal, refresh_token, session, subject_cut_off},
     LedgerError,
 };
 
@@ -86,10 +86,6 @@ pub(in crate::ledger) async fn spend_in(
             refresh_token::Column::SuccessorHash,
             Expr::value(spend.successor_hash.as_str()),
         )
-        .col_expr(
-            refresh_token::Column::SuccessorSeal,
-            Expr::value(spend.seal.clone()),
-        )
         .filter(refresh_token::Column::TokenHash.eq(spend.hash.as_str()))
         .filter(refresh_token::Column::UsedAt.is_null())
         .exec(txn)
@@ -100,8 +96,37 @@ pub(in crate::ledger) async fn spend_in(
     refresh_token::Entity::insert(spend.successor.clone())
         .exec_without_returning(txn)
         .await?;
+    let sealed = spend.seal.clone().map(|seal| (spend.hash.clone(), seal));
+    keep_seals(txn, sealed).await?;
     clear_parent_seals(txn, spend.parent_hash.iter().cloned()).await?;
     Ok(SpendOutcome::Spent)
+}
+
+/// Keeps each `(spent token's hash, its successor sealed under it)` of
+/// `sealed` for a retry, dated by the database's clock, which the grace
+/// window is measured by.
+pub(in crate::ledger) async fn keep_seals(
+    txn: &DatabaseTransaction,
+    sealed: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), LedgerError> {
+    let backend = txn.get_database_backend();
+    let mut insert = Query::insert();
+    insert.into_table(refresh_seal::Entity).columns([
+        refresh_seal::Column::TokenHash,
+        refresh_seal::Column::SealedAt,
+        refresh_seal::Column::Seal,
+    ]);
+    let mut any = false;
+    for (hash, seal) in sealed {
+        insert
+            .values([hash.into(), db_now(backend), seal.into()])
+            .map_err(|_| LedgerError::Corrupt("a seal's row"))?;
+        any = true;
+    }
+    if any {
+        txn.execute(backend.build(&insert)).await?;
+    }
+    Ok(())
 }
 
 /// Drops the sealed successors kept by `parents`, tokens whose successor
@@ -116,13 +141,8 @@ pub(in crate::ledger) async fn clear_parent_seals(
     if parents.is_empty() {
         return Ok(());
     }
-    refresh_token::Entity::update_many()
-        .col_expr(
-            refresh_token::Column::SuccessorSeal,
-            Expr::value(Option::<String>::None),
-        )
-        .filter(refresh_token::Column::TokenHash.is_in(parents))
-        .filter(refresh_token::Column::SuccessorSeal.is_not_null())
+    refresh_seal::Entity::delete_many()
+        .filter(refresh_seal::Column::TokenHash.is_in(parents))
         .exec(txn)
         .await?;
     Ok(())
