@@ -138,6 +138,11 @@ FROM spent JOIN live ON live.id = spent.session_id"
 /// with a round trip before the next batch: a database or a proxy may
 /// have closed it meanwhile. Under load it is never checked.
 const RECHECK_AFTER: Duration = Duration::from_secs(1);
+/// How long the writer keeps a connection before giving it back to the
+/// pool and taking one again: the pool then closes it once it is past its
+/// lifetime (sqlx's `max_lifetime`, 30 minutes), as it does every other
+/// connection, so a busy writer does not hold one backend forever.
+const HOLD_AT_MOST: Duration = Duration::from_secs(60);
 
 /// The writer's connection to PostgreSQL. Taken from a pool of one, the
 /// writer's own, and held while it works: a pool checks a connection
@@ -152,6 +157,9 @@ pub(super) struct Writer {
 
 struct Held {
     conn: PoolConnection<Postgres>,
+    /// When the writer took it from the pool.
+    taken: Instant,
+    /// When a batch last worked on it.
     used: Instant,
 }
 
@@ -166,24 +174,31 @@ impl Writer {
     }
 
     /// The connection to write on: the one held, if it was used recently
-    /// or still answers, or else a new one from the pool.
-    async fn take(&self, held: &mut Option<Held>) -> Result<PoolConnection<Postgres>, LedgerError> {
-        if let Some(Held { mut conn, used }) = held.take() {
-            if used.elapsed() < RECHECK_AFTER || conn.ping().await.is_ok() {
-                return Ok(conn);
+    /// or still answers, and has not been held for long; or else one from
+    /// the pool.
+    async fn take(&self, held: &mut Option<Held>) -> Result<Held, LedgerError> {
+        if let Some(mut kept) = held.take() {
+            if kept.taken.elapsed() < HOLD_AT_MOST
+                && (kept.used.elapsed() < RECHECK_AFTER || kept.conn.ping().await.is_ok())
+            {
+                return Ok(kept);
             }
         }
-        self.pool.acquire().await.map_err(database)
+        let conn = self.pool.acquire().await.map_err(database)?;
+        let now = Instant::now();
+        Ok(Held {
+            conn,
+            taken: now,
+            used: now,
+        })
     }
 
-    /// Keeps `conn` for the next batch if `worked`; otherwise gives it back
-    /// to the pool, which tests it.
-    fn keep(held: &mut Option<Held>, conn: PoolConnection<Postgres>, worked: bool) {
+    /// Keeps `kept` for the next batch if `worked`; otherwise gives its
+    /// connection back to the pool, which tests it.
+    fn keep(held: &mut Option<Held>, mut kept: Held, worked: bool) {
         if worked {
-            *held = Some(Held {
-                conn,
-                used: Instant::now(),
-            });
+            kept.used = Instant::now();
+            *held = Some(kept);
         }
     }
 }
@@ -235,7 +250,7 @@ pub(super) async fn open(writer: &Writer, writes: &[&Write]) -> Result<(), Ledge
         }
     }
     let mut held = writer.held.lock().await;
-    let mut conn = writer.take(&mut held).await?;
+    let mut kept = writer.take(&mut held).await?;
     let done = sqlx::query(open_text())
         .bind(opens.id)
         .bind(opens.subject)
@@ -248,9 +263,9 @@ pub(super) async fn open(writer: &Writer, writes: &[&Write]) -> Result<(), Ledge
         .bind(opens.expires_at)
         .bind(opens.token_hash)
         .bind(opens.token_expires_at)
-        .execute(&mut *conn)
+        .execute(&mut *kept.conn)
         .await;
-    Writer::keep(&mut held, conn, done.is_ok());
+    Writer::keep(&mut held, kept, done.is_ok());
     done.map_err(database)?;
     Ok(())
 }
@@ -280,16 +295,16 @@ pub(super) async fn rotate(
     }
     let mut outcome: Vec<Option<Box<Rotated>>> = asked.hash.iter().map(|_| None).collect();
     let mut held = writer.held.lock().await;
-    let mut conn = writer.take(&mut held).await?;
+    let mut kept = writer.take(&mut held).await?;
     let rows = sqlx::query(rotate_text())
         .bind(asked.hash)
         .bind(asked.successor)
         .bind(asked.seal)
         .bind(asked.now)
         .bind(asked.cap)
-        .fetch_all(&mut *conn)
+        .fetch_all(&mut *kept.conn)
         .await;
-    Writer::keep(&mut held, conn, rows.is_ok());
+    Writer::keep(&mut held, kept, rows.is_ok());
     drop(held);
     let rows = rows.map_err(database)?;
     let corrupt = |_| LedgerError::Corrupt("group commit answer");
