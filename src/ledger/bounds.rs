@@ -57,8 +57,11 @@ pub(super) enum Purpose {
     Writing,
 }
 
-/// The PostgreSQL settings of the writer's connection, sent with the
-/// start-up message (no extra round trip). The writer runs a handful of
+/// The PostgreSQL settings of the writer's connection, set when it opens
+/// (a round trip per new connection, about one each 30 minutes), and not
+/// in the start-up message with `statement_timeout`: a connection pooler
+/// told to ignore start-up `options` would drop them silently, and the
+/// plan below would be made without them. The writer runs a handful of
 /// statements, every row of which is reached by its primary key; they are
 /// prepared once, and planned once, for any arrays (`force_generic_plan`:
 /// no parse and no planning per batch, which were a third of the
@@ -251,12 +254,21 @@ async fn open_postgres(
     }
     let mut pool = pool_options::<sqlx::Postgres>();
     if purpose == Purpose::Writing {
-        options = options.options(WRITER_SETTINGS);
-        // The writer commits one batch at a time. Its connection is not
-        // pinged before each batch (a round trip per batch): a connection
-        // the server closed fails its batch, which is answered `retry`
-        // like any unreachable database, and is not reused.
-        pool = pool.max_connections(1).test_before_acquire(false);
+        // The writer commits one batch at a time, on a connection it holds
+        // and checks itself (`group_commit/postgres.rs`); the pool tests
+        // a connection as it is given back, so not again as it is taken.
+        pool = pool
+            .max_connections(1)
+            .test_before_acquire(false)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    for (name, value) in WRITER_SETTINGS {
+                        conn.execute(format!("SET {name} = {value}").as_str())
+                            .await?;
+                    }
+                    Ok(())
+                })
+            });
     }
     let pool = if lazy {
         pool.connect_lazy_with(options)
