@@ -76,6 +76,37 @@ pub(super) const WRITER_SETTINGS: [(&str, &str); 2] = [
     ("enable_seqscan", "off"),
 ];
 
+/// Sets each of `settings` on `conn`, skipping, with a warning, one the
+/// database does not know or refuses the value of: a PostgreSQL-compatible
+/// engine the ledger may run on (the distributed ones, or a fork on an
+/// older PostgreSQL) need not have PostgreSQL's planner settings, and
+/// plans by its own rules. Any other error (a broken connection) fails the
+/// connection.
+async fn apply_settings(
+    conn: &mut sqlx::PgConnection,
+    settings: &[(&str, &str)],
+) -> Result<(), sqlx::Error> {
+    for (name, value) in settings {
+        match conn.execute(format!("SET {name} = {value}").as_str()).await {
+            Ok(_) => {}
+            // 42704: unrecognized configuration parameter; 22023: invalid
+            // parameter value.
+            Err(sqlx::Error::Database(err))
+                if matches!(err.code().as_deref(), Some("42704" | "22023")) =>
+            {
+                tracing::warn!(
+                    setting = name,
+                    error = %err,
+                    "the database does not take a setting of the ledger's writer; \
+                     its statements are planned as the database chooses"
+                );
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
 /// When a pool opens its first connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Connect {
@@ -260,15 +291,7 @@ async fn open_postgres(
         pool = pool
             .max_connections(1)
             .test_before_acquire(false)
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    for (name, value) in WRITER_SETTINGS {
-                        conn.execute(format!("SET {name} = {value}").as_str())
-                            .await?;
-                    }
-                    Ok(())
-                })
-            });
+            .after_connect(|conn, _| Box::pin(apply_settings(conn, &WRITER_SETTINGS)));
     }
     let pool = if lazy {
         pool.connect_lazy_with(options)
@@ -404,6 +427,32 @@ mod tests {
             format!("{:?}", wrong).contains("use full (the default) or normal"),
             "{wrong:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_setting_the_database_does_not_know_is_skipped_and_the_rest_applied() {
+        use sea_orm::sqlx::Connection as _;
+        let Ok(server) = std::env::var("INKAN_TEST_DATABASE_URL") else {
+            eprintln!("INKAN_TEST_DATABASE_URL is not set: PostgreSQL not covered");
+            return;
+        };
+        let mut conn = sqlx::PgConnection::connect(&server).await.unwrap();
+        let settings = [
+            ("inkan_no_such_setting", "on"),
+            ("enable_seqscan", "maybe"),
+            ("plan_cache_mode", "force_generic_plan"),
+        ];
+        apply_settings(&mut conn, &settings)
+            .await
+            .expect("unknown settings and values are skipped");
+        let (plan, seqscan): (String, String) = sqlx::query_as(
+            "SELECT current_setting('plan_cache_mode'), current_setting('enable_seqscan')",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(plan, "force_generic_plan", "the known setting was applied");
+        assert_eq!(seqscan, "on", "the refused value left the default");
     }
 
     #[tokio::test]

@@ -195,8 +195,11 @@ impl Ledger {
 
     async fn open(url: &str, connect: bounds::Connect) -> Result<Self, LedgerError> {
         let opened = match bounds::open_with(url, bounds::Purpose::Serving, connect).await {
+            // The writer's pool connects on the first Issue or Refresh: a
+            // command that never writes through it (`check`, `migrate`, the
+            // `ledger` commands) opens no connection for it.
             Ok(db) if db.get_database_backend() == DbBackend::Postgres => {
-                bounds::open_with(url, bounds::Purpose::Writing, connect)
+                bounds::open_with(url, bounds::Purpose::Writing, bounds::Connect::Lazily)
                     .await
                     .map(|writer| (db, Some(writer.get_postgres_connection_pool().clone())))
             }
